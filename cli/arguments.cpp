@@ -1,0 +1,110 @@
+#include "cli/arguments.hpp"
+
+namespace bnh::cli {
+
+Arguments::Arguments(const std::string& command, const std::vector<std::string>& words,
+                     const std::set<std::string>& value_flags, const std::set<std::string>& switches)
+    : command_(command) {
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::string flag = words[i];
+    std::string value;
+    bool inline_value = false;
+    if (flag.rfind("--", 0) != 0) {
+      throw UsageError("bnh " + command + ": unexpected argument '" + flag + "' (see bnh " +
+                       command + " --help)");
+    }
+    if (const auto equals = flag.find('='); equals != std::string::npos) {
+      value = flag.substr(equals + 1);
+      flag = flag.substr(0, equals);
+      inline_value = true;
+    }
+    if (switches.count(flag) != 0 && !inline_value) {
+      switches_.insert(flag);
+    } else if (value_flags.count(flag) != 0) {
+      if (!inline_value) {
+        if (i + 1 >= words.size()) {
+          throw UsageError("bnh " + command + ": " + flag + " needs a value");
+        }
+        value = words[++i];
+      }
+      values_[flag] = value;
+    } else {
+      throw UsageError("bnh " + command + ": unknown flag '" + flag + "' (see bnh " + command +
+                       " --help)");
+    }
+  }
+}
+
+bool Arguments::has(const std::string& flag) const {
+  return switches_.count(flag) != 0 || values_.count(flag) != 0;
+}
+
+std::string Arguments::value(const std::string& flag, const std::string& fallback) const {
+  const auto found = values_.find(flag);
+  return found == values_.end() ? fallback : found->second;
+}
+
+std::int64_t Arguments::integer(const std::string& flag, std::int64_t fallback,
+                                std::int64_t minimum) const {
+  const auto found = values_.find(flag);
+  if (found == values_.end()) return fallback;
+  std::size_t used = 0;
+  std::int64_t parsed = 0;
+  try {
+    parsed = std::stoll(found->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != found->second.size()) {
+    throw UsageError("bnh " + command_ + ": " + flag + " expects an integer, got '" +
+                     found->second + "'");
+  }
+  if (parsed < minimum) {
+    throw UsageError("bnh " + command_ + ": " + flag + " must be >= " + std::to_string(minimum) +
+                     ", got " + found->second);
+  }
+  return parsed;
+}
+
+std::uint64_t Arguments::unsigned_integer(const std::string& flag, std::uint64_t fallback) const {
+  const auto found = values_.find(flag);
+  if (found == values_.end()) return fallback;
+  std::size_t used = 0;
+  std::uint64_t parsed = 0;
+  try {
+    parsed = std::stoull(found->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != found->second.size() || found->second[0] == '-') {
+    throw UsageError("bnh " + command_ + ": " + flag + " expects a non-negative integer, got '" +
+                     found->second + "'");
+  }
+  return parsed;
+}
+
+std::vector<std::string> Arguments::list(const std::string& flag,
+                                         const std::vector<std::string>& fallback) const {
+  const auto found = values_.find(flag);
+  if (found == values_.end()) return fallback;
+  auto items = split(found->second, ',');
+  if (items.empty()) throw UsageError("bnh " + command_ + ": " + flag + " needs at least one item");
+  return items;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> items;
+  std::string current;
+  for (char ch : text) {
+    if (ch == separator) {
+      if (!current.empty()) items.push_back(current);
+      current.clear();
+    } else {
+      current += ch;
+    }
+  }
+  if (!current.empty()) items.push_back(current);
+  return items;
+}
+
+}  // namespace bnh::cli

@@ -1,0 +1,40 @@
+// A small command-line parser for the bnh subcommands: --flag VALUE, --flag=VALUE and switches.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace bnh::cli {
+
+// A mistake in how the command was called: printed as one line, exit status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Arguments {
+ public:
+  // Throws UsageError for an unknown flag, a missing value or a stray positional argument.
+  Arguments(const std::string& command, const std::vector<std::string>& words,
+            const std::set<std::string>& value_flags, const std::set<std::string>& switches);
+
+  bool has(const std::string& flag) const;
+  std::string value(const std::string& flag, const std::string& fallback) const;
+  std::int64_t integer(const std::string& flag, std::int64_t fallback, std::int64_t minimum) const;
+  std::uint64_t unsigned_integer(const std::string& flag, std::uint64_t fallback) const;
+  // Comma-separated list, or `fallback` when the flag is absent.
+  std::vector<std::string> list(const std::string& flag, const std::vector<std::string>& fallback) const;
+
+ private:
+  std::string command_;
+  std::map<std::string, std::string> values_;
+  std::set<std::string> switches_;
+};
+
+std::vector<std::string> split(const std::string& text, char separator);
+
+}  // namespace bnh::cli

@@ -1,0 +1,13 @@
+// The bnh subcommands. Each takes the words after its name and returns the exit status:
+// 0 success, 1 a check failed, 2 the command was called wrongly or its input is bad.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bnh::cli {
+
+int run_list(const std::vector<std::string>& words);
+int run_check(const std::vector<std::string>& words);
+
+}  // namespace bnh::cli

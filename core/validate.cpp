@@ -1,0 +1,104 @@
+#include "bnh/validate.hpp"
+
+#include <limits>
+#include <sstream>
+
+namespace bnh {
+
+namespace {
+
+std::string number(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+void validate_desc(const TensorDesc& desc) {
+  const std::pair<const char*, std::int64_t> dims[] = {
+      {"N", desc.n}, {"C", desc.c}, {"H", desc.h}, {"W", desc.w}};
+  for (const auto& [label, value] : dims) {
+    if (value < 1) {
+      throw Error(std::string("dimension ") + label + " must be >= 1, got " + std::to_string(value));
+    }
+  }
+  // The element count, and its size in bytes, must fit in int64.
+  const std::int64_t limit = std::numeric_limits<std::int64_t>::max() / 8;
+  std::int64_t count = 1;
+  for (const auto& dim : dims) {
+    if (count > limit / dim.second) {
+      throw Error("element count " + std::to_string(desc.n) + "x" + std::to_string(desc.c) + "x" +
+                  std::to_string(desc.h) + "x" + std::to_string(desc.w) + " overflows int64");
+    }
+    count *= dim.second;
+  }
+  if (desc.dtype != DType::f32 && desc.dtype != DType::f64) {
+    throw Error("unknown dtype code " + std::to_string(static_cast<int>(desc.dtype)) +
+                " (expected BNH_F32 = 1 or BNH_F64 = 2)");
+  }
+  if (desc.layout != Layout::nchw && desc.layout != Layout::nhwc) {
+    throw Error("unknown layout code " + std::to_string(static_cast<int>(desc.layout)) +
+                " (expected BNH_NCHW = 1 or BNH_NHWC = 2)");
+  }
+}
+
+void validate_eps(double eps) {
+  if (!(eps > 0) || !std::isfinite(eps)) {
+    throw Error("eps must be > 0 and finite, got " + number(eps));
+  }
+}
+
+void validate_momentum(double momentum) {
+  if (!(momentum >= 0 && momentum <= 1)) {
+    throw Error("momentum must be in [0, 1], got " + number(momentum));
+  }
+}
+
+void validate_renorm_limits(double rmax, double dmax) {
+  if (!(rmax >= 1)) throw Error("rmax must be >= 1, got " + number(rmax));
+  if (!(dmax >= 0)) throw Error("dmax must be >= 0, got " + number(dmax));
+}
+
+void validate_training_batch(const TensorDesc& desc) {
+  if (desc.per_channel() < 2) {
+    throw Error("expected more than 1 value per channel when training, got input of size " +
+                std::to_string(desc.n) + "x" + std::to_string(desc.c) + "x" +
+                std::to_string(desc.h) + "x" + std::to_string(desc.w));
+  }
+}
+
+void validate_call(Operation operation, const TensorDesc& desc, const Params& params) {
+  validate_desc(desc);
+  switch (operation) {
+    case Operation::bn_forward_train:
+      validate_eps(params.eps);
+      validate_momentum(params.momentum);
+      validate_training_batch(desc);
+      break;
+    case Operation::bn_forward_infer:
+      validate_eps(params.eps);
+      break;
+    case Operation::renorm_forward_train:
+      validate_eps(params.eps);
+      validate_momentum(params.momentum);
+      validate_renorm_limits(params.rmax, params.dmax);
+      validate_training_batch(desc);
+      break;
+    case Operation::bn_backward:
+    case Operation::renorm_backward:
+      // The backward passes use the saved statistics, not eps; their batch must still be one
+      // that training could have produced.
+      validate_training_batch(desc);
+      break;
+  }
+}
+
+void require_buffer(const void* pointer, const char* what, Operation operation) {
+  if (pointer == nullptr) {
+    throw Error(std::string(to_string(operation)) + ": " + what + " must not be NULL");
+  }
+}
+
+}  // namespace bnh

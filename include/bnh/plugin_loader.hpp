@@ -1,0 +1,16 @@
+// Loads an outside implementation: a shared library exporting bnh_impl_v1_get (SPEC.md
+// section 5), presented as a bnh::Implementation.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "bnh/implementation.hpp"
+
+namespace bnh {
+
+// Throws bnh::Error with a clear message when the library cannot be opened, lacks the symbol,
+// returns NULL, speaks another ABI version, or has a NULL name.
+std::unique_ptr<Implementation> load_plugin(const std::string& path);
+
+}  // namespace bnh

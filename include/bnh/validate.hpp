@@ -1,0 +1,39 @@
+// Bad-input checks of SPEC.md section 4, shared by the reference, every built-in implementation
+// and the command. Each throws bnh::Error with a message that names the problem.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "bnh/types.hpp"
+
+namespace bnh {
+
+// Dimensions >= 1, element count within int64, dtype and layout among the known ones.
+void validate_desc(const TensorDesc& desc);
+// eps > 0 and finite.
+void validate_eps(double eps);
+// momentum in [0, 1].
+void validate_momentum(double momentum);
+// rmax >= 1 and dmax >= 0 (infinity allowed: no clipping).
+void validate_renorm_limits(double rmax, double dmax);
+// Training needs more than one value per channel (PyTorch's message).
+void validate_training_batch(const TensorDesc& desc);
+// Every check that applies to `operation`, except the data-dependent running_var check.
+void validate_call(Operation operation, const TensorDesc& desc, const Params& params);
+// A pointer the operation needs is NULL.
+void require_buffer(const void* pointer, const char* what, Operation operation);
+
+// running_var < 0 is bad input; NaN is non-finite data and allowed.
+template <typename T>
+void validate_running_var(const T* running_var, std::int64_t channels) {
+  for (std::int64_t c = 0; c < channels; ++c) {
+    if (running_var[c] < 0) {
+      throw Error("running_var must be >= 0 (channel " + std::to_string(c) + " has " +
+                  std::to_string(static_cast<double>(running_var[c])) + ")");
+    }
+  }
+}
+
+}  // namespace bnh

@@ -1,0 +1,341 @@
+// The high-precision reference: batch normalization and batch renormalization exactly as
+// SPEC.md sections 2 and 3 define them, every operation and every output, written once and
+// generic over the number type. The default type carries 50 decimal digits (MPFR), so its
+// results rounded to f64 or f32 are the correctly rounded answers for every input the harness
+// generates. Inputs are taken at face value: f32 and f64 data convert exactly.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/multiprecision/mpfr.hpp>
+
+#include "bnh/types.hpp"
+#include "bnh/validate.hpp"
+
+namespace bnh::reference {
+
+namespace mp = boost::multiprecision;
+
+// Stack-allocated limbs: no heap traffic per temporary; expression templates off so that
+// generic code sees one plain number type.
+template <unsigned Digits>
+using MpfrReal = mp::number<mp::mpfr_float_backend<Digits, mp::allocate_stack>, mp::et_off>;
+using Real = MpfrReal<50>;
+
+template <typename Number>
+struct ForwardTrainResult {
+  std::vector<Number> y, save_mean, save_invstd;
+  std::vector<Number> r, d;                        // renorm only
+  std::vector<Number> running_mean, running_var;   // empty when not tracked
+};
+
+template <typename Number>
+struct BackwardResult {
+  std::vector<Number> dx, dgamma, dbeta;
+};
+
+// ---- conversions -----------------------------------------------------------------------------
+
+template <typename Number, typename From>
+std::vector<Number> to_number(const std::vector<From>& values) {
+  return std::vector<Number>(values.begin(), values.end());
+}
+
+// Correct rounding to the target type (round to nearest even). MPFR converts to float directly;
+// going through double first could round twice.
+template <typename T, unsigned Digits, mp::mpfr_allocation_type Allocation>
+T round_to(const mp::number<mp::mpfr_float_backend<Digits, Allocation>, mp::et_off>& value) {
+  if constexpr (std::is_same_v<T, float>) {
+    return mpfr_get_flt(value.backend().data(), MPFR_RNDN);
+  } else {
+    return mpfr_get_d(value.backend().data(), MPFR_RNDN);
+  }
+}
+template <typename T, typename Number>
+T round_to(const Number& value) {
+  return static_cast<T>(value);
+}
+template <typename T, typename Number>
+std::vector<T> round_to(const std::vector<Number>& values) {
+  std::vector<T> rounded(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) rounded[i] = round_to<T>(values[i]);
+  return rounded;
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+namespace detail {
+
+inline void require_size(const char* what, std::size_t actual, std::int64_t expected) {
+  if (static_cast<std::int64_t>(actual) != expected) {
+    throw Error(std::string("reference: ") + what + " has " + std::to_string(actual) +
+                " elements, expected " + std::to_string(expected));
+  }
+}
+
+// Visits the M offsets of channel c in memory order of (sample, spatial position).
+template <typename Visit>
+void for_each_in_channel(const TensorDesc& desc, std::int64_t c, Visit&& visit) {
+  for (std::int64_t n = 0; n < desc.n; ++n) {
+    for (std::int64_t s = 0; s < desc.spatial(); ++s) visit(desc.offset(n, c, s));
+  }
+}
+
+// NaN-transparent clamp: a non-finite channel stays non-finite rather than being clipped.
+template <typename Number>
+Number clamp(const Number& value, const Number& low, const Number& high) {
+  if (value < low) return low;
+  if (high < value) return high;
+  return value;
+}
+
+template <typename Number>
+void check_running_var(const std::vector<Number>& running_var) {
+  for (std::size_t c = 0; c < running_var.size(); ++c) {
+    if (running_var[c] < 0) {
+      throw Error("running_var must be >= 0 (channel " + std::to_string(c) + " is negative)");
+    }
+  }
+}
+
+// Batch mean and biased variance of every channel, in two passes.
+template <typename Number>
+void batch_statistics(const TensorDesc& desc, const std::vector<Number>& x,
+                      std::vector<Number>& mean, std::vector<Number>& var) {
+  const Number count(desc.per_channel());
+  mean.assign(desc.c, Number(0));
+  var.assign(desc.c, Number(0));
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    Number sum(0);
+    for_each_in_channel(desc, c, [&](std::int64_t i) { sum += x[i]; });
+    mean[c] = sum / count;
+    Number squares(0);
+    for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number centered = x[i] - mean[c];
+      squares += centered * centered;
+    });
+    var[c] = squares / count;
+  }
+}
+
+// running = (1 - momentum) running + momentum batch, with the unbiased variance.
+template <typename Number>
+void update_running_statistics(const TensorDesc& desc, const Params& params,
+                               const std::vector<Number>& mean, const std::vector<Number>& var,
+                               std::vector<Number>& running_mean, std::vector<Number>& running_var) {
+  const Number momentum(params.momentum);
+  const Number keep = Number(1) - momentum;
+  const Number count(desc.per_channel());
+  const Number bessel = count / (count - 1);
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    running_mean[c] = keep * running_mean[c] + momentum * mean[c];
+    running_var[c] = keep * running_var[c] + momentum * var[c] * bessel;
+  }
+}
+
+}  // namespace detail
+
+// ---- batch normalization ---------------------------------------------------------------------
+
+// running_mean / running_var empty: not tracked.
+template <typename Number>
+ForwardTrainResult<Number> bn_forward_train(const TensorDesc& desc, const Params& params,
+                                            const std::vector<Number>& x,
+                                            const std::vector<Number>& gamma,
+                                            const std::vector<Number>& beta,
+                                            const std::vector<Number>& running_mean = {},
+                                            const std::vector<Number>& running_var = {}) {
+  validate_call(Operation::bn_forward_train, desc, params);
+  detail::require_size("x", x.size(), desc.elements());
+  detail::require_size("gamma", gamma.size(), desc.c);
+  detail::require_size("beta", beta.size(), desc.c);
+  const bool tracking = !running_mean.empty() || !running_var.empty();
+  if (tracking) {
+    detail::require_size("running_mean", running_mean.size(), desc.c);
+    detail::require_size("running_var", running_var.size(), desc.c);
+    detail::check_running_var(running_var);
+  }
+
+  ForwardTrainResult<Number> result;
+  std::vector<Number> var;
+  detail::batch_statistics(desc, x, result.save_mean, var);
+  const Number eps(params.eps);
+  result.save_invstd.resize(desc.c);
+  result.y.resize(x.size());
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number invstd = Number(1) / sqrt(var[c] + eps);
+    result.save_invstd[c] = invstd;
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - result.save_mean[c]) * invstd;
+      result.y[i] = gamma[c] * xhat + beta[c];
+    });
+  }
+  if (tracking) {
+    result.running_mean = running_mean;
+    result.running_var = running_var;
+    detail::update_running_statistics(desc, params, result.save_mean, var, result.running_mean,
+                                      result.running_var);
+  }
+  return result;
+}
+
+template <typename Number>
+std::vector<Number> bn_forward_infer(const TensorDesc& desc, const Params& params,
+                                     const std::vector<Number>& x,
+                                     const std::vector<Number>& gamma,
+                                     const std::vector<Number>& beta,
+                                     const std::vector<Number>& running_mean,
+                                     const std::vector<Number>& running_var) {
+  validate_call(Operation::bn_forward_infer, desc, params);
+  detail::require_size("x", x.size(), desc.elements());
+  detail::require_size("gamma", gamma.size(), desc.c);
+  detail::require_size("beta", beta.size(), desc.c);
+  detail::require_size("running_mean", running_mean.size(), desc.c);
+  detail::require_size("running_var", running_var.size(), desc.c);
+  detail::check_running_var(running_var);
+
+  const Number eps(params.eps);
+  std::vector<Number> y(x.size());
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number invstd = Number(1) / sqrt(running_var[c] + eps);
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      y[i] = gamma[c] * ((x[i] - running_mean[c]) * invstd) + beta[c];
+    });
+  }
+  return y;
+}
+
+// Uses the saved statistics as given, so that it answers for exactly the inputs an
+// implementation's backward receives.
+template <typename Number>
+BackwardResult<Number> bn_backward(const TensorDesc& desc, const Params& params,
+                                   const std::vector<Number>& dy, const std::vector<Number>& x,
+                                   const std::vector<Number>& gamma,
+                                   const std::vector<Number>& save_mean,
+                                   const std::vector<Number>& save_invstd) {
+  validate_call(Operation::bn_backward, desc, params);
+  detail::require_size("dy", dy.size(), desc.elements());
+  detail::require_size("x", x.size(), desc.elements());
+  detail::require_size("gamma", gamma.size(), desc.c);
+  detail::require_size("save_mean", save_mean.size(), desc.c);
+  detail::require_size("save_invstd", save_invstd.size(), desc.c);
+
+  const Number count(desc.per_channel());
+  BackwardResult<Number> result{std::vector<Number>(x.size()), std::vector<Number>(desc.c),
+                                std::vector<Number>(desc.c)};
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    Number dbeta(0), dgamma(0);
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      dbeta += dy[i];
+      dgamma += dy[i] * xhat;
+    });
+    result.dbeta[c] = dbeta;
+    result.dgamma[c] = dgamma;
+    const Number scale = gamma[c] * save_invstd[c] / count;
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      result.dx[i] = scale * (count * dy[i] - dbeta - xhat * dgamma);
+    });
+  }
+  return result;
+}
+
+// ---- batch renormalization (Ioffe, 2017) -----------------------------------------------------
+
+// running_mean / running_var are this step's inputs; r and d are computed from them before the
+// update, which the result carries.
+template <typename Number>
+ForwardTrainResult<Number> renorm_forward_train(const TensorDesc& desc, const Params& params,
+                                                const std::vector<Number>& x,
+                                                const std::vector<Number>& gamma,
+                                                const std::vector<Number>& beta,
+                                                const std::vector<Number>& running_mean,
+                                                const std::vector<Number>& running_var) {
+  validate_call(Operation::renorm_forward_train, desc, params);
+  detail::require_size("x", x.size(), desc.elements());
+  detail::require_size("gamma", gamma.size(), desc.c);
+  detail::require_size("beta", beta.size(), desc.c);
+  detail::require_size("running_mean", running_mean.size(), desc.c);
+  detail::require_size("running_var", running_var.size(), desc.c);
+  detail::check_running_var(running_var);
+
+  ForwardTrainResult<Number> result;
+  std::vector<Number> var;
+  detail::batch_statistics(desc, x, result.save_mean, var);
+  const Number eps(params.eps);
+  const Number rmax(params.rmax), dmax(params.dmax);
+  const Number rmin = Number(1) / rmax;
+  result.save_invstd.resize(desc.c);
+  result.r.resize(desc.c);
+  result.d.resize(desc.c);
+  result.y.resize(x.size());
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number sigma_batch = sqrt(var[c] + eps);
+    const Number sigma_running = sqrt(running_var[c] + eps);
+    const Number r = detail::clamp(sigma_batch / sigma_running, rmin, rmax);
+    const Number d = detail::clamp((result.save_mean[c] - running_mean[c]) / sigma_running,
+                                   Number(-dmax), dmax);
+    result.r[c] = r;
+    result.d[c] = d;
+    result.save_invstd[c] = Number(1) / sigma_batch;
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - result.save_mean[c]) / sigma_batch;
+      result.y[i] = gamma[c] * (xhat * r + d) + beta[c];
+    });
+  }
+  result.running_mean = running_mean;
+  result.running_var = running_var;
+  detail::update_running_statistics(desc, params, result.save_mean, var, result.running_mean,
+                                    result.running_var);
+  return result;
+}
+
+// r and d are constants for differentiation (stop-gradient).
+template <typename Number>
+BackwardResult<Number> renorm_backward(const TensorDesc& desc, const Params& params,
+                                       const std::vector<Number>& dy,
+                                       const std::vector<Number>& x,
+                                       const std::vector<Number>& gamma,
+                                       const std::vector<Number>& save_mean,
+                                       const std::vector<Number>& save_invstd,
+                                       const std::vector<Number>& r,
+                                       const std::vector<Number>& d) {
+  validate_call(Operation::renorm_backward, desc, params);
+  detail::require_size("dy", dy.size(), desc.elements());
+  detail::require_size("x", x.size(), desc.elements());
+  detail::require_size("gamma", gamma.size(), desc.c);
+  detail::require_size("save_mean", save_mean.size(), desc.c);
+  detail::require_size("save_invstd", save_invstd.size(), desc.c);
+  detail::require_size("r", r.size(), desc.c);
+  detail::require_size("d", d.size(), desc.c);
+
+  const Number count(desc.per_channel());
+  BackwardResult<Number> result{std::vector<Number>(x.size()), std::vector<Number>(desc.c),
+                                std::vector<Number>(desc.c)};
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number g_scale = gamma[c] * r[c];  // g_i = dy_i * gamma * r
+    Number dbeta(0), dgamma(0), sum_g(0), sum_g_xhat(0);
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      const Number g = dy[i] * g_scale;
+      dbeta += dy[i];
+      dgamma += dy[i] * (xhat * r[c] + d[c]);
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+    });
+    result.dbeta[c] = dbeta;
+    result.dgamma[c] = dgamma;
+    const Number scale = save_invstd[c] / count;
+    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      result.dx[i] = scale * (count * dy[i] * g_scale - sum_g - xhat * sum_g_xhat);
+    });
+  }
+  return result;
+}
+
+}  // namespace bnh::reference

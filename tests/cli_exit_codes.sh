@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The command's exit statuses and one-line errors: 0 success, 1 a failed check, 2 bad usage.
+set -u
+bnh=$1 minimal_plugin=$2 wrong_abi_plugin=$3
+failures=0
+
+expect() {  # expect STATUS PATTERN -- COMMAND...
+  local status=$1 pattern=$2
+  shift 3
+  local output
+  output=$("$@" 2>&1)
+  local actual=$?
+  if [ "$actual" -ne "$status" ] || ! grep -qE -- "$pattern" <<<"$output"; then
+    echo "FAIL: '$*' exited $actual (expected $status), output did not match '$pattern':"
+    echo "$output" | head -5
+    failures=$((failures + 1))
+  fi
+}
+
+expect 0 'usage: bnh <command>' -- "$bnh" --help
+expect 2 'usage: bnh <command>' -- "$bnh"
+expect 2 "unknown command 'frobnicate'" -- "$bnh" frobnicate
+expect 2 "unknown option '--frobnicate'" -- "$bnh" --frobnicate
+expect 0 'usage: bnh list' -- "$bnh" list --help
+expect 2 "unknown flag '--all'" -- "$bnh" list --all
+expect 0 'usage: bnh check' -- "$bnh" check --help
+expect 2 "unknown flag '--frobnicate'" -- "$bnh" check --frobnicate
+expect 2 "unknown implementation 'nosuch' \(built-in: .*naive" -- "$bnh" check --impl nosuch
+expect 2 "unknown dtype 'f16'" -- "$bnh" check --dtype f16
+expect 2 "unknown layout 'nchwc'" -- "$bnh" check --layout nchwc
+expect 2 "unknown operation 'forward'" -- "$bnh" check --ops forward
+expect 2 '--seed expects a non-negative integer' -- "$bnh" check --seed abc
+expect 2 '--cases needs a value' -- "$bnh" check --cases
+expect 2 'cannot load plugin .*nosuch.so' -- "$bnh" check --plugin ./nosuch.so
+expect 2 'speaks ABI version 2, this harness speaks 1' -- "$bnh" check --plugin "$wrong_abi_plugin"
+expect 0 'all checks passed' -- "$bnh" check --plugin "$minimal_plugin" --cases 1
+expect 0 'bn_forward_train .*unsupported' -- "$bnh" check --plugin "$minimal_plugin" --cases 1
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures exit-status checks failed"
+  exit 1
+fi
+echo "all exit-status checks passed"

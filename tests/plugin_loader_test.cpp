@@ -1,0 +1,66 @@
+#include <gtest/gtest.h>
+
+#include "bnh/plugin_loader.hpp"
+#include "properties/case.hpp"
+#include "properties/reference_agreement.hpp"
+
+namespace bnh {
+namespace {
+
+std::string plugin(const std::string& name) {
+  return std::string(BNH_TEST_PLUGIN_DIR) + "/libbnh_test_plugin_" + name + ".so";
+}
+
+void expect_refused(const std::string& path, const std::string& message) {
+  try {
+    load_plugin(path);
+    ADD_FAILURE() << path << " was accepted";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(message), std::string::npos) << error.what();
+  }
+}
+
+TEST(PluginLoader, RefusesEachDefectWithAClearMessage) {
+  expect_refused(plugin("no_symbol"), "does not export bnh_impl_v1_get");
+  expect_refused(plugin("null_table"), "bnh_impl_v1_get returned NULL");
+  expect_refused(plugin("wrong_abi"), "speaks ABI version 2, this harness speaks 1");
+  expect_refused(plugin("null_name"), "has a NULL name");
+  expect_refused(plugin("does_not_exist"), "cannot load plugin");
+}
+
+TEST(PluginLoader, LoadsAWellFormedPlugin) {
+  const auto impl = load_plugin(plugin("minimal"));
+  EXPECT_EQ(impl->name(), "minimal");
+  EXPECT_EQ(impl->description(), "batch-norm inference only, f64");
+  EXPECT_TRUE(impl->supports(Operation::bn_forward_infer));
+  EXPECT_FALSE(impl->supports(Operation::bn_forward_train));
+  EXPECT_TRUE(impl->supports(TensorDesc{2, 3, 4, 5, Layout::nhwc, DType::f64}));
+  EXPECT_FALSE(impl->supports(TensorDesc{2, 3, 4, 5, Layout::nhwc, DType::f32}));
+
+  const Case test_case = random_case(TensorDesc{2, 3, 4, 5, Layout::nhwc, DType::f64}, 3);
+  const auto result = check_reference_agreement(*impl, test_case, Operation::bn_forward_infer);
+  EXPECT_TRUE(result.supported);
+  EXPECT_TRUE(result.passed()) << result.describe();
+}
+
+TEST(PluginLoader, MissingFunctionIsUnsupportedAndRefusalCarriesThePluginsReason) {
+  const auto impl = load_plugin(plugin("minimal"));
+  const TensorDesc desc{2, 1, 1, 1, Layout::nchw, DType::f64};
+  std::vector<double> x{1, 2}, one{1}, zero{0}, y(2), c1(1), c2(1);
+  EXPECT_THROW(impl->bn_forward_train(desc, {}, x.data(), one.data(), zero.data(), y.data(),
+                                      c1.data(), c2.data(), nullptr, nullptr),
+               Unsupported);
+  Params bad;
+  bad.eps = -1;
+  try {
+    impl->bn_forward_infer(desc, bad, x.data(), one.data(), zero.data(), zero.data(), one.data(), y.data());
+    ADD_FAILURE() << "negative eps accepted";
+  } catch (const Unsupported&) {
+    ADD_FAILURE() << "a refusal is not an unsupported operation";
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(), "minimal rejected bn_forward_infer: eps must be > 0 and finite");
+  }
+}
+
+}  // namespace
+}  // namespace bnh
