@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -9,7 +11,8 @@
 #include "bnh/registry.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
-#include "properties/agreement_suite.hpp"
+#include "properties/conformance.hpp"
+#include "properties/generators.hpp"
 
 namespace bnh::cli {
 
@@ -17,28 +20,53 @@ namespace {
 
 constexpr const char* check_usage = R"(usage: bnh check [--impl NAME[,NAME...]] [--plugin PATH.so] [options]
 
-Compares implementations with the 50-digit reference on every operation (batch-norm training
-forward, inference forward, backward; renorm training forward, backward), both dtypes and both
-layouts, over fixed edge shapes and random ones. Errors are reported as the worst fraction of
-the documented bound (docs/tolerances.md) and in ULPs.
+Runs the conformance suite (docs/properties.md) on implementations: agreement of every output
+of every operation with the 50-digit reference under the tolerance model (docs/tolerances.md),
+and the mathematical properties batch norm and batch renorm must have. Cases are generated
+and, on failure, shrunk to a small counterexample printed with the command that replays it.
 
 options:
-  --impl NAMES      built-in implementations to check (default: all; see bnh list)
-  --plugin PATH     check the implementation in this shared library (SPEC C ABI 1)
-  --dtype LIST      f32,f64 (default: both)
-  --layout LIST     nchw,nhwc (default: both)
-  --ops LIST        operations to check (default: all five)
-  --seed N          seed of the generated data (default: 1)
-  --cases N         random shapes in addition to the edge shapes (default: 8)
-  --help            this text
+  --impl NAMES       built-in implementations to check (default: all; see bnh list)
+  --plugin PATH      check the implementation in this shared library (SPEC C ABI 1)
+  --property NAMES   properties to run (default: all)
+  --ops LIST         only the properties that exercise nothing but these operations
+                     (bn_forward_train, bn_forward_infer, bn_backward,
+                     renorm_forward_train, renorm_backward)
+  --dtype LIST       f32,f64 (default: both)
+  --layout LIST      nchw,nhwc (default: both)
+  --seed N           seed of the generated cases (default: random, printed)
+  --cases N          generated cases per property (default: 100)
+  --max-size N       largest tensor generated, in elements (default: 4096)
+  --case SPEC        run the properties on this one case (as printed by a failure)
+  --no-shrink        report the first failing case as found
+  --help             this text
 
-Exit status: 0 every check passed, 1 a check failed, 2 bad usage.
+Exit status: 0 every property held, 1 a property failed, 2 bad usage.
 )";
 
-std::string format_number(double value, int precision) {
-  std::ostringstream out;
-  out << std::setprecision(precision) << value;
-  return out.str();
+// Runs the chosen properties on one given case: the replay of a reported counterexample.
+int check_one_case(Implementation& implementation, const std::vector<std::string>& properties,
+                   const std::string& spec_text) {
+  const Case test_case = make_case(CaseSpec::parse(spec_text));
+  std::cout << "case: " << describe_case(test_case) << '\n';
+  bool all_held = true;
+  for (const auto& property : property_catalogue()) {
+    if (!properties.empty() && std::find(properties.begin(), properties.end(), property.name) == properties.end()) continue;
+    std::string verdict = "holds";
+    try {
+      property.check(implementation, test_case);
+    } catch (const Unsupported& why) {
+      verdict = std::string("does not apply: ") + why.what();
+    } catch (const PropertyFailure& failure) {
+      verdict = std::string("FAILS\n  ") + failure.what();
+      all_held = false;
+    } catch (const std::exception& error) {
+      verdict = std::string("FAILS: rejected a valid call: ") + error.what();
+      all_held = false;
+    }
+    std::cout << "  " << std::left << std::setw(40) << property.name << verdict << '\n';
+  }
+  return all_held ? 0 : 1;
 }
 
 }  // namespace
@@ -49,68 +77,100 @@ int run_check(const std::vector<std::string>& words) {
     return 0;
   }
   Arguments arguments("check", words,
-                      {"--impl", "--plugin", "--dtype", "--layout", "--ops", "--seed", "--cases"},
-                      {"--help"});
+                      {"--impl", "--plugin", "--property", "--ops", "--dtype", "--layout", "--seed",
+                       "--cases", "--max-size", "--case"},
+                      {"--help", "--no-shrink"});
   if (arguments.has("--help")) {
     std::cout << check_usage;
     return 0;
   }
 
-  AgreementSuiteOptions options;
-  options.seed = arguments.unsigned_integer("--seed", 1);
-  options.random_shapes = static_cast<int>(arguments.integer("--cases", 8, 0));
+  ConformanceOptions options;
+  options.seed = arguments.unsigned_integer("--seed", 0);
+  options.cases = static_cast<int>(arguments.integer("--cases", 100, 1));
+  options.max_elements = arguments.integer("--max-size", 4096, 2);
+  options.shrink = !arguments.has("--no-shrink");
   options.dtypes.clear();
   for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
   options.layouts.clear();
   for (const auto& name : arguments.list("--layout", {"nchw", "nhwc"})) options.layouts.push_back(parse_layout(name));
+  for (const auto& name : arguments.list("--property", {})) options.properties.push_back(find_property(name).name);
   if (arguments.has("--ops")) {
-    options.operations.clear();
-    for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
+    std::vector<Operation> operations;
+    std::vector<std::string> selected;
+    for (const auto& name : arguments.list("--ops", {})) operations.push_back(parse_operation(name));
+    for (const auto& property : property_catalogue()) {
+      const bool covered = std::all_of(property.operations.begin(), property.operations.end(), [&](Operation op) {
+        return std::find(operations.begin(), operations.end(), op) != operations.end();
+      });
+      const bool named = options.properties.empty() ||
+                         std::find(options.properties.begin(), options.properties.end(), property.name) != options.properties.end();
+      if (covered && named) selected.push_back(property.name);
+    }
+    if (selected.empty()) throw UsageError("bnh check: no property exercises only the operations given to --ops");
+    options.properties = selected;
   }
 
   std::vector<std::unique_ptr<Implementation>> implementations;
-  if (arguments.has("--plugin")) implementations.push_back(load_plugin(arguments.value("--plugin", "")));
+  std::vector<std::string> targets;  // how to name each implementation on a command line
+  if (arguments.has("--plugin")) {
+    implementations.push_back(load_plugin(arguments.value("--plugin", "")));
+    targets.push_back("--plugin " + arguments.value("--plugin", ""));
+  }
   if (arguments.has("--impl") || !arguments.has("--plugin")) {
     for (const auto& name : arguments.list("--impl", registered_names())) {
       implementations.push_back(make_implementation(name));
+      targets.push_back("--impl " + name);
     }
   }
 
+  if (arguments.has("--case")) {
+    int status = 0;
+    for (auto& implementation : implementations) {
+      std::cout << implementation->name() << ":\n";
+      status = std::max(status, check_one_case(*implementation, options.properties, arguments.value("--case", "")));
+    }
+    return status;
+  }
+
+  const bool terminal = isatty(fileno(stderr)) != 0;
   bool all_passed = true;
-  std::cout << std::left << std::setw(10) << "impl" << std::setw(22) << "operation" << std::setw(5)
-            << "type" << std::setw(6) << "layout" << std::right << std::setw(7) << "cases"
-            << std::setw(14) << "worst/bound" << std::setw(12) << "worst ulp" << "  verdict\n";
   std::vector<std::string> failures;
-  for (auto& implementation : implementations) {
-    // Progress on a terminal rewrites one line; in a log it is one line per implementation.
-    const bool terminal = isatty(fileno(stderr)) != 0;
-    if (!terminal) std::cerr << "checking " << implementation->name() << "...\n";
-    const auto summaries = run_agreement_suite(*implementation, options, [terminal](const std::string& step) {
-      if (terminal) std::cerr << "\r\033[K  checking " << step << std::flush;
+  for (std::size_t k = 0; k < implementations.size(); ++k) {
+    Implementation& implementation = *implementations[k];
+    std::cout << "\n" << implementation.name() << "\n";
+    std::cout << "  " << std::left << std::setw(40) << "property" << std::right << std::setw(7)
+              << "cases" << std::setw(9) << "seconds" << "  verdict\n";
+    const auto result = run_conformance(implementation, options, [&](const PropertyResult& property) {
+      if (terminal) std::cerr << "\r\033[K" << std::flush;
+      std::cout << "  " << std::left << std::setw(40) << property.property << std::right
+                << std::setw(7) << property.cases << std::setw(9) << std::fixed
+                << std::setprecision(2) << property.seconds << std::defaultfloat << "  ";
+      switch (property.status) {
+        case PropertyResult::Status::passed: std::cout << "pass\n"; break;
+        case PropertyResult::Status::skipped: std::cout << "skipped (" << property.failure << ")\n"; break;
+        case PropertyResult::Status::failed: std::cout << "FAIL\n"; break;
+      }
+      std::cout << std::flush;
     });
-    if (terminal) std::cerr << "\r\033[K" << std::flush;
-    for (const auto& summary : summaries) {
-      const bool passed = summary.failures == 0;
-      all_passed = all_passed && passed;
-      std::cout << std::left << std::setw(10) << implementation->name() << std::setw(22)
-                << to_string(summary.operation) << std::setw(5) << to_string(summary.dtype)
-                << std::setw(6) << to_string(summary.layout) << std::right;
-      if (!summary.supported) {
-        std::cout << std::setw(7) << "-" << std::setw(14) << "-" << std::setw(12) << "-"
-                  << "  unsupported\n";
-        continue;
+    std::cout << "  seed " << result.seed << '\n';
+    for (const auto& property : result.properties) {
+      if (property.status != PropertyResult::Status::failed) continue;
+      all_passed = false;
+      std::ostringstream out;
+      out << implementation.name() << " fails " << property.property << " (it catches "
+          << property.targets << ")\n  counterexample: " << property.counterexample << "\n  "
+          << property.failure << "\n  reproduce: bnh check " << targets[k] << " --property "
+          << property.property;
+      const auto spec_end = property.counterexample.find(" | ");
+      if (!property.counterexample.empty()) {
+        out << " --case \"" << property.counterexample.substr(0, spec_end) << "\"";
       }
-      std::cout << std::setw(7) << summary.cases << std::setw(14)
-                << format_number(summary.worst_bound_fraction, 3) << std::setw(12)
-                << format_number(summary.worst_ulp_error, 3) << "  "
-                << (passed ? "pass" : "FAIL (" + std::to_string(summary.failures) + " cases)") << '\n';
-      if (!passed) {
-        failures.push_back(implementation->name() + " " + summary.first_failure);
-      }
+      failures.push_back(out.str());
     }
   }
-  for (const auto& failure : failures) std::cout << "\nfirst failure of " << failure << '\n';
-  std::cout << (all_passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  for (const auto& failure : failures) std::cout << '\n' << failure << '\n';
+  std::cout << (all_passed ? "\nall properties hold\n" : "\nsome properties FAILED\n");
   return all_passed ? 0 : 1;
 }
 

@@ -15,6 +15,9 @@ struct Case {
   Params params;
   std::vector<double> x, dy;                            // desc.elements() each
   std::vector<double> gamma, beta, running_mean, running_var;  // desc.c each
+  // Statistics are exact in any summation order (few-bit data): only a few roundings remain.
+  bool exact_statistics = false;
+  std::string origin;  // how the case was made, e.g. a generator spec; empty if by hand
 
   std::string summary() const;  // shape, dtype, layout, parameters: one line
 };

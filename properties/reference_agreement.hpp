@@ -1,10 +1,8 @@
 // Agreement of an implementation with the high-precision reference: runs one operation of an
 // implementation and of the reference on the same case, and measures every output's error.
 //
-// The bound is the simple one documented in docs/tolerances.md: an output element may differ
-// from the exact value by k * u * scale, where u is the dtype's unit roundoff, scale is the
-// size of the terms the element is computed from (the element's conditioning), and
-// k = 8 + 2 log2(M) + 4 M u_f64 / u allows for the rounding of M-term sums.
+// The bound is the tolerance model of properties/tolerance.hpp and docs/tolerances.md: an
+// output element may differ from the exact value by k * u * scale.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +17,7 @@ namespace bnh {
 struct OutputError {
   std::string output;               // "y", "dx", "running_var", ...
   double max_ulp_error = 0;         // against the correctly rounded reference
+  double max_relative_error = 0;    // |error| / |exact|, over elements whose exact value is not 0
   double max_scaled_error = 0;      // |error| / (u * scale): the bound's units
   double bound = 0;                 // k: the largest allowed scaled error
   std::int64_t worst_index = -1;    // where max_scaled_error occurs
@@ -37,9 +36,6 @@ struct AgreementResult {
 
 AgreementResult check_reference_agreement(Implementation& implementation, const Case& test_case,
                                           Operation operation);
-
-// The accumulation allowance k of the bound for an M-term reduction in the given dtype.
-double agreement_bound(DType dtype, std::int64_t per_channel);
 
 // Distance in units in the last place of `expected` (as a value of T). NaN against NaN is 0;
 // any other disagreement in finiteness is infinite.

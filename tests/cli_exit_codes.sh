@@ -29,12 +29,17 @@ expect 2 "unknown implementation 'nosuch' \(built-in: .*naive" -- "$bnh" check -
 expect 2 "unknown dtype 'f16'" -- "$bnh" check --dtype f16
 expect 2 "unknown layout 'nchwc'" -- "$bnh" check --layout nchwc
 expect 2 "unknown operation 'forward'" -- "$bnh" check --ops forward
+expect 0 'agreement_bn_backward .*pass' -- "$bnh" check --impl naive --ops bn_forward_train,bn_backward --cases 5
 expect 2 '--seed expects a non-negative integer' -- "$bnh" check --seed abc
 expect 2 '--cases needs a value' -- "$bnh" check --cases
 expect 2 'cannot load plugin .*nosuch.so' -- "$bnh" check --plugin ./nosuch.so
 expect 2 'speaks ABI version 2, this harness speaks 1' -- "$bnh" check --plugin "$wrong_abi_plugin"
-expect 0 'all checks passed' -- "$bnh" check --plugin "$minimal_plugin" --cases 1
-expect 0 'bn_forward_train .*unsupported' -- "$bnh" check --plugin "$minimal_plugin" --cases 1
+expect 0 'all properties hold' -- "$bnh" check --plugin "$minimal_plugin" --cases 5
+expect 0 'agreement_bn_forward_train .*skipped' -- "$bnh" check --plugin "$minimal_plugin" --cases 5
+expect 2 "unknown property 'nosuch'" -- "$bnh" check --property nosuch
+expect 2 "case spec: bad shape" -- "$bnh" check --impl naive --case "f32 nchw 2by3"
+expect 0 'agreement_bn_forward_train +holds' -- "$bnh" check --impl naive --case "f32 nhwc 2x3x4x5 regime=large-mean seed=3"
+expect 2 '--cases must be >= 1' -- "$bnh" check --cases 0
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures exit-status checks failed"

@@ -8,107 +8,11 @@
 #include <vector>
 
 #include "bnh/registry.hpp"
+#include "properties/bad_input.hpp"
 #include "reference/reference.hpp"
 
 namespace bnh {
 namespace {
-
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
-
-struct BadInput {
-  const char* label;
-  Operation operation;
-  TensorDesc desc;
-  Params params;
-  const char* message;                 // must appear in the error
-  double running_var = 1.0;            // every channel's running variance
-  bool null_x = false;
-};
-
-TensorDesc shape(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) {
-  return TensorDesc{n, c, h, w, Layout::nchw, DType::f32};
-}
-
-Params with_eps(double eps) { Params p; p.eps = eps; return p; }
-Params with_momentum(double m) { Params p; p.momentum = m; return p; }
-Params with_limits(double rmax, double dmax) { Params p; p.rmax = rmax; p.dmax = dmax; return p; }
-
-std::vector<BadInput> bad_inputs() {
-  const TensorDesc ok = shape(2, 3, 2, 2);
-  TensorDesc bad_dtype = ok, bad_layout = ok;
-  bad_dtype.dtype = static_cast<DType>(7);
-  bad_layout.layout = static_cast<Layout>(9);
-  const std::int64_t big = std::int64_t{1} << 20;
-  std::vector<BadInput> cases;
-  for (Operation op : all_operations) {
-    cases.push_back({"N = 0", op, shape(0, 3, 2, 2), {}, "dimension N must be >= 1"});
-    cases.push_back({"C < 0", op, shape(2, -1, 2, 2), {}, "dimension C must be >= 1"});
-    cases.push_back({"H = 0", op, shape(2, 3, 0, 2), {}, "dimension H must be >= 1"});
-    cases.push_back({"W = 0", op, shape(2, 3, 2, 0), {}, "dimension W must be >= 1"});
-    cases.push_back({"overflow", op, shape(big, big, big, big), {}, "overflows int64"});
-    cases.push_back({"dtype", op, bad_dtype, {}, "unknown dtype code 7"});
-    cases.push_back({"layout", op, bad_layout, {}, "unknown layout code 9"});
-    cases.push_back({"NULL x", op, ok, {}, "x must not be NULL", 1.0, true});
-  }
-  for (Operation op : {Operation::bn_forward_train, Operation::renorm_forward_train,
-                       Operation::bn_backward, Operation::renorm_backward}) {
-    cases.push_back({"M = 1", op, shape(1, 3, 1, 1), {},
-                     "expected more than 1 value per channel when training"});
-  }
-  for (Operation op : {Operation::bn_forward_train, Operation::bn_forward_infer,
-                       Operation::renorm_forward_train}) {
-    for (double eps : {0.0, -1e-5, nan, inf}) {
-      cases.push_back({"eps", op, ok, with_eps(eps), "eps must be > 0 and finite"});
-    }
-    cases.push_back({"running_var < 0", op, ok, {}, "running_var must be >= 0", -0.5});
-  }
-  for (Operation op : {Operation::bn_forward_train, Operation::renorm_forward_train}) {
-    for (double momentum : {-0.1, 1.5, nan}) {
-      cases.push_back({"momentum", op, ok, with_momentum(momentum), "momentum must be in [0, 1]"});
-    }
-  }
-  for (double rmax : {0.5, 0.0, nan}) {
-    cases.push_back({"rmax", Operation::renorm_forward_train, ok, with_limits(rmax, 1.0),
-                     "rmax must be >= 1"});
-  }
-  for (double dmax : {-1.0, nan}) {
-    cases.push_back({"dmax", Operation::renorm_forward_train, ok, with_limits(2.0, dmax),
-                     "dmax must be >= 0"});
-  }
-  return cases;
-}
-
-// Calls the operation through the implementation interface with buffers that are large enough
-// for every valid shape here; validation must refuse before any buffer is touched otherwise.
-void call(Implementation& impl, const BadInput& bad) {
-  std::vector<double> big(256, 0.5), channel(64, 0.5), var(64, bad.running_var);
-  std::vector<double> out(256), c1(64), c2(64), c3(64), c4(64), rm(64, 0.0), rv(var);
-  const void* x = bad.null_x ? nullptr : big.data();
-  const TensorDesc& d = bad.desc;
-  const Params& p = bad.params;
-  switch (bad.operation) {
-    case Operation::bn_forward_train:
-      impl.bn_forward_train(d, p, x, channel.data(), channel.data(), out.data(), c1.data(),
-                            c2.data(), rm.data(), rv.data());
-      break;
-    case Operation::bn_forward_infer:
-      impl.bn_forward_infer(d, p, x, channel.data(), channel.data(), rm.data(), var.data(), out.data());
-      break;
-    case Operation::bn_backward:
-      impl.bn_backward(d, p, big.data(), x, channel.data(), channel.data(), channel.data(),
-                       out.data(), c1.data(), c2.data());
-      break;
-    case Operation::renorm_forward_train:
-      impl.renorm_forward_train(d, p, x, channel.data(), channel.data(), out.data(), c1.data(),
-                                c2.data(), c3.data(), c4.data(), rm.data(), rv.data());
-      break;
-    case Operation::renorm_backward:
-      impl.renorm_backward(d, p, big.data(), x, channel.data(), channel.data(), channel.data(),
-                           channel.data(), channel.data(), out.data(), c1.data(), c2.data());
-      break;
-  }
-}
 
 // The reference takes vectors; NULL has no meaning there, so those cases are skipped.
 void call_reference(const BadInput& bad) {
@@ -169,11 +73,11 @@ class BadInputForImplementation : public testing::TestWithParam<std::string> {};
 TEST_P(BadInputForImplementation, RefusesEachWithItsMessage) {
   const auto impl = make_implementation(GetParam());
   for (BadInput bad : bad_inputs()) {
-    // The dtype cases use f32 buffers' worth of bytes; switch to f64 to exercise both paths.
-    expect_refusal([&] { call(*impl, bad); }, bad);
+    // Each entry in f32, then again in f64, to exercise both paths.
+    expect_refusal([&] { present_bad_input(*impl, bad); }, bad);
     if (bad.desc.dtype == DType::f32) {
       bad.desc.dtype = DType::f64;
-      expect_refusal([&] { call(*impl, bad); }, bad);
+      expect_refusal([&] { present_bad_input(*impl, bad); }, bad);
     }
   }
 }
@@ -198,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(Builtin, BadInputForImplementation,
 TEST(BadInput, NonFiniteRunningVarIsDataNotAnError) {
   const auto impl = make_implementation("naive");
   const TensorDesc desc{2, 2, 1, 1, Layout::nchw, DType::f64};
-  std::vector<double> x{1, 2, 3, 4}, gamma(2, 1.0), beta(2, 0.0), mean{0, 0}, var{nan, 1}, y(4);
+  std::vector<double> x{1, 2, 3, 4}, gamma(2, 1.0), beta(2, 0.0), mean{0, 0}, var{NAN, 1}, y(4);
   impl->bn_forward_infer(desc, {}, x.data(), gamma.data(), beta.data(), mean.data(), var.data(),
                          y.data());
   // NCHW with H = W = 1: channel 0 holds x[0] and x[2].

@@ -3,6 +3,7 @@
    section 4 asks and explains a refusal through last_error. */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bnh/plugin.h"
 
@@ -21,6 +22,18 @@ static int bn_forward_infer(const bnh_tensor_desc *desc, const bnh_params *param
   }
   if (desc->n < 1 || desc->c < 1 || desc->h < 1 || desc->w < 1) {
     last_error_message = "every dimension must be >= 1";
+    return 1;
+  }
+  if (desc->n > INT64_MAX / 8 / desc->c / desc->h / desc->w) {
+    last_error_message = "element count overflows int64";
+    return 1;
+  }
+  if (desc->layout != BNH_NCHW && desc->layout != BNH_NHWC) {
+    last_error_message = "unknown layout";
+    return 1;
+  }
+  if (!x || !gamma || !beta || !running_mean || !running_var || !y) {
+    last_error_message = "a buffer is NULL";
     return 1;
   }
   if (!(params->eps > 0) || !isfinite(params->eps)) {

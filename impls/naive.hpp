@@ -1,0 +1,186 @@
+// naive: the textbook loops, one channel at a time, read straight off SPEC.md sections 2 and 3.
+// Statistics take two passes (mean, then squared deviations) accumulated in double, so that
+// f32 data loses nothing to the sums and a large mean does not cancel the variance away.
+// Slow on purpose: every pass walks the channel with the layout's stride.
+//
+// The kernels are written once as Textbook<Self>, whose steps (statistics, invstd, the running
+// update, renorm's clamp) are static functions looked up through Self. naive is Textbook with
+// every step as written here; the mutant catalogue (tests/mutants/) replaces one step or one
+// operation to make a deliberately wrong implementation that differs in one place.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "bnh/kernels.hpp"
+
+namespace bnh::naive {
+
+template <typename Visit>
+void for_each_in_channel(const TensorDesc& desc, std::int64_t c, Visit&& visit) {
+  for (std::int64_t n = 0; n < desc.n; ++n) {
+    for (std::int64_t s = 0; s < desc.spatial(); ++s) visit(desc.offset(n, c, s));
+  }
+}
+
+template <typename Self>
+struct Textbook {
+  static constexpr const char* description = "the textbook kernels with one step replaced";
+  static bool supports(const TensorDesc&) { return true; }
+
+  // ---- the steps ----------------------------------------------------------------------------
+
+  // Two passes over channel c: the mean, then the biased variance.
+  template <typename T>
+  static void channel_statistics(const TensorDesc& desc, const T* x, std::int64_t c,
+                                 double& mean, double& var) {
+    const double count = static_cast<double>(desc.per_channel());
+    double sum = 0;
+    for_each_in_channel(desc, c, [&](std::int64_t i) { sum += x[i]; });
+    mean = sum / count;
+    double squares = 0;
+    for_each_in_channel(desc, c, [&](std::int64_t i) {
+      const double centered = x[i] - mean;
+      squares += centered * centered;
+    });
+    var = squares / count;
+  }
+
+  static double invstd_of(double var, double eps) { return 1 / std::sqrt(var + eps); }
+
+  // PyTorch's update: momentum weights the new batch; the running variance is unbiased.
+  template <typename T>
+  static void update_running(const TensorDesc& desc, const Params& params, std::int64_t c,
+                             double mean, double var, T* running_mean, T* running_var) {
+    const double count = static_cast<double>(desc.per_channel());
+    const double unbiased = var * count / (count - 1);
+    running_mean[c] = static_cast<T>((1 - params.momentum) * running_mean[c] + params.momentum * mean);
+    running_var[c] = static_cast<T>((1 - params.momentum) * running_var[c] + params.momentum * unbiased);
+  }
+
+  // NaN passes through so that a non-finite channel stays visibly non-finite.
+  static double clamp(double value, double low, double high) {
+    return value < low ? low : (high < value ? high : value);
+  }
+  static double clamp_r(double ratio, double rmax) { return clamp(ratio, 1 / rmax, rmax); }
+  static double clamp_d(double shift, double dmax) { return clamp(shift, -dmax, dmax); }
+
+  // dx = gamma invstd / M (M dy - dbeta - xhat dgamma); renorm passes gamma r for gamma.
+  static double input_gradient(double gamma, double invstd, double count, double dy,
+                               double dbeta, double xhat, double dgamma) {
+    return gamma * invstd / count * (count * dy - dbeta - xhat * dgamma);
+  }
+
+  // ---- the operations -------------------------------------------------------------------------
+
+  template <typename T>
+  static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
+                               const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
+                               T* running_mean, T* running_var) {
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      double mean, var;
+      Self::channel_statistics(desc, x, c, mean, var);
+      const double invstd = Self::invstd_of(var, params.eps);
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        const double xhat = (x[i] - mean) * invstd;
+        y[i] = static_cast<T>(gamma[c] * xhat + beta[c]);
+      });
+      save_mean[c] = static_cast<T>(mean);
+      save_invstd[c] = static_cast<T>(invstd);
+      if (running_mean != nullptr) Self::update_running(desc, params, c, mean, var, running_mean, running_var);
+    }
+  }
+
+  template <typename T>
+  static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
+                               const T* gamma, const T* beta, const T* running_mean,
+                               const T* running_var, T* y) {
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      const double invstd = Self::invstd_of(running_var[c], params.eps);
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        y[i] = static_cast<T>(gamma[c] * ((x[i] - static_cast<double>(running_mean[c])) * invstd) +
+                              beta[c]);
+      });
+    }
+  }
+
+  template <typename T>
+  static void bn_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
+                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
+                          T* dgamma, T* dbeta) {
+    const double count = static_cast<double>(desc.per_channel());
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      const double mean = save_mean[c], invstd = save_invstd[c];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        sum_dy += dy[i];
+        sum_dy_xhat += dy[i] * ((x[i] - mean) * invstd);
+      });
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        const double xhat = (x[i] - mean) * invstd;
+        dx[i] = static_cast<T>(
+            Self::input_gradient(gamma[c], invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
+      });
+      dbeta[c] = static_cast<T>(sum_dy);
+      dgamma[c] = static_cast<T>(sum_dy_xhat);
+    }
+  }
+
+  template <typename T>
+  static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x,
+                                   const T* gamma, const T* beta, T* y, T* save_mean,
+                                   T* save_invstd, T* r_out, T* d_out, T* running_mean,
+                                   T* running_var) {
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      double mean, var;
+      Self::channel_statistics(desc, x, c, mean, var);
+      const double sigma_batch = 1 / Self::invstd_of(var, params.eps);
+      const double sigma_running = 1 / Self::invstd_of(running_var[c], params.eps);
+      // r and d come from the running statistics before this step updates them.
+      const double r = Self::clamp_r(sigma_batch / sigma_running, params.rmax);
+      const double d = Self::clamp_d((mean - running_mean[c]) / sigma_running, params.dmax);
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        const double xhat = (x[i] - mean) / sigma_batch;
+        y[i] = static_cast<T>(gamma[c] * (xhat * r + d) + beta[c]);
+      });
+      save_mean[c] = static_cast<T>(mean);
+      save_invstd[c] = static_cast<T>(1 / sigma_batch);
+      r_out[c] = static_cast<T>(r);
+      d_out[c] = static_cast<T>(d);
+      Self::update_running(desc, params, c, mean, var, running_mean, running_var);
+    }
+  }
+
+  template <typename T>
+  static void renorm_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
+                              const T* gamma, const T* save_mean, const T* save_invstd,
+                              const T* r, const T* d, T* dx, T* dgamma, T* dbeta) {
+    const double count = static_cast<double>(desc.per_channel());
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      const double mean = save_mean[c], invstd = save_invstd[c];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        sum_dy += dy[i];
+        sum_dy_xhat += dy[i] * ((x[i] - mean) * invstd);
+      });
+      // With g = dy gamma r (r, d held constant), the sums over g are gamma r times those over
+      // dy: renorm's dx is batch norm's with gamma r in place of gamma.
+      const double gamma_r = static_cast<double>(gamma[c]) * r[c];
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        const double xhat = (x[i] - mean) * invstd;
+        dx[i] = static_cast<T>(
+            Self::input_gradient(gamma_r, invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
+      });
+      dbeta[c] = static_cast<T>(sum_dy);
+      dgamma[c] = static_cast<T>(sum_dy_xhat * r[c] + sum_dy * d[c]);
+    }
+  }
+};
+
+struct Naive : Textbook<Naive> {
+  static constexpr const char* name = "naive";
+  static constexpr const char* description =
+      "textbook per-channel loops; two-pass statistics accumulated in double";
+};
+
+}  // namespace bnh::naive

@@ -1,0 +1,313 @@
+#include "properties/generators.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <sstream>
+
+namespace bnh {
+
+const char* to_string(Regime regime) {
+  switch (regime) {
+    case Regime::exact_statistics: return "exact";
+    case Regime::standard_normal: return "normal";
+    case Regime::large_mean: return "large-mean";
+    case Regime::near_constant: return "near-constant";
+    case Regime::constant_channels: return "constant";
+    case Regime::mixed_magnitudes: return "mixed";
+    case Regime::heavy_tails: return "heavy-tails";
+    case Regime::huge: return "huge";
+    case Regime::tiny: return "tiny";
+  }
+  return "unknown";
+}
+
+Regime parse_regime(const std::string& text) {
+  for (Regime regime : all_regimes) {
+    if (text == to_string(regime)) return regime;
+  }
+  throw Error("unknown data regime '" + text + "'");
+}
+
+std::string CaseSpec::to_string() const {
+  std::ostringstream out;
+  out.precision(17);
+  out << bnh::to_string(desc.dtype) << ' ' << bnh::to_string(desc.layout) << ' ' << desc.n << 'x'
+      << desc.c << 'x' << desc.h << 'x' << desc.w << " regime=" << bnh::to_string(regime)
+      << " seed=" << data_seed << " gamma=" << gamma_kind << " running=" << running_kind
+      << " eps=" << eps << " momentum=" << momentum << " rmax=" << rmax << " dmax=" << dmax;
+  return out.str();
+}
+
+CaseSpec CaseSpec::parse(const std::string& text) {
+  std::istringstream in(text);
+  std::string dtype, layout, shape;
+  CaseSpec spec;
+  if (!(in >> dtype >> layout >> shape)) {
+    throw Error("case spec '" + text + "': expected 'DTYPE LAYOUT NxCxHxW key=value...'");
+  }
+  spec.desc.dtype = parse_dtype(dtype);
+  spec.desc.layout = parse_layout(layout);
+  char x1 = 0, x2 = 0, x3 = 0;
+  std::istringstream dims(shape);
+  if (!(dims >> spec.desc.n >> x1 >> spec.desc.c >> x2 >> spec.desc.h >> x3 >> spec.desc.w) ||
+      x1 != 'x' || x2 != 'x' || x3 != 'x') {
+    throw Error("case spec: bad shape '" + shape + "' (expected NxCxHxW)");
+  }
+  std::string item;
+  while (in >> item) {
+    const auto equals = item.find('=');
+    if (equals == std::string::npos) throw Error("case spec: expected key=value, got '" + item + "'");
+    const std::string key = item.substr(0, equals), value = item.substr(equals + 1);
+    try {
+      if (key == "regime") spec.regime = parse_regime(value);
+      else if (key == "seed") spec.data_seed = std::stoull(value);
+      else if (key == "gamma") spec.gamma_kind = std::stoi(value);
+      else if (key == "running") spec.running_kind = std::stoi(value);
+      else if (key == "eps") spec.eps = std::stod(value);
+      else if (key == "momentum") spec.momentum = std::stod(value);
+      else if (key == "rmax") spec.rmax = std::stod(value);
+      else if (key == "dmax") spec.dmax = std::stod(value);
+      else throw Error("case spec: unknown key '" + key + "'");
+    } catch (const std::logic_error&) {
+      throw Error("case spec: bad value in '" + item + "'");
+    }
+  }
+  return spec;
+}
+
+namespace {
+
+// Per-channel draws of one regime. `scale` of the data and of dy are chosen per channel.
+class DataMaker {
+ public:
+  DataMaker(const CaseSpec& spec) : spec_(spec), engine_(spec.data_seed * 0x9e3779b97f4a7c15ULL + 1) {}
+
+  double uniform(double low, double high) { return std::uniform_real_distribution<double>(low, high)(engine_); }
+  double normal() { return normal_(engine_); }
+  std::int64_t integer(std::int64_t low, std::int64_t high) {
+    return std::uniform_int_distribution<std::int64_t>(low, high)(engine_);
+  }
+  double log_uniform(double low_exponent, double high_exponent) {
+    return std::pow(10.0, uniform(low_exponent, high_exponent));
+  }
+  double sign() { return integer(0, 1) != 0 ? 1.0 : -1.0; }
+
+  // The M values of one channel, in logical (sample, position) order.
+  std::vector<double> channel(std::int64_t count, std::int64_t c) {
+    const bool f32 = spec_.desc.dtype == DType::f32;
+    std::vector<double> values(count);
+    switch (spec_.regime) {
+      case Regime::exact_statistics: {
+        // Mean and deviation are small multiples of 1/4; pairs +a, -a (one value at the mean
+        // when M is odd) make the mean exact and every partial sum representable.
+        const double mean = static_cast<double>(integer(-32, 32)) / 4;
+        for (std::int64_t i = 0; i + 1 < count; i += 2) {
+          const double a = static_cast<double>(integer(0, 8)) / 4;
+          values[i] = mean + a;
+          values[i + 1] = mean - a;
+        }
+        if (count % 2 != 0) values[count - 1] = mean;
+        std::shuffle(values.begin(), values.end(), engine_);
+        break;
+      }
+      case Regime::standard_normal:
+        for (auto& v : values) v = normal();
+        break;
+      case Regime::large_mean: {
+        const double spread = std::ldexp(1.0, static_cast<int>(integer(-6, 6)));
+        const double mean = sign() * spread * log_uniform(1, f32 ? 4 : 8);
+        for (auto& v : values) v = mean + spread * normal();
+        break;
+      }
+      case Regime::near_constant: {
+        // A few units in the last place of the mean.
+        const double mean = sign() * log_uniform(-2, 3);
+        const double ulp = mean * (f32 ? 0x1p-23 : 0x1p-52);
+        for (auto& v : values) v = mean + ulp * static_cast<double>(integer(-3, 3));
+        break;
+      }
+      case Regime::constant_channels: {
+        const double value = static_cast<double>(integer(-20, 20)) / 8;
+        const bool constant = c % 2 == 0;
+        for (auto& v : values) v = constant ? value : value + normal();
+        break;
+      }
+      case Regime::mixed_magnitudes: {
+        const double magnitude = log_uniform(f32 ? -6 : -30, f32 ? 6 : 30);
+        const double offset = normal();
+        for (auto& v : values) v = magnitude * (offset + normal());
+        break;
+      }
+      case Regime::heavy_tails:
+        for (auto& v : values) v = normal() / std::max(std::fabs(normal()), 1e-3);
+        break;
+      case Regime::huge: {
+        // Squares near 1e36 (f32: an M-term f32 sum of them overflows) or 1e300 (f64: the
+        // double sum stays just finite for the sizes generated).
+        const double magnitude = f32 ? 1e18 : 1e150;
+        for (auto& v : values) v = magnitude * std::clamp(normal(), -1.5, 1.5);
+        break;
+      }
+      case Regime::tiny: {
+        const double magnitude = f32 ? 1e-41 : 1e-312;  // subnormal
+        for (auto& v : values) v = magnitude * static_cast<double>(integer(-50, 50));
+        break;
+      }
+    }
+    return values;
+  }
+
+  // dy: low-bit values in the exact regime, otherwise normal; one channel in eight all zero.
+  double gradient(std::int64_t c) {
+    if (c % 8 == 7) return 0;
+    if (spec_.regime == Regime::exact_statistics) return static_cast<double>(integer(-8, 8)) / 8;
+    return normal();
+  }
+
+ private:
+  const CaseSpec& spec_;
+  std::mt19937_64 engine_;
+  std::normal_distribution<double> normal_;
+};
+
+double representable(double value, DType dtype) {
+  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
+}
+
+}  // namespace
+
+Case make_case(const CaseSpec& spec) {
+  const TensorDesc& desc = spec.desc;
+  Case result;
+  result.desc = desc;
+  result.params.eps = spec.eps;
+  result.params.momentum = spec.momentum;
+  result.params.rmax = spec.rmax;
+  result.params.dmax = spec.dmax;
+  result.exact_statistics = spec.regime == Regime::exact_statistics;
+  result.origin = spec.to_string();
+  result.x.resize(desc.elements());
+  result.dy.resize(desc.elements());
+  result.gamma.resize(desc.c);
+  result.beta.resize(desc.c);
+  result.running_mean.resize(desc.c);
+  result.running_var.resize(desc.c);
+
+  DataMaker maker(spec);
+  const std::int64_t count = desc.per_channel();
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const auto values = maker.channel(count, c);
+    double sum = 0;
+    for (std::int64_t n = 0; n < desc.n; ++n) {
+      for (std::int64_t s = 0; s < desc.spatial(); ++s) {
+        const std::int64_t i = desc.offset(n, c, s);
+        result.x[i] = representable(values[n * desc.spatial() + s], desc.dtype);
+        result.dy[i] = representable(maker.gradient(c), desc.dtype);
+        sum += result.x[i];
+      }
+    }
+    // gamma: 1 or a few-bit value in [-2, 2], zero included; beta likewise.
+    if (spec.gamma_kind == 0) {
+      result.gamma[c] = 1;
+      result.beta[c] = 0;
+    } else {
+      result.gamma[c] = static_cast<double>(maker.integer(-8, 8)) / 4;
+      result.beta[c] = static_cast<double>(maker.integer(-8, 8)) / 4;
+    }
+    // Running statistics near the batch's (renorm's r and d inside their limits) or far from
+    // them (clipped). Computed from the data so that "near" means near for every regime.
+    const double mean = sum / static_cast<double>(count);
+    double squares = 0;
+    for (double v : values) squares += (v - mean) * (v - mean);
+    const double var = squares / static_cast<double>(count);
+    const double spread = std::sqrt(var + spec.eps);
+    if (spec.running_kind == 0) {
+      result.running_mean[c] = representable(mean + 0.1 * spread * maker.normal(), desc.dtype);
+      result.running_var[c] = representable(var * maker.uniform(0.8, 1.25), desc.dtype);
+    } else {
+      result.running_mean[c] = representable(mean + 20 * spread * maker.sign(), desc.dtype);
+      result.running_var[c] = representable((var + spec.eps) * (maker.integer(0, 1) ? 100 : 0.01), desc.dtype);
+    }
+    if (!std::isfinite(result.running_var[c])) result.running_var[c] = representable(var, desc.dtype);
+  }
+  return result;
+}
+
+rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits) {
+  using rc::gen::inRange;
+  return rc::gen::map(
+      rc::gen::tuple(inRange<int>(0, 3), inRange<std::int64_t>(1, 9), inRange<std::int64_t>(1, 9),
+                     inRange<std::int64_t>(1, 9), inRange<std::int64_t>(1, 9), inRange<int>(0, 2),
+                     inRange<int>(0, 2)),
+      [limits](const std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int>& t) {
+        const auto& [kind, a, b, c, d, layout, dtype] = t;
+        TensorDesc desc;
+        switch (kind) {
+          case 0:  // small 4-D
+            desc = TensorDesc{a, b, c, d};
+            break;
+          case 1:  // 2-D (N, C): N up to 8^2
+            desc = TensorDesc{a * c, b, 1, 1};
+            break;
+          default:  // few channels, long: M up to 8 * 8^2
+            desc = TensorDesc{a, (b + 3) / 4, c * d, d};
+            break;
+        }
+        desc.layout = layout == 0 ? Layout::nchw : Layout::nhwc;
+        desc.dtype = dtype == 0 ? DType::f32 : DType::f64;
+        while (desc.elements() > limits.max_elements && desc.n > 1) desc.n = (desc.n + 1) / 2;
+        while (desc.elements() > limits.max_elements && desc.h > 1) desc.h = (desc.h + 1) / 2;
+        if (limits.training && desc.per_channel() < 2) desc.n = 2;
+        return desc;
+      });
+}
+
+rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits) {
+  using rc::gen::inRange;
+  static const double eps_choices[] = {1e-5, 1e-3, 0.25, 1e-8};
+  static const double momentum_choices[] = {0.1, 0, 1, 0.5};
+  static const double rmax_choices[] = {3, 1, 1.5, std::numeric_limits<double>::infinity()};
+  static const double dmax_choices[] = {5, 0, 0.5, std::numeric_limits<double>::infinity()};
+  return rc::gen::map(
+      rc::gen::tuple(gen_shape(limits), inRange<int>(0, std::size(all_regimes)),
+                     inRange<std::uint32_t>(0, 1u << 30), inRange<int>(0, 2), inRange<int>(0, 2),
+                     inRange<int>(0, 4), inRange<int>(0, 4), inRange<int>(0, 4), inRange<int>(0, 4)),
+      [](const std::tuple<TensorDesc, int, std::uint32_t, int, int, int, int, int, int>& t) {
+        CaseSpec spec;
+        spec.desc = std::get<0>(t);
+        spec.regime = all_regimes[std::get<1>(t)];
+        spec.data_seed = std::get<2>(t);
+        spec.gamma_kind = std::get<3>(t);
+        spec.running_kind = std::get<4>(t);
+        spec.eps = eps_choices[std::get<5>(t)];
+        spec.momentum = momentum_choices[std::get<6>(t)];
+        spec.rmax = rmax_choices[std::get<7>(t)];
+        spec.dmax = dmax_choices[std::get<8>(t)];
+        return spec;
+      });
+}
+
+std::string describe_case(const Case& test_case) {
+  double smallest = std::numeric_limits<double>::infinity(), largest = -smallest;
+  std::size_t non_finite = 0;
+  for (double v : test_case.x) {
+    if (!std::isfinite(v)) {
+      ++non_finite;
+      continue;
+    }
+    smallest = std::min(smallest, v);
+    largest = std::max(largest, v);
+  }
+  std::ostringstream out;
+  out.precision(6);
+  out << (test_case.origin.empty() ? test_case.summary() : test_case.origin) << " | x in ["
+      << smallest << ", " << largest << "]";
+  if (non_finite != 0) out << ", " << non_finite << " non-finite";
+  return out.str();
+}
+
+void showValue(const CaseSpec& spec, std::ostream& out) { out << '"' << spec.to_string() << '"'; }
+
+}  // namespace bnh

@@ -1,0 +1,33 @@
+// The property catalogue (docs/properties.md). Each property is a named check that takes any
+// implementation and one case, and throws PropertyFailure naming what broke; bnh::Unsupported
+// from the implementation means the case does not apply. The conformance runner
+// (properties/conformance.hpp) feeds them generated cases.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bnh/implementation.hpp"
+#include "properties/case.hpp"
+
+namespace bnh {
+
+class PropertyFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Property {
+  const char* name;
+  const char* targets;                  // the kind of bug it is there to catch
+  std::vector<Operation> operations;    // what the implementation must provide
+  void (*check)(Implementation& implementation, const Case& test_case);
+  bool generated = true;                // false: runs once, on no generated case
+};
+
+const std::vector<Property>& property_catalogue();
+// Throws bnh::Error naming the known properties when `name` is not one.
+const Property& find_property(const std::string& name);
+
+}  // namespace bnh

@@ -1,0 +1,179 @@
+#include "properties/tolerance.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace bnh {
+
+double unit_roundoff(DType dtype) { return dtype == DType::f32 ? 0x1p-24 : 0x1p-53; }
+
+double accumulation_bound(DType dtype, std::int64_t per_channel) {
+  const double m = static_cast<double>(per_channel);
+  return rounding_bound + 2 * std::log2(m) + 4 * m * 0x1p-53 / unit_roundoff(dtype);
+}
+
+std::int64_t channel_of(const TensorDesc& desc, std::int64_t index) {
+  return desc.layout == Layout::nchw ? (index / desc.spatial()) % desc.c : index % desc.c;
+}
+
+namespace {
+
+// Per-channel magnitudes the scales are built from: max |x|, the batch mean and
+// sigma = sqrt(biased var + eps), computed in double in two passes.
+struct ChannelSizes {
+  std::vector<double> max_abs_x, mean, sigma;
+  double kappa(std::int64_t c) const { return max_abs_x[c] / sigma[c] + 1; }
+};
+
+ChannelSizes channel_sizes(const Case& tc) {
+  const TensorDesc& desc = tc.desc;
+  ChannelSizes sizes{std::vector<double>(desc.c, 0), std::vector<double>(desc.c, 0),
+                     std::vector<double>(desc.c, 0)};
+  std::vector<double> squares(desc.c, 0);
+  const double count = static_cast<double>(desc.per_channel());
+  for (std::int64_t i = 0; i < desc.elements(); ++i) {
+    const auto c = channel_of(desc, i);
+    sizes.mean[c] += tc.x[i] / count;
+    sizes.max_abs_x[c] = std::max(sizes.max_abs_x[c], std::fabs(tc.x[i]));
+  }
+  for (std::int64_t i = 0; i < desc.elements(); ++i) {
+    const auto c = channel_of(desc, i);
+    squares[c] += (tc.x[i] - sizes.mean[c]) * (tc.x[i] - sizes.mean[c]);
+  }
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    sizes.sigma[c] = std::sqrt(squares[c] / count + tc.params.eps);
+  }
+  return sizes;
+}
+
+template <typename Scale>
+std::vector<double> per_element(const TensorDesc& desc, Scale&& scale_of) {
+  std::vector<double> scales(desc.elements());
+  for (std::int64_t i = 0; i < desc.elements(); ++i) scales[i] = scale_of(i, channel_of(desc, i));
+  return scales;
+}
+
+template <typename Scale>
+std::vector<double> per_channel(const TensorDesc& desc, Scale&& scale_of) {
+  std::vector<double> scales(desc.c);
+  for (std::int64_t c = 0; c < desc.c; ++c) scales[c] = scale_of(c);
+  return scales;
+}
+
+}  // namespace
+
+ForwardScales forward_scales(const Case& tc, const std::vector<double>& r, const std::vector<double>& d) {
+  const TensorDesc& desc = tc.desc;
+  const ChannelSizes sizes = channel_sizes(tc);
+  const bool renorm = !r.empty();
+  const double m = tc.params.momentum;
+  const double count = static_cast<double>(desc.per_channel());
+  auto r_of = [&](std::int64_t c) { return renorm ? std::fabs(r[c]) : 1.0; };
+  // Terms of y beyond gamma r xhat: renorm's d, made from the mean and the running mean.
+  auto shift_of = [&](std::int64_t c) {
+    if (!renorm) return 0.0;
+    const double sigma_running = std::sqrt(tc.running_var[c] + tc.params.eps);
+    return std::fabs(d[c]) + (sizes.max_abs_x[c] + std::fabs(tc.running_mean[c])) / sigma_running;
+  };
+  ForwardScales scales;
+  scales.y = per_element(desc, [&](std::int64_t i, std::int64_t c) {
+    const double xhat = std::fabs(tc.x[i] - sizes.mean[c]) / sizes.sigma[c];
+    return std::fabs(tc.gamma[c]) * (r_of(c) * (xhat + sizes.kappa(c)) + shift_of(c)) +
+           std::fabs(tc.beta[c]);
+  });
+  scales.save_mean = per_channel(desc, [&](std::int64_t c) { return sizes.max_abs_x[c]; });
+  scales.save_invstd = per_channel(desc, [&](std::int64_t c) { return sizes.kappa(c) / sizes.sigma[c]; });
+  if (renorm) {
+    scales.r = per_channel(desc, [&](std::int64_t c) { return r_of(c) * sizes.kappa(c); });
+    scales.d = per_channel(desc, shift_of);
+  }
+  scales.running_mean = per_channel(desc, [&](std::int64_t c) {
+    return (1 - m) * std::fabs(tc.running_mean[c]) + m * sizes.max_abs_x[c];
+  });
+  scales.running_var = per_channel(desc, [&](std::int64_t c) {
+    return (1 - m) * tc.running_var[c] +
+           m * sizes.sigma[c] * sizes.sigma[c] * count / (count - 1) * sizes.kappa(c);
+  });
+  return scales;
+}
+
+std::vector<double> inference_scales(const Case& tc) {
+  return per_element(tc.desc, [&](std::int64_t i, std::int64_t c) {
+    const double invstd = 1 / std::sqrt(tc.running_var[c] + tc.params.eps);
+    return std::fabs(tc.gamma[c]) * (std::fabs(tc.x[i]) + std::fabs(tc.running_mean[c])) * invstd +
+           std::fabs(tc.beta[c]);
+  });
+}
+
+BackwardScales backward_scales(const Case& tc, const std::vector<double>& save_mean,
+                               const std::vector<double>& save_invstd, const std::vector<double>& r,
+                               const std::vector<double>& d) {
+  const TensorDesc& desc = tc.desc;
+  const double count = static_cast<double>(desc.per_channel());
+  // Per channel: kappa, mean |dy| and mean |dy| (|xhat| + kappa).
+  std::vector<double> max_abs_x(desc.c, 0), kappa(desc.c), mean_abs_dy(desc.c, 0),
+      mean_abs_dy_xhat(desc.c, 0);
+  for (std::int64_t i = 0; i < desc.elements(); ++i) {
+    const auto c = channel_of(desc, i);
+    max_abs_x[c] = std::max(max_abs_x[c], std::fabs(tc.x[i]));
+  }
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    kappa[c] = std::max(max_abs_x[c], std::fabs(save_mean[c])) * save_invstd[c] + 1;
+  }
+  auto xhat_of = [&](std::int64_t i, std::int64_t c) {
+    return std::fabs((tc.x[i] - save_mean[c]) * save_invstd[c]);
+  };
+  for (std::int64_t i = 0; i < desc.elements(); ++i) {
+    const auto c = channel_of(desc, i);
+    mean_abs_dy[c] += std::fabs(tc.dy[i]) / count;
+    mean_abs_dy_xhat[c] += std::fabs(tc.dy[i]) * (xhat_of(i, c) + kappa[c]) / count;
+  }
+  auto r_of = [&](std::int64_t c) { return r.empty() ? 1.0 : std::fabs(r[c]); };
+  auto d_of = [&](std::int64_t c) { return d.empty() ? 0.0 : std::fabs(d[c]); };
+  BackwardScales scales;
+  scales.dx = per_element(desc, [&](std::int64_t i, std::int64_t c) {
+    return std::fabs(tc.gamma[c]) * r_of(c) * save_invstd[c] *
+           (std::fabs(tc.dy[i]) + mean_abs_dy[c] + (xhat_of(i, c) + kappa[c]) * mean_abs_dy_xhat[c]);
+  });
+  scales.dgamma = per_channel(desc, [&](std::int64_t c) {
+    return count * (r_of(c) * mean_abs_dy_xhat[c] + d_of(c) * mean_abs_dy[c]);
+  });
+  scales.dbeta = per_channel(desc, [&](std::int64_t c) { return count * mean_abs_dy[c]; });
+  return scales;
+}
+
+double scaled_error(double actual, double expected, double scale, DType dtype) {
+  if (actual == expected || (std::isnan(actual) && std::isnan(expected))) return 0;
+  if (!std::isfinite(actual) || !std::isfinite(expected)) return std::numeric_limits<double>::infinity();
+  const double underflow = dtype == DType::f32 ? std::numeric_limits<float>::denorm_min()
+                                               : std::numeric_limits<double>::denorm_min();
+  const double scaled = std::fabs(actual - expected) / (unit_roundoff(dtype) * scale + underflow);
+  return std::isnan(scaled) ? std::numeric_limits<double>::infinity() : scaled;
+}
+
+Comparison compare_vectors(const std::vector<double>& actual, const std::vector<double>& expected,
+                           const std::vector<double>& scale, DType dtype) {
+  Comparison result;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double error = scaled_error(actual[i], expected[i], scale[i], dtype);
+    if (result.worst_index < 0 || error > result.max_scaled_error) {
+      result.max_scaled_error = error;
+      result.worst_index = static_cast<std::int64_t>(i);
+      result.worst_actual = actual[i];
+      result.worst_expected = expected[i];
+    }
+  }
+  return result;
+}
+
+std::string Comparison::describe(const std::string& what, double bound) const {
+  std::ostringstream out;
+  out.precision(10);
+  out << what << ": scaled error " << max_scaled_error << " > bound " << bound << " at index "
+      << worst_index << " (got " << worst_actual << ", expected " << worst_expected << ")";
+  return out.str();
+}
+
+}  // namespace bnh

@@ -1,0 +1,434 @@
+// The gradient check: every built-in implementation's backward is the derivative of its own
+// forward, and backwards that are wrong in the ways real ones are get caught, with the wrong
+// input named.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+
+#include "bnh/registry.hpp"
+#include "properties/case.hpp"
+#include "properties/gradient_check.hpp"
+
+namespace bnh {
+namespace {
+
+const char* to_string(GradientMode mode) { return mode == GradientMode::bn ? "bn" : "renorm"; }
+const char* to_string(GradientMethod method) { return method == GradientMethod::full ? "full" : "fast"; }
+
+// The largest |numeric - analytic| / tolerance over the inputs: <= 1 passes.
+double margin(const GradientCheckResult& result) {
+  double worst = 0;
+  for (const auto& input : result.inputs) {
+    const double ratio = input.tolerance > 0 ? input.max_abs_error / input.tolerance
+                                             : (input.max_abs_error == 0 ? 0 : INFINITY);
+    worst = std::max(worst, ratio);
+  }
+  return worst;
+}
+
+const InputDiscrepancy* find_input(const GradientCheckResult& result, const std::string& name) {
+  for (const auto& input : result.inputs) {
+    if (input.input == name) return &input;
+  }
+  return nullptr;
+}
+
+// Small shapes: M = 2 (2-D and with a spatial extent), a 2-D one, odd sizes, N = 1.
+const std::vector<TensorDesc> small_shapes{
+    {2, 3, 1, 1}, {1, 2, 2, 1}, {5, 3, 1, 1}, {3, 2, 2, 3}, {1, 3, 2, 3}};
+
+class GradientCheckBuiltin : public testing::TestWithParam<std::string> {};
+
+TEST_P(GradientCheckBuiltin, BackwardIsTheDerivativeOfTheForward) {
+  const auto impl = make_implementation(GetParam());
+  std::map<std::string, double> worst;  // per dtype, method, mode
+  std::uint64_t seed = 10;
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+      for (TensorDesc desc : small_shapes) {
+        desc.dtype = dtype;
+        desc.layout = layout;
+        const Case test_case = random_case(desc, ++seed);
+        for (GradientMode mode : {GradientMode::bn, GradientMode::renorm}) {
+          for (GradientMethod method : {GradientMethod::full, GradientMethod::fast}) {
+            GradientCheckOptions options;
+            options.mode = mode;
+            options.method = method;
+            options.seed = seed;
+            const auto result = gradient_check(*impl, test_case, options);
+            ASSERT_TRUE(result.supported) << test_case.summary();
+            EXPECT_TRUE(result.passed()) << test_case.summary() << " " << to_string(mode) << " "
+                                         << to_string(method) << "\n" << result.describe();
+            EXPECT_EQ(result.inputs.size(), method == GradientMethod::full ? 3u : 1u);
+            auto& entry = worst[std::string(bnh::to_string(dtype)) + " " + to_string(method) + " " +
+                                to_string(mode)];
+            entry = std::max(entry, margin(result));
+          }
+        }
+      }
+    }
+  }
+  for (const auto& [key, value] : worst) {
+    std::cout << "[ margin   ] " << GetParam() << " " << key << ": worst error / tolerance " << value
+              << "\n";
+  }
+}
+
+TEST_P(GradientCheckBuiltin, FastMethodOnALargerTensor) {
+  const auto impl = make_implementation(GetParam());
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+      const Case test_case = random_case(TensorDesc{4, 3, 5, 4, layout, dtype}, 31);
+      for (GradientMode mode : {GradientMode::bn, GradientMode::renorm}) {
+        GradientCheckOptions options;
+        options.mode = mode;
+        options.method = GradientMethod::fast;
+        options.directions = 5;
+        const auto result = gradient_check(*impl, test_case, options);
+        EXPECT_TRUE(result.passed()) << test_case.summary() << "\n" << result.describe();
+        std::cout << "[ margin   ] " << GetParam() << " " << bnh::to_string(dtype) << " "
+                  << bnh::to_string(layout) << " fast " << to_string(mode)
+                  << " 4x3x5x4: " << margin(result) << "\n";
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Builtin, GradientCheckBuiltin, testing::ValuesIn(registered_names()),
+                         [](const auto& info) { return info.param; });
+
+// Backwards with one realistic mistake each. The forward is naive's.
+enum class Bug {
+  none,                     // the correct formula, written out here: the baseline
+  dx_without_mean_term,     // dx = gamma invstd / M (M dy - xhat dgamma): the -dbeta dropped
+  dx_without_gamma,         // dx = invstd / M (M dy - dbeta - xhat dgamma)
+  variance_term_with_xhat,  // the printed derivation: dvar sums dy gamma (xhat - mu)
+  dgamma_unbiased,          // dgamma from xhat with the unbiased deviation: sqrt((M-1)/M) too small
+  dbeta_averaged,           // dbeta = mean of dy instead of its sum
+  renorm_dx_without_r,      // renorm dx as if r were not applied: batch norm's dx
+  renorm_dgamma_without_d,  // renorm dgamma = r sum dy xhat: the d sum dy term dropped
+};
+
+struct BugInfo {
+  Bug bug;
+  const char* name;
+  GradientMode mode;
+  const char* wrong_input;
+  // Whether the fast method in f32 must catch it on every case. The f32 tolerance resolves
+  // gradient errors of about 1% of the Jacobian's scale, and a random projection v^T J w sees
+  // a fraction of that error, so a bug that moves the gradient by a few percent (dgamma scaled
+  // by sqrt((M-1)/M) = 0.957 at M = 12) is caught by the full method in f32, by either method
+  // in f64, but by the fast method in f32 only for some directions.
+  bool f32_fast;
+};
+
+const std::vector<BugInfo> bugs{
+    {Bug::dx_without_mean_term, "dx_without_mean_term", GradientMode::bn, "x", true},
+    {Bug::dx_without_gamma, "dx_without_gamma", GradientMode::bn, "x", true},
+    {Bug::variance_term_with_xhat, "variance_term_with_xhat", GradientMode::bn, "x", false},
+    {Bug::dgamma_unbiased, "dgamma_unbiased", GradientMode::bn, "gamma", false},
+    {Bug::dbeta_averaged, "dbeta_averaged", GradientMode::bn, "beta", true},
+    {Bug::renorm_dx_without_r, "renorm_dx_without_r", GradientMode::renorm, "x", true},
+    {Bug::renorm_dgamma_without_d, "renorm_dgamma_without_d", GradientMode::renorm, "gamma", true},
+};
+
+class WrongBackward final : public Implementation {
+ public:
+  explicit WrongBackward(Bug bug) : bug_(bug) {}
+  std::string name() const override { return "wrong-backward"; }
+  std::string description() const override { return ""; }
+  bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
+  bool supports(Operation operation) const override { return inner_->supports(operation); }
+
+  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, void* y, void* save_mean,
+                        void* save_invstd, void* running_mean, void* running_var) override {
+    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd,
+                             running_mean, running_var);
+  }
+  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, const void* running_mean,
+                        const void* running_var, void* y) override {
+    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
+  }
+  void bn_backward(const TensorDesc& desc, const Params&, const void* dy, const void* x,
+                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
+                   void* dgamma, void* dbeta) override {
+    backward(desc, dy, x, gamma, save_mean, save_invstd, nullptr, nullptr, dx, dgamma, dbeta);
+  }
+  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                            const void* gamma, const void* beta, void* y, void* save_mean,
+                            void* save_invstd, void* r, void* d, void* running_mean,
+                            void* running_var) override {
+    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
+                                 running_mean, running_var);
+  }
+  void renorm_backward(const TensorDesc& desc, const Params&, const void* dy, const void* x,
+                       const void* gamma, const void* save_mean, const void* save_invstd,
+                       const void* r, const void* d, void* dx, void* dgamma,
+                       void* dbeta) override {
+    backward(desc, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta);
+  }
+
+ private:
+  // SPEC.md sections 2 and 3 in double, per channel, with the one mistake. r == nullptr: bn.
+  void backward(const TensorDesc& desc, const void* dy_, const void* x_, const void* gamma_,
+                const void* mean_, const void* invstd_, const void* r_, const void* d_, void* dx_,
+                void* dgamma_, void* dbeta_) const {
+    dispatch_dtype(desc.dtype, [&](auto zero) {
+      using T = decltype(zero);
+      auto in = [](const void* p) { return static_cast<const T*>(p); };
+      auto out = [](void* p) { return static_cast<T*>(p); };
+      const T *dy = in(dy_), *x = in(x_), *gamma = in(gamma_);
+      const double count = static_cast<double>(desc.per_channel());
+      for (std::int64_t c = 0; c < desc.c; ++c) {
+        const double mean = in(mean_)[c], invstd = in(invstd_)[c];
+        const double r = r_ ? double(in(r_)[c]) : 1.0, d = d_ ? double(in(d_)[c]) : 0.0;
+        std::vector<std::int64_t> index;
+        for (std::int64_t n = 0; n < desc.n; ++n) {
+          for (std::int64_t s = 0; s < desc.spatial(); ++s) index.push_back(desc.offset(n, c, s));
+        }
+        double sum_dy = 0, sum_dy_xhat = 0, sum_dy_wrong = 0;
+        for (auto i : index) {
+          sum_dy += dy[i];
+          sum_dy_xhat += dy[i] * (x[i] - mean) * invstd;
+          sum_dy_wrong += dy[i] * ((x[i] - mean) * invstd - mean);
+        }
+        const double g = bug_ == Bug::dx_without_gamma ? 1.0 : double(gamma[c]);
+        const double dx_r = (r_ && bug_ == Bug::renorm_dx_without_r) ? 1.0 : r;
+        for (auto i : index) {
+          const double xhat = (x[i] - mean) * invstd;
+          double value;
+          if (bug_ == Bug::variance_term_with_xhat) {
+            // The staged derivation: dxhat, dvar, dmu, then dx.
+            const double dvar = -0.5 * invstd * invstd * invstd * g * sum_dy_wrong;
+            const double dmu = -invstd * g * sum_dy;  // sum (x - mu) = 0 drops dvar's share
+            value = dy[i] * g * invstd + dvar * 2 * (x[i] - mean) / count + dmu / count;
+          } else {
+            const double mean_term = bug_ == Bug::dx_without_mean_term ? 0.0 : sum_dy;
+            value = g * invstd / count * (count * dy[i] - mean_term - xhat * sum_dy_xhat);
+          }
+          out(dx_)[i] = static_cast<T>(dx_r * value);
+        }
+        double dgamma = sum_dy_xhat * r + (bug_ == Bug::renorm_dgamma_without_d ? 0.0 : sum_dy * d);
+        if (bug_ == Bug::dgamma_unbiased) dgamma *= std::sqrt((count - 1) / count);
+        out(dgamma_)[c] = static_cast<T>(dgamma);
+        out(dbeta_)[c] = static_cast<T>(bug_ == Bug::dbeta_averaged ? sum_dy / count : sum_dy);
+      }
+    });
+  }
+
+  Bug bug_;
+  std::unique_ptr<Implementation> inner_ = make_implementation("naive");
+};
+
+// Activations as they come: off-centre and not of unit spread.
+Case shifted_case(const TensorDesc& desc, std::uint64_t seed) {
+  Case test_case = random_case(desc, seed);
+  for (auto& value : test_case.x) {
+    value = 1.5 + 2 * value;
+    if (desc.dtype == DType::f32) value = double(float(value));
+  }
+  return test_case;
+}
+
+TEST(GradientCheck, TheWrittenOutCorrectBackwardPasses) {
+  WrongBackward correct(Bug::none);
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (GradientMode mode : {GradientMode::bn, GradientMode::renorm}) {
+      for (GradientMethod method : {GradientMethod::full, GradientMethod::fast}) {
+        const Case test_case = shifted_case(TensorDesc{3, 4, 2, 2, Layout::nhwc, dtype}, 3);
+        GradientCheckOptions options;
+        options.mode = mode;
+        options.method = method;
+        const auto result = gradient_check(correct, test_case, options);
+        EXPECT_TRUE(result.passed()) << result.describe();
+      }
+    }
+  }
+}
+
+TEST(GradientCheck, CatchesEachWrongBackwardAndNamesTheInput) {
+  const std::vector<TensorDesc> shapes{{3, 4, 2, 2, Layout::nchw}, {6, 3, 1, 1, Layout::nhwc},
+                                       {2, 3, 2, 3, Layout::nhwc}};
+  for (const auto& info : bugs) {
+    WrongBackward wrong(info.bug);
+    for (DType dtype : {DType::f32, DType::f64}) {
+      double least_full = INFINITY, least_fast = INFINITY;
+      std::uint64_t seed = 100;
+      for (TensorDesc desc : shapes) {
+        desc.dtype = dtype;
+        for (const Case& test_case : {random_case(desc, ++seed), shifted_case(desc, ++seed)}) {
+          GradientCheckOptions options;
+          options.mode = info.mode;
+          options.method = GradientMethod::full;
+          const auto full = gradient_check(wrong, test_case, options);
+          EXPECT_FALSE(full.passed()) << info.name << " " << test_case.summary() << "\n"
+                                      << full.describe();
+          // Exactly the wrong input fails.
+          for (const auto& input : full.inputs) {
+            EXPECT_EQ(input.passed, input.input != info.wrong_input)
+                << info.name << " " << test_case.summary() << "\n" << full.describe();
+          }
+          const auto* named = find_input(full, info.wrong_input);
+          ASSERT_NE(named, nullptr);
+          least_full = std::min(least_full, named->max_abs_error / named->tolerance);
+
+          options.method = GradientMethod::fast;
+          options.seed = seed;
+          const auto fast = gradient_check(wrong, test_case, options);
+          if (dtype == DType::f64 || info.f32_fast) {
+            EXPECT_FALSE(fast.passed()) << info.name << " " << test_case.summary() << "\n"
+                                        << fast.describe();
+          }
+          least_fast = std::min(least_fast, margin(fast));
+        }
+      }
+      std::cout << "[ caught   ] " << info.name << " " << bnh::to_string(dtype)
+                << ": error / tolerance at least " << least_full << " (full, input "
+                << info.wrong_input << "), " << least_fast << " (fast)\n";
+    }
+  }
+}
+
+TEST(GradientCheck, DescribeNamesTheWorstElement) {
+  WrongBackward wrong(Bug::dgamma_unbiased);
+  const Case test_case = random_case(TensorDesc{3, 4, 2, 1, Layout::nchw, DType::f64}, 8);
+  const auto result = gradient_check(wrong, test_case);
+  ASSERT_FALSE(result.passed());
+  const auto* gamma = find_input(result, "gamma");
+  ASSERT_NE(gamma, nullptr);
+  ASSERT_FALSE(gamma->passed);
+  EXPECT_GE(gamma->worst_output, 0);
+  EXPECT_LT(gamma->worst_output, test_case.desc.elements());
+  EXPECT_GE(gamma->worst_input, 0);
+  EXPECT_LT(gamma->worst_input, test_case.desc.c);
+  // The entry named is in the gamma column of the worst output's channel.
+  EXPECT_EQ(gamma->worst_input, (gamma->worst_output / test_case.desc.spatial()) % test_case.desc.c);
+  const std::string text = result.describe();
+  EXPECT_NE(text.find("FAILED"), std::string::npos) << text;
+  EXPECT_NE(text.find("gamma FAIL"), std::string::npos) << text;
+  EXPECT_NE(text.find("x ok"), std::string::npos) << text;
+  EXPECT_NE(text.find("beta ok"), std::string::npos) << text;
+  const std::string entry = "output " + std::to_string(gamma->worst_output) + ", input " +
+                            std::to_string(gamma->worst_input);
+  EXPECT_NE(text.find(entry), std::string::npos) << text;
+  // M = 6: the bug scales dgamma by sqrt(5/6).
+  EXPECT_NEAR(gamma->analytic, gamma->numeric * std::sqrt(5.0 / 6.0), 1e-6 * std::fabs(gamma->numeric));
+}
+
+TEST(GradientCheck, ReportsWhatItUsed) {
+  const auto impl = make_implementation("naive");
+  const Case f64 = random_case(TensorDesc{3, 2, 1, 1, Layout::nchw, DType::f64}, 1);
+  const Case f32 = random_case(TensorDesc{3, 2, 1, 1, Layout::nchw, DType::f32}, 1);
+  auto result = gradient_check(*impl, f64);
+  EXPECT_EQ(result.step, 1e-6);
+  EXPECT_EQ(result.atol, 1e-5);
+  EXPECT_EQ(result.rtol, 1e-4);
+  result = gradient_check(*impl, f32);
+  EXPECT_EQ(result.step, 1e-2);
+  EXPECT_EQ(result.atol, 1e-2);
+  EXPECT_EQ(result.rtol, 1e-2);
+  GradientCheckOptions options;
+  options.step = 1e-5;
+  options.atol = 1e-4;
+  options.rtol = 0;
+  result = gradient_check(*impl, f64, options);
+  EXPECT_EQ(result.step, 1e-5);
+  EXPECT_EQ(result.atol, 1e-4);
+  EXPECT_EQ(result.rtol, 0);
+  EXPECT_TRUE(result.passed()) << result.describe();
+}
+
+TEST(GradientCheck, RejectsBadOptions) {
+  const auto impl = make_implementation("naive");
+  const Case test_case = random_case(TensorDesc{3, 2, 1, 1, Layout::nchw, DType::f64}, 1);
+  GradientCheckOptions options;
+  options.step = -1;
+  EXPECT_THROW(gradient_check(*impl, test_case, options), Error);
+  options = {};
+  options.directions = 0;
+  EXPECT_THROW(gradient_check(*impl, test_case, options), Error);
+  options = {};
+  options.atol = NAN;
+  EXPECT_THROW(gradient_check(*impl, test_case, options), Error);
+  const Case large = random_case(TensorDesc{64, 8, 8, 8, Layout::nchw, DType::f32}, 1);
+  EXPECT_THROW(gradient_check(*impl, large), Error);
+  options = {};
+  options.method = GradientMethod::fast;
+  EXPECT_TRUE(gradient_check(*impl, large, options).passed());
+}
+
+// naive without one operation, or with a backward that rejects every call.
+class Limited final : public Implementation {
+ public:
+  Limited(Operation missing, bool throws) : missing_(missing), throws_(throws) {}
+  std::string name() const override { return "limited"; }
+  std::string description() const override { return ""; }
+  bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
+  bool supports(Operation operation) const override { return operation != missing_; }
+  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, void* y, void* save_mean,
+                        void* save_invstd, void* running_mean, void* running_var) override {
+    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd,
+                             running_mean, running_var);
+  }
+  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, const void* running_mean,
+                        const void* running_var, void* y) override {
+    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
+  }
+  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
+                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
+                   void* dgamma, void* dbeta) override {
+    if (throws_) throw Error("bn_backward: refused");
+    inner_->bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  }
+  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                            const void* gamma, const void* beta, void* y, void* save_mean,
+                            void* save_invstd, void* r, void* d, void* running_mean,
+                            void* running_var) override {
+    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
+                                 running_mean, running_var);
+  }
+  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
+                       const void* x, const void* gamma, const void* save_mean,
+                       const void* save_invstd, const void* r, const void* d, void* dx,
+                       void* dgamma, void* dbeta) override {
+    inner_->renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma,
+                            dbeta);
+  }
+
+ private:
+  Operation missing_;
+  bool throws_;
+  std::unique_ptr<Implementation> inner_ = make_implementation("naive");
+};
+
+TEST(GradientCheck, UnsupportedAndThrowingImplementations) {
+  const Case test_case = random_case(TensorDesc{3, 2, 2, 1, Layout::nchw, DType::f64}, 4);
+  GradientCheckOptions renorm;
+  renorm.mode = GradientMode::renorm;
+  Limited no_renorm_backward(Operation::renorm_backward, false);
+  auto result = gradient_check(no_renorm_backward, test_case, renorm);
+  EXPECT_FALSE(result.supported);
+  EXPECT_TRUE(result.passed());
+  EXPECT_NE(result.describe().find("not supported"), std::string::npos);
+  EXPECT_TRUE(gradient_check(no_renorm_backward, test_case).passed());  // bn needs none of it
+
+  Limited no_forward(Operation::bn_forward_train, false);
+  EXPECT_FALSE(gradient_check(no_forward, test_case, renorm).supported);
+
+  Limited throwing(Operation::bn_forward_infer, true);
+  result = gradient_check(throwing, test_case);
+  EXPECT_TRUE(result.supported);
+  EXPECT_FALSE(result.passed());
+  EXPECT_NE(result.error.find("refused"), std::string::npos);
+  EXPECT_NE(result.describe().find("refused"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bnh

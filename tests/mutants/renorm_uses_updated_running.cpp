@@ -1,0 +1,38 @@
+// Renorm updates the running statistics first and computes r and d from the updated values.
+#include "tests/mutants/mutant.hpp"
+
+namespace bnh::mutants {
+namespace {
+
+struct RenormUsesUpdatedRunning : Textbook<RenormUsesUpdatedRunning> {
+  static constexpr const char* name = "renorm_uses_updated_running";
+
+  template <typename T>
+  static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x,
+                                   const T* gamma, const T* beta, T* y, T* save_mean,
+                                   T* save_invstd, T* r_out, T* d_out, T* running_mean,
+                                   T* running_var) {
+    for (std::int64_t c = 0; c < desc.c; ++c) {
+      double mean, var;
+      channel_statistics(desc, x, c, mean, var);
+      update_running(desc, params, c, mean, var, running_mean, running_var);  // too early
+      const double sigma_batch = std::sqrt(var + params.eps);
+      const double sigma_running = std::sqrt(static_cast<double>(running_var[c]) + params.eps);
+      const double r = clamp_r(sigma_batch / sigma_running, params.rmax);
+      const double d = clamp_d((mean - running_mean[c]) / sigma_running, params.dmax);
+      for_each_in_channel(desc, c, [&](std::int64_t i) {
+        y[i] = static_cast<T>(gamma[c] * ((x[i] - mean) / sigma_batch * r + d) + beta[c]);
+      });
+      save_mean[c] = static_cast<T>(mean);
+      save_invstd[c] = static_cast<T>(1 / sigma_batch);
+      r_out[c] = static_cast<T>(r);
+      d_out[c] = static_cast<T>(d);
+    }
+  }
+};
+
+}  // namespace
+
+BNH_MUTANT(RenormUsesUpdatedRunning, "renorm r and d from already-updated running statistics");
+
+}  // namespace bnh::mutants
