@@ -3,14 +3,14 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
 
-#include "bnh/plugin_loader.hpp"
-#include "bnh/registry.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/targets.hpp"
 #include "properties/conformance.hpp"
 #include "properties/generators.hpp"
 
@@ -18,7 +18,7 @@ namespace bnh::cli {
 
 namespace {
 
-constexpr const char* check_usage = R"(usage: bnh check [--impl NAME[,NAME...]] [--plugin PATH.so] [options]
+const std::string check_usage = R"(usage: bnh check [--impl NAME[,NAME...]] [--plugin PATH.so] [options]
 
 Runs the conformance suite (docs/properties.md) on implementations: agreement of every output
 of every operation with the 50-digit reference under the tolerance model (docs/tolerances.md),
@@ -26,8 +26,7 @@ and the mathematical properties batch norm and batch renorm must have. Cases are
 and, on failure, shrunk to a small counterexample printed with the command that replays it.
 
 options:
-  --impl NAMES       built-in implementations to check (default: all; see bnh list)
-  --plugin PATH      check the implementation in this shared library (SPEC C ABI 1)
+)" + std::string(target_usage) + R"(                     (default: every built-in)
   --property NAMES   properties to run (default: all)
   --ops LIST         only the properties that exercise nothing but these operations
                      (bn_forward_train, bn_forward_infer, bn_backward,
@@ -61,7 +60,7 @@ int check_one_case(Implementation& implementation, const std::vector<std::string
       verdict = std::string("FAILS\n  ") + failure.what();
       all_held = false;
     } catch (const std::exception& error) {
-      verdict = std::string("FAILS: rejected a valid call: ") + error.what();
+      verdict = std::string("FAILS on a valid call: ") + error.what();
       all_held = false;
     }
     std::cout << "  " << std::left << std::setw(40) << property.name << verdict << '\n';
@@ -76,10 +75,12 @@ int run_check(const std::vector<std::string>& words) {
     std::cout << check_usage;
     return 0;
   }
-  Arguments arguments("check", words,
-                      {"--impl", "--plugin", "--property", "--ops", "--dtype", "--layout", "--seed",
-                       "--cases", "--max-size", "--case"},
-                      {"--help", "--no-shrink"});
+  std::set<std::string> value_flags{"--property", "--ops", "--dtype", "--layout", "--seed",
+                                    "--cases", "--max-size", "--case"};
+  value_flags.insert(target_value_flags.begin(), target_value_flags.end());
+  std::set<std::string> switches{"--help", "--no-shrink"};
+  switches.insert(target_switches.begin(), target_switches.end());
+  Arguments arguments("check", words, value_flags, switches);
   if (arguments.has("--help")) {
     std::cout << check_usage;
     return 0;
@@ -111,24 +112,13 @@ int run_check(const std::vector<std::string>& words) {
     options.properties = selected;
   }
 
-  std::vector<std::unique_ptr<Implementation>> implementations;
-  std::vector<std::string> targets;  // how to name each implementation on a command line
-  if (arguments.has("--plugin")) {
-    implementations.push_back(load_plugin(arguments.value("--plugin", "")));
-    targets.push_back("--plugin " + arguments.value("--plugin", ""));
-  }
-  if (arguments.has("--impl") || !arguments.has("--plugin")) {
-    for (const auto& name : arguments.list("--impl", registered_names())) {
-      implementations.push_back(make_implementation(name));
-      targets.push_back("--impl " + name);
-    }
-  }
+  std::vector<Target> chosen = targets("check", arguments, true);
 
   if (arguments.has("--case")) {
     int status = 0;
-    for (auto& implementation : implementations) {
-      std::cout << implementation->name() << ":\n";
-      status = std::max(status, check_one_case(*implementation, options.properties, arguments.value("--case", "")));
+    for (auto& target : chosen) {
+      std::cout << target.implementation->name() << ":\n";
+      status = std::max(status, check_one_case(*target.implementation, options.properties, arguments.value("--case", "")));
     }
     return status;
   }
@@ -136,8 +126,8 @@ int run_check(const std::vector<std::string>& words) {
   const bool terminal = isatty(fileno(stderr)) != 0;
   bool all_passed = true;
   std::vector<std::string> failures;
-  for (std::size_t k = 0; k < implementations.size(); ++k) {
-    Implementation& implementation = *implementations[k];
+  for (auto& target : chosen) {
+    Implementation& implementation = *target.implementation;
     std::cout << "\n" << implementation.name() << "\n";
     std::cout << "  " << std::left << std::setw(40) << "property" << std::right << std::setw(7)
               << "cases" << std::setw(9) << "seconds" << "  verdict\n";
@@ -160,7 +150,7 @@ int run_check(const std::vector<std::string>& words) {
       std::ostringstream out;
       out << implementation.name() << " fails " << property.property << " (it catches "
           << property.targets << ")\n  counterexample: " << property.counterexample << "\n  "
-          << property.failure << "\n  reproduce: bnh check " << targets[k] << " --property "
+          << property.failure << "\n  reproduce: bnh check " << target.selector << " --property "
           << property.property;
       const auto spec_end = property.counterexample.find(" | ");
       if (!property.counterexample.empty()) {

@@ -9,5 +9,6 @@ namespace bnh::cli {
 
 int run_list(const std::vector<std::string>& words);
 int run_check(const std::vector<std::string>& words);
+int run_gradcheck(const std::vector<std::string>& words);
 
 }  // namespace bnh::cli

@@ -15,8 +15,9 @@ Verifies batch normalization and batch renormalization implementations against a
 50-digit reference.
 
 commands:
-  list     the built-in implementations and what they support
-  check    compare implementations with the reference on every operation
+  list       the built-in implementations and what they support
+  check      run the conformance suite (every property) on implementations
+  gradcheck  check a backward against finite differences of its own forward
 
 Run 'bnh <command> --help' for a command's options.
 Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     }
     if (command == "list") return bnh::cli::run_list(rest);
     if (command == "check") return bnh::cli::run_check(rest);
+    if (command == "gradcheck") return bnh::cli::run_gradcheck(rest);
     if (command.rfind("-", 0) == 0) {
       std::cerr << "bnh: unknown option '" << command << "' (see bnh --help)\n";
     } else {

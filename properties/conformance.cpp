@@ -113,7 +113,7 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     } catch (const PropertyFailure& failure) {
       RC_FAIL(describe_case(test_case) + "\n" + failure.what());
     } catch (const std::exception& error) {
-      RC_FAIL(describe_case(test_case) + "\nthe implementation rejected a valid call: " + error.what());
+      RC_FAIL(describe_case(test_case) + "\nthe implementation failed on a valid call: " + error.what());
     }
   };
 

@@ -38,7 +38,7 @@ std::string AgreementResult::describe() const {
   out.precision(9);
   out << to_string(operation) << ":";
   if (!supported) out << " not supported";
-  if (!error.empty()) out << " rejected a valid call: " << error;
+  if (!error.empty()) out << " failed on a valid call: " << error;
   for (const auto& o : outputs) {
     out << "\n  " << o.output << (o.passed() ? " ok" : " FAIL") << ": scaled error "
         << o.max_scaled_error << " (bound " << o.bound << "), " << o.max_ulp_error << " ulp";

@@ -28,7 +28,7 @@ struct OutputError {
 struct AgreementResult {
   Operation operation = Operation::bn_forward_train;
   bool supported = true;            // false: the implementation does not provide it
-  std::string error;                // non-empty: the implementation rejected a valid call
+  std::string error;                // non-empty: the implementation refused or failed a valid call
   std::vector<OutputError> outputs;
   bool passed() const;
   std::string describe() const;     // one line per failing output

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "bnh/isolated_call.hpp"
 #include "bnh/plugin_loader.hpp"
 #include "properties/case.hpp"
 #include "properties/reference_agreement.hpp"
@@ -60,6 +61,76 @@ TEST(PluginLoader, MissingFunctionIsUnsupportedAndRefusalCarriesThePluginsReason
   } catch (const Error& error) {
     EXPECT_STREQ(error.what(), "minimal rejected bn_forward_infer: eps must be > 0 and finite");
   }
+}
+
+// Each faulty plugin misbehaves on a valid inference call; isolated, that is a PluginFault
+// naming what happened, and the harness goes on.
+// `verdict` is what the later agreement check must say (a hung operation is not called again).
+void expect_fault(const std::string& plugin_name, const std::string& reason, const std::string& verdict) {
+  PluginOptions options;
+  options.timeout_seconds = 1;
+  const auto impl = load_plugin(plugin(plugin_name), options);
+  const Case test_case = random_case(TensorDesc{2, 3, 4, 5, Layout::nchw, DType::f64}, 3);
+  try {
+    std::vector<double> y(test_case.x.size());
+    impl->bn_forward_infer(test_case.desc, test_case.params, test_case.x.data(), test_case.gamma.data(),
+                           test_case.beta.data(), test_case.running_mean.data(),
+                           test_case.running_var.data(), y.data());
+    ADD_FAILURE() << plugin_name << ": no fault reported";
+  } catch (const PluginFault& fault) {
+    EXPECT_NE(std::string(fault.what()).find(reason), std::string::npos) << fault.what();
+  }
+  // The agreement check turns the fault into a failed verdict with the reason.
+  const auto result = check_reference_agreement(*impl, test_case, Operation::bn_forward_infer);
+  EXPECT_FALSE(result.passed());
+  EXPECT_NE(result.error.find(verdict), std::string::npos) << result.error;
+}
+
+TEST(PluginIsolation, ACrashIsAFailedCheck) {
+  expect_fault("crash", "crashed with SIGSEGV", "crashed with SIGSEGV");
+}
+TEST(PluginIsolation, AHangIsAFailedCheck) {
+  expect_fault("hang", "hung: no result within", "hung: no result within 1.000000 s (killed) on an earlier call");
+}
+TEST(PluginIsolation, AWritePastAnOutputIsAFailedCheck) {
+  const std::string reason = "wrote outside its buffers: at byte 0 past the end of y";
+  expect_fault("overflow", reason, reason);
+}
+
+TEST(PluginIsolation, AHungOperationIsNotCalledAgain) {
+  PluginOptions options;
+  options.timeout_seconds = 1;
+  const auto impl = load_plugin(plugin("hang"), options);
+  const Case test_case = random_case(TensorDesc{2, 1, 1, 1, Layout::nchw, DType::f64}, 3);
+  std::vector<double> y(2);
+  auto call = [&] {
+    impl->bn_forward_infer(test_case.desc, test_case.params, test_case.x.data(), test_case.gamma.data(),
+                           test_case.beta.data(), test_case.running_mean.data(),
+                           test_case.running_var.data(), y.data());
+  };
+  EXPECT_THROW(call(), PluginFault);
+  try {
+    call();
+  } catch (const PluginFault& fault) {
+    EXPECT_NE(std::string(fault.what()).find("on an earlier call; not called again"), std::string::npos)
+        << fault.what();
+  }
+}
+
+TEST(PluginIsolation, IsolatedResultsEqualDirectOnes) {
+  PluginOptions direct;
+  direct.isolate = false;
+  const auto isolated_impl = load_plugin(plugin("minimal"));
+  const auto direct_impl = load_plugin(plugin("minimal"), direct);
+  const Case test_case = random_case(TensorDesc{3, 4, 5, 2, Layout::nhwc, DType::f64}, 9);
+  std::vector<double> a(test_case.x.size()), b(test_case.x.size());
+  isolated_impl->bn_forward_infer(test_case.desc, test_case.params, test_case.x.data(), test_case.gamma.data(),
+                                  test_case.beta.data(), test_case.running_mean.data(),
+                                  test_case.running_var.data(), a.data());
+  direct_impl->bn_forward_infer(test_case.desc, test_case.params, test_case.x.data(), test_case.gamma.data(),
+                                test_case.beta.data(), test_case.running_mean.data(),
+                                test_case.running_var.data(), b.data());
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace

@@ -9,8 +9,15 @@
 
 namespace bnh {
 
+struct PluginOptions {
+  // Run every call in a child process on guarded copies of its buffers (bnh/isolated_call.hpp),
+  // so that a crash, a hang or a stray write is a failed check, not a dead harness.
+  bool isolate = true;
+  double timeout_seconds = 10;  // per call, when isolated
+};
+
 // Throws bnh::Error with a clear message when the library cannot be opened, lacks the symbol,
 // returns NULL, speaks another ABI version, or has a NULL name.
-std::unique_ptr<Implementation> load_plugin(const std::string& path);
+std::unique_ptr<Implementation> load_plugin(const std::string& path, const PluginOptions& options = {});
 
 }  // namespace bnh

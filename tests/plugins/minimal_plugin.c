@@ -1,6 +1,9 @@
 /* A well-formed plugin that provides one operation, batch-norm inference, for f64 in both
    layouts, and leaves the others NULL ("not supported"). It validates its inputs as SPEC
-   section 4 asks and explains a refusal through last_error. */
+   section 4 asks and explains a refusal through last_error.
+
+   Built again with FAULT_CRASH, FAULT_HANG or FAULT_OVERFLOW, it misbehaves on every valid
+   call: the harness must report that as a failed check and carry on. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,11 +60,29 @@ static int bn_forward_infer(const bnh_tensor_desc *desc, const bnh_params *param
       }
     }
   }
+#if defined(FAULT_CRASH)
+  *(volatile double *)NULL = out[0];
+#elif defined(FAULT_HANG)
+  for (volatile int spin = 1; spin;) {
+  }
+#elif defined(FAULT_OVERFLOW)
+  out[desc->n * desc->c * spatial] = 0; /* one element past the end of y */
+#endif
   return 0;
 }
 
+#if defined(FAULT_CRASH)
+#define PLUGIN_NAME "crashes"
+#elif defined(FAULT_HANG)
+#define PLUGIN_NAME "hangs"
+#elif defined(FAULT_OVERFLOW)
+#define PLUGIN_NAME "overflows"
+#else
+#define PLUGIN_NAME "minimal"
+#endif
+
 static const bnh_impl_v1 table = {
-    BNH_ABI_VERSION, "minimal", "batch-norm inference only, f64", supports,
+    BNH_ABI_VERSION, PLUGIN_NAME, "batch-norm inference only, f64", supports,
     NULL, bn_forward_infer, NULL, NULL, NULL, last_error};
 
 const bnh_impl_v1 *bnh_impl_v1_get(void) { return &table; }

@@ -1,0 +1,35 @@
+// The implementations a subcommand works on: built-ins named with --impl, or a plugin given with
+// --plugin (run isolated in a child process unless --no-isolation; --timeout per call).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bnh/implementation.hpp"
+#include "cli/arguments.hpp"
+
+namespace bnh::cli {
+
+struct Target {
+  std::unique_ptr<Implementation> implementation;
+  std::string selector;  // "--impl naive" or "--plugin ./x.so": how to name it on a command line
+};
+
+// The flags targets() reads, to add to a subcommand's accepted flags.
+inline const std::vector<std::string> target_value_flags{"--impl", "--plugin", "--timeout"};
+inline const std::vector<std::string> target_switches{"--no-isolation"};
+inline constexpr const char* target_usage =
+    "  --impl NAMES       built-in implementations (see bnh list)\n"
+    "  --plugin PATH      an implementation in a shared library (SPEC C ABI 1), run in a child\n"
+    "                     process with guarded buffers: a crash, hang or stray write is a\n"
+    "                     failed check, not a dead harness\n"
+    "  --timeout SECONDS  per plugin call (default 10)\n"
+    "  --no-isolation     call the plugin in this process (for a debugger)\n";
+
+// `all_builtins_by_default`: with neither --impl nor --plugin, every built-in; otherwise one of
+// them is required.
+std::vector<Target> targets(const std::string& command, const Arguments& arguments,
+                            bool all_builtins_by_default);
+
+}  // namespace bnh::cli
