@@ -2,11 +2,14 @@
 #include <chrono>
 #include <cstdio>
 #include <iomanip>
+#include <fstream>
 #include <iostream>
 #include <set>
 #include <sstream>
 
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
@@ -38,10 +41,55 @@ options:
   --max-size N       largest tensor generated, in elements (default: 4096)
   --case SPEC        run the properties on this one case (as printed by a failure)
   --no-shrink        report the first failing case as found
+  --json FILE        also write the verdicts as JSON
   --help             this text
 
 Exit status: 0 every property held, 1 a property failed, 2 bad usage.
 )";
+
+std::string format_fraction(double fraction) {
+  std::ostringstream out;
+  out << std::setprecision(3) << fraction;
+  return out.str();
+}
+
+const char* status_name(PropertyResult::Status status) {
+  switch (status) {
+    case PropertyResult::Status::passed: return "passed";
+    case PropertyResult::Status::failed: return "failed";
+    case PropertyResult::Status::skipped: return "skipped";
+  }
+  return "unknown";
+}
+
+nlohmann::json to_json(const ConformanceResult& result, const std::string& selector) {
+  nlohmann::json properties = nlohmann::json::array();
+  for (const auto& property : result.properties) {
+    properties.push_back({{"property", property.property},
+                          {"targets", property.targets},
+                          {"status", status_name(property.status)},
+                          {"cases", property.cases},
+                          {"worst_bound_fraction", property.worst_bound_fraction},
+                          {"seconds", property.seconds},
+                          {"counterexample", property.counterexample},
+                          {"failure", property.failure},
+                          {"reproduce_rc_params", property.reproduce}});
+  }
+  return {{"implementation", result.implementation}, {"selector", selector}, {"seed", result.seed},
+          {"passed", result.passed()}, {"properties", properties}};
+}
+
+// Written whole to a temporary file first, so that a reader never sees half a file.
+void write_json(const std::string& path, const nlohmann::json& value) {
+  const std::string temporary = path + ".partial";
+  {
+    std::ofstream out(temporary);
+    if (!out) throw Error("cannot write " + path);
+    out << value.dump(2) << '\n';
+    if (!out) throw Error("cannot write " + path);
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) throw Error("cannot write " + path);
+}
 
 // Runs the chosen properties on one given case: the replay of a reported counterexample.
 int check_one_case(Implementation& implementation, const std::vector<std::string>& properties,
@@ -76,7 +124,7 @@ int run_check(const std::vector<std::string>& words) {
     return 0;
   }
   std::set<std::string> value_flags{"--property", "--ops", "--dtype", "--layout", "--seed",
-                                    "--cases", "--max-size", "--case"};
+                                    "--cases", "--max-size", "--case", "--json"};
   value_flags.insert(target_value_flags.begin(), target_value_flags.end());
   std::set<std::string> switches{"--help", "--no-shrink"};
   switches.insert(target_switches.begin(), target_switches.end());
@@ -113,6 +161,12 @@ int run_check(const std::vector<std::string>& words) {
   }
 
   std::vector<Target> chosen = targets("check", arguments, true);
+  if (arguments.has("--json")) {
+    // Find out now, not after the whole run, that the report cannot be written.
+    const std::string probe = arguments.value("--json", "") + ".partial";
+    if (!std::ofstream(probe)) throw Error("cannot write " + arguments.value("--json", ""));
+    std::remove(probe.c_str());
+  }
 
   if (arguments.has("--case")) {
     int status = 0;
@@ -124,17 +178,20 @@ int run_check(const std::vector<std::string>& words) {
   }
 
   const bool terminal = isatty(fileno(stderr)) != 0;
+  nlohmann::json report{{"command", "check"}, {"implementations", nlohmann::json::array()}};
   bool all_passed = true;
   std::vector<std::string> failures;
   for (auto& target : chosen) {
     Implementation& implementation = *target.implementation;
     std::cout << "\n" << implementation.name() << "\n";
     std::cout << "  " << std::left << std::setw(40) << "property" << std::right << std::setw(7)
-              << "cases" << std::setw(9) << "seconds" << "  verdict\n";
+              << "cases" << std::setw(13) << "worst/bound" << std::setw(9) << "seconds" << "  verdict\n";
     const auto result = run_conformance(implementation, options, [&](const PropertyResult& property) {
       if (terminal) std::cerr << "\r\033[K" << std::flush;
       std::cout << "  " << std::left << std::setw(40) << property.property << std::right
-                << std::setw(7) << property.cases << std::setw(9) << std::fixed
+                << std::setw(7) << property.cases << std::setw(13)
+                << (property.worst_bound_fraction > 0 ? format_fraction(property.worst_bound_fraction) : "-")
+                << std::setw(9) << std::fixed
                 << std::setprecision(2) << property.seconds << std::defaultfloat << "  ";
       switch (property.status) {
         case PropertyResult::Status::passed: std::cout << "pass\n"; break;
@@ -144,6 +201,7 @@ int run_check(const std::vector<std::string>& words) {
       std::cout << std::flush;
     });
     std::cout << "  seed " << result.seed << '\n';
+    report["implementations"].push_back(to_json(result, target.selector));
     for (const auto& property : result.properties) {
       if (property.status != PropertyResult::Status::failed) continue;
       all_passed = false;
@@ -161,6 +219,7 @@ int run_check(const std::vector<std::string>& words) {
   }
   for (const auto& failure : failures) std::cout << '\n' << failure << '\n';
   std::cout << (all_passed ? "\nall properties hold\n" : "\nsome properties FAILED\n");
+  if (arguments.has("--json")) write_json(arguments.value("--json", ""), report);
   return all_passed ? 0 : 1;
 }
 

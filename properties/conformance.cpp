@@ -67,7 +67,9 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   result.property = property.name;
   result.targets = property.targets;
   const auto start = std::chrono::steady_clock::now();
+  take_worst_bound_fraction();
   auto finish = [&] {
+    result.worst_bound_fraction = take_worst_bound_fraction();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
   };

@@ -27,6 +27,7 @@ struct PropertyResult {
   std::string property, targets;
   Status status = Status::passed;
   int cases = 0;                        // cases that passed before the verdict
+  double worst_bound_fraction = 0;      // largest error / its bound over the cases (1: at it)
   std::string counterexample;           // the shrunk failing case, one line
   std::string failure;                  // what broke, on the shrunk case
   std::string reproduce;                // the RC_PARAMS value that replays the failure

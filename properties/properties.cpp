@@ -18,6 +18,8 @@ namespace {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
+thread_local double worst_bound_fraction = 0;
+
 [[noreturn]] void fail(const std::string& message) { throw PropertyFailure(message); }
 
 double representable(double value, DType dtype) {
@@ -42,6 +44,7 @@ void expect_close(const std::string& what, const std::vector<double>& actual,
                   const std::vector<double>& expected, const std::vector<double>& scale,
                   double bound, DType dtype) {
   const Comparison comparison = compare_vectors(actual, expected, scale, dtype);
+  note_bound_fraction(comparison.max_scaled_error / bound);
   if (!comparison.within(bound)) fail(comparison.describe(what, bound));
 }
 
@@ -107,6 +110,7 @@ template <Operation op>
 void agrees_with_reference(Implementation& impl, const Case& tc) {
   const AgreementResult result = check_reference_agreement(impl, tc, op);
   if (!result.supported) throw Unsupported("not supported");
+  for (const auto& output : result.outputs) note_bound_fraction(output.max_scaled_error / output.bound);
   if (!result.passed()) fail(result.describe());
 }
 
@@ -619,6 +623,16 @@ const std::vector<Operation> renorm_ops{Operation::renorm_forward_train, Operati
                                         Operation::bn_backward};
 
 }  // namespace
+
+void note_bound_fraction(double fraction) {
+  if (!(fraction <= worst_bound_fraction)) worst_bound_fraction = fraction;  // NaN wins too
+}
+
+double take_worst_bound_fraction() {
+  const double worst = worst_bound_fraction;
+  worst_bound_fraction = 0;
+  return worst;
+}
 
 const std::vector<Property>& property_catalogue() {
   static const std::vector<Property> catalogue{

@@ -27,6 +27,11 @@ struct Property {
 };
 
 const std::vector<Property>& property_catalogue();
+
+// The largest error seen, as a fraction of its bound (1 = at the bound), by the tolerance-based
+// checks of the properties since the last take. The runner reports it per property.
+void note_bound_fraction(double fraction);
+double take_worst_bound_fraction();
 // Throws bnh::Error naming the known properties when `name` is not one.
 const Property& find_property(const std::string& name);
 

@@ -41,6 +41,20 @@ expect 2 "case spec: bad shape" -- "$bnh" check --impl naive --case "f32 nchw 2b
 expect 0 'agreement_bn_forward_train +holds' -- "$bnh" check --impl naive --case "f32 nhwc 2x3x4x5 regime=large-mean seed=3"
 expect 2 '--cases must be >= 1' -- "$bnh" check --cases 0
 
+expect 0 'usage: bnh gradcheck' -- "$bnh" gradcheck --help
+expect 2 '--shape N,C,H,W is required' -- "$bnh" gradcheck --impl naive
+expect 2 "bad --shape '2,x,3,3'" -- "$bnh" gradcheck --impl naive --shape 2,x,3,3
+expect 2 '--shape needs N,C,H,W or N,C' -- "$bnh" gradcheck --impl naive --shape 2,3,4
+expect 2 'dimension C must be >= 1' -- "$bnh" gradcheck --impl naive --shape 2,0,3,3
+expect 2 'expected more than 1 value per channel' -- "$bnh" gradcheck --impl naive --shape 1,3,1,1
+expect 2 "--mode is bn or renorm, got 'batch'" -- "$bnh" gradcheck --impl naive --shape 2,3 --mode batch
+expect 2 'give --impl NAME or --plugin PATH' -- "$bnh" gradcheck --shape 2,3
+expect 2 'cannot load plugin ./nosuch.so' -- "$bnh" gradcheck --plugin ./nosuch.so --shape 2,3
+expect 2 "--atol expects a number, got 'small'" -- "$bnh" gradcheck --impl naive --shape 2,3 --atol small
+expect 0 'gradient check .*passed' -- "$bnh" gradcheck --impl naive --shape 3,2,2,2 --mode renorm --dtype f32 --layout nhwc
+expect 0 'directional' -- "$bnh" gradcheck --impl openmp --shape 8,4,6,6 --fast
+expect 2 'cannot write /nonexistent/dir/x.json' -- "$bnh" check --impl naive --cases 2 --json /nonexistent/dir/x.json
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures exit-status checks failed"
   exit 1
