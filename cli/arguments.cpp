@@ -1,5 +1,7 @@
 #include "cli/arguments.hpp"
 
+#include <cmath>
+
 namespace bnh::cli {
 
 Arguments::Arguments(const std::string& command, const std::vector<std::string>& words,
@@ -83,6 +85,28 @@ std::uint64_t Arguments::unsigned_integer(const std::string& flag, std::uint64_t
   return parsed;
 }
 
+double Arguments::real(const std::string& flag, double fallback, double above) const {
+  const auto found = values_.find(flag);
+  if (found == values_.end()) return fallback;
+  std::size_t used = 0;
+  double parsed = 0;
+  try {
+    parsed = std::stod(found->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != found->second.size() || !std::isfinite(parsed)) {
+    throw UsageError("bnh " + command_ + ": " + flag + " expects a number, got '" + found->second + "'");
+  }
+  if (!(parsed > above)) {
+    std::string bound = std::to_string(above);
+    bound.erase(bound.find_last_not_of('0') + 1);
+    if (!bound.empty() && bound.back() == '.') bound.pop_back();
+    throw UsageError("bnh " + command_ + ": " + flag + " must be > " + bound + ", got " + found->second);
+  }
+  return parsed;
+}
+
 std::vector<std::string> Arguments::list(const std::string& flag,
                                          const std::vector<std::string>& fallback) const {
   const auto found = values_.find(flag);
@@ -105,6 +129,24 @@ std::vector<std::string> split(const std::string& text, char separator) {
   }
   if (!current.empty()) items.push_back(current);
   return items;
+}
+
+std::vector<std::string> take_positionals(std::vector<std::string>& words,
+                                          const std::set<std::string>& value_flags) {
+  std::vector<std::string> positionals, rest;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word.rfind("-", 0) == 0 && word.size() > 1) {
+      rest.push_back(word);
+      if (word.find('=') == std::string::npos && value_flags.count(word) != 0 && i + 1 < words.size()) {
+        rest.push_back(words[++i]);
+      }
+    } else {
+      positionals.push_back(word);
+    }
+  }
+  words = rest;
+  return positionals;
 }
 
 }  // namespace bnh::cli

@@ -26,6 +26,8 @@ class Arguments {
   std::string value(const std::string& flag, const std::string& fallback) const;
   std::int64_t integer(const std::string& flag, std::int64_t fallback, std::int64_t minimum) const;
   std::uint64_t unsigned_integer(const std::string& flag, std::uint64_t fallback) const;
+  // A finite number > `above` (a plain decimal or exponent form).
+  double real(const std::string& flag, double fallback, double above) const;
   // Comma-separated list, or `fallback` when the flag is absent.
   std::vector<std::string> list(const std::string& flag, const std::vector<std::string>& fallback) const;
 
@@ -36,5 +38,10 @@ class Arguments {
 };
 
 std::vector<std::string> split(const std::string& text, char separator);
+
+// Removes and returns the positional arguments of `words`: the words that are not a flag and
+// not the value of one of `value_flags` given as a separate word.
+std::vector<std::string> take_positionals(std::vector<std::string>& words,
+                                          const std::set<std::string>& value_flags);
 
 }  // namespace bnh::cli

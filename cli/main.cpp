@@ -18,6 +18,9 @@ commands:
   list       the built-in implementations and what they support
   check      run the conformance suite (every property) on implementations
   gradcheck  check a backward against finite differences of its own forward
+  bench      benchmark implementations, write a JSON report (docs/benchmarks.md)
+  report     render a report as an HTML page and a Markdown summary
+  compare    compare two reports: ratios, significance, exit 1 on a regression
 
 Run 'bnh <command> --help' for a command's options.
 Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.
@@ -41,6 +44,9 @@ int main(int argc, char** argv) {
     if (command == "list") return bnh::cli::run_list(rest);
     if (command == "check") return bnh::cli::run_check(rest);
     if (command == "gradcheck") return bnh::cli::run_gradcheck(rest);
+    if (command == "bench") return bnh::cli::run_bench(rest);
+    if (command == "report") return bnh::cli::run_report(rest);
+    if (command == "compare") return bnh::cli::run_compare(rest);
     if (command.rfind("-", 0) == 0) {
       std::cerr << "bnh: unknown option '" << command << "' (see bnh --help)\n";
     } else {

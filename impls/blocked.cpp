@@ -5,9 +5,11 @@
 //     that only the first pass over a group reads memory; a channel larger than that is cut
 //     into blocks for its statistics and read a second time to normalize.
 //   - row view (NHWC, 2-D): the statistics of all channels in one sweep over bands of rows (the
-//     inner loops run along a row, across channels; each band's two passes find it in cache), then
-//     one normalize sweep, which hits the cache whenever the tensor fits in the last level.
-// Outputs larger than the last-level cache are written with streaming stores.
+//     inner loops vectorize across channels; a band's second pass, if any, finds it in cache),
+//     then one normalize sweep, which hits the cache whenever the tensor fits in the last level.
+// f32 statistics take one pass through memory (short f32 partial sums, see tiles.hpp), f64 two
+// passes over each piece in cache. Outputs larger than the last-level cache are written with
+// streaming stores.
 #include <vector>
 
 #include "bnh/kernels.hpp"
@@ -38,9 +40,10 @@ void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* 
       tiles::set_coefficient(g, scale.data(), c, affine.scale);
       tiles::set_coefficient(g, shift.data(), c, affine.shift);
     }
-    tiles::normalize_elements(g, x, y, 0, g.elements, scale.data(), shift.data(), stream);
+    tiles::normalize_rows(g, x, y, row_tiles, 0, row_tiles.count, scale.data(), shift.data(), stream);
   } else {
-    const tiles::RunBlocks blocks(g, sizeof(T), 2);
+    // A streamed y takes no room in cache: the groups are sized for x alone.
+    const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2);
     tiles::forward_channels(g, x, y, blocks, 0, g.channels, finish, scale.data(), shift.data(), stream);
   }
   if (stream) tiles::finish_streaming();
@@ -81,7 +84,8 @@ void backward(const TensorDesc& desc, const T* dy, const T* x, T* dx,
 struct Blocked {
   static constexpr const char* name = "blocked";
   static constexpr const char* description =
-      "single-threaded, cache-sized tiles, vectorized; two-pass tile moments merged with Chan's update";
+      "single-threaded, cache-sized tiles, vectorized; shifted tile moments (f32 in one pass) merged with "
+      "Chan's update";
 
   static bool supports(const TensorDesc&) { return true; }
 

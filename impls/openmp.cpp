@@ -90,12 +90,12 @@ void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* 
         tiles::set_coefficient(g, shift.data(), c, affine.shift);
       }
 #pragma omp barrier
-      tiles::normalize_elements(g, x, y, row_tiles.first_row(band.begin) * g.channels,
-                                row_tiles.first_row(band.end) * g.channels, scale.data(), shift.data(), stream);
+      tiles::normalize_rows(g, x, y, row_tiles, band.begin, band.end, scale.data(), shift.data(), stream);
       if (stream) tiles::finish_streaming();
     }
   } else if (whole_channels_per_thread(g, team)) {
-    const tiles::RunBlocks blocks(g, sizeof(T), 2);
+    // A streamed y takes no room in cache: the groups are sized for x alone.
+    const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2);
 #pragma omp parallel num_threads(team)
     {
       const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
@@ -106,7 +106,7 @@ void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* 
   } else {
     // One channel at a time, its blocks shared out; each thread normalizes the blocks it took
     // the statistics of, which are in its cache.
-    const tiles::RunBlocks blocks(g, sizeof(T), 2, team);
+    const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2, team);
     std::vector<tiles::Moments> partial(team);
 #pragma omp parallel num_threads(team)
     {

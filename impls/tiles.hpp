@@ -9,11 +9,23 @@
 //     elements and channel c is column c. A tile is a band of whole rows (RowTiles); the inner
 //     loops run along a row, so they vectorize across channels.
 //
-// Accuracy (docs/tolerances.md): moments are taken in two passes over data that sits in cache:
-// a shift near the mean, then the sums of x - shift and of its squares in double (the corrected
-// two-pass algorithm); pieces are combined with Chan's pairwise update. Gradient sums are
-// accumulated in double. Every per-channel scalar is computed in double; only the last
-// per-element step, y = x*scale + shift or dx = a*dy + b*x + c, runs in the element type.
+// Accuracy (docs/tolerances.md): moments are sums of d = x - shift and of d^2 around a per-channel
+// shift near the mean, corrected for the shift's distance from the mean (the corrected two-pass
+// algorithm); pieces (blocks, tiles, threads' shares) are combined with Chan's pairwise update.
+//   - f64: two passes over data that sits in cache, the mean as the shift, the sums in double.
+//   - f32: one pass through memory. The shift is one of the channel's own values, near the mean
+//     of the first few; d and d^2 are formed in f32 and summed four at a time in f32 (four
+//     consecutive elements of a lane, or four consecutive rows), and those short partial sums
+//     are accumulated in double. Each element meets at most four f32 roundings (subtraction,
+//     square, two additions) before double, a handful of u of the sums of |d| and d^2, which is
+//     a handful of u of sigma and of m2 as long as the shift lies within about one standard
+//     deviation of the mean (checked: the sum of squares is at most twice m2): the size of the
+//     per-element roundings the bound allows (its 8), with nothing that grows with M. A piece
+//     that fails the check (shift on an outlier, drifting data, f32 overflow or squares in the
+//     subnormal range) is taken again, from cache, by the two-pass algorithm in double. See
+//     "f32 moments in one pass" below.
+// Gradient sums are accumulated in double. Every per-channel scalar is computed in double; only
+// the last per-element step, y = x*scale + shift or dx = a*dy + b*x + c, runs in the element type.
 #pragma once
 
 #include <algorithm>
@@ -23,8 +35,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <unistd.h>
@@ -175,7 +187,8 @@ struct RunBlock {
 inline constexpr std::int64_t max_channels_per_group = 64;
 
 // How the run view cuts channels into blocks. Channels are taken in groups whose data, in every
-// tensor an operation touches, fits in half of L2: the first pass reads the group from memory
+// tensor an operation keeps in cache (`tensors_touched`: an output written with streaming stores
+// does not count), fits in half of L2: the first pass reads the group from memory
 // sample by sample (one long contiguous stretch per sample, which the hardware prefetchers
 // follow, rather than N short runs C*H*W apart), and the passes after it find the group in L2.
 // Such a group is a single block. A channel too large for that is a group of its own, cut into
@@ -389,35 +402,6 @@ struct DoubleLanes {
   double total() const { return sum_lanes(low, high) + tail; }
 };
 
-// A sum of f32 elements in float lanes, for a shift that only has to land near the mean: half
-// the work of converting every element. Every 1024 elements the float lanes are added to double
-// lanes, so that the float rounding does not grow with the channel's size.
-struct FloatLanes {
-  DoubleLanes sum;
-
-  void add(const float* in, std::int64_t length) {
-    constexpr std::int64_t flush = 1024;
-    for (std::int64_t begin = 0; begin < length; begin += flush) {
-      const std::int64_t end = std::min(length, begin + flush);
-      Floats lane_sum = {}, values;
-      std::int64_t i = begin;
-      for (; i + lanes <= end; i += lanes) {
-        std::memcpy(&values, in + i, sizeof values);
-        lane_sum += values;
-      }
-      float partial[lanes];
-      std::memcpy(partial, &lane_sum, sizeof partial);
-      sum.add(partial, lanes);
-      sum.add(in + i, end - i);
-    }
-  }
-  double total() const { return sum.total(); }
-};
-
-// Where a shift is summed: float lanes for f32 data, double lanes for f64.
-template <typename T>
-using ShiftLanes = std::conditional_t<std::is_same_v<T, float>, FloatLanes, DoubleLanes>;
-
 // The sums of x - shift and of its square, in double lanes.
 struct DeviationLanes {
   Doubles first_low = {}, first_high = {}, second_low = {}, second_high = {};
@@ -495,33 +479,202 @@ struct GradientLanes {
   }
 };
 
-// The moments of each channel of a block: moments[k] is channel first_channel + k's. The first
-// pass (a shift per channel) walks the block sample by sample, reading memory in contiguous
-// stretches; the second finds the block in cache and walks it channel by channel.
+// Channel first_channel + k's moments over a block, by the corrected two-pass algorithm in
+// double: the mean, then the deviations from it.
+template <typename T>
+Moments exact_block_moments(const Geometry& g, const T* x, const RunBlock& block, std::int64_t k) {
+  const std::int64_t length = block.length();
+  const double count = block.count();
+  DoubleLanes sum;
+  for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
+    sum.add(run_start(g, x, run, block.first_channel + k) + block.first_position, length);
+  }
+  const double shift = sum.total() / count;
+  DeviationLanes deviations;
+  for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
+    deviations.add(run_start(g, x, run, block.first_channel + k) + block.first_position, length, shift);
+  }
+  return deviations.moments(count, shift);
+}
+
+// The moments of each channel of a block: moments[k] is channel first_channel + k's. f64: the
+// first pass (a shift per channel, the mean) walks the block sample by sample, reading memory
+// in contiguous stretches; the second finds the block in cache and walks it channel by channel.
 template <typename T>
 void block_moments(const Geometry& g, const T* x, const RunBlock& block, Moments* moments) {
   const std::int64_t channels = block.channels(), length = block.length();
   const double count = block.count();
-  ShiftLanes<T> shift_sums[max_channels_per_group];
+  DoubleLanes shift_sums[max_channels_per_group];
   for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
     for (std::int64_t k = 0; k < channels; ++k) {
       shift_sums[k].add(run_start(g, x, run, block.first_channel + k) + block.first_position, length);
     }
   }
   for (std::int64_t k = 0; k < channels; ++k) {
-    double shift = shift_sums[k].total() / count;
-    if (!std::isfinite(shift)) {  // the float sum overflowed (or the data is not finite)
-      DoubleLanes sum;
-      for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
-        sum.add(run_start(g, x, run, block.first_channel + k) + block.first_position, length);
-      }
-      shift = sum.total() / count;
-    }
+    const double shift = shift_sums[k].total() / count;
     DeviationLanes deviations;
     for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
       deviations.add(run_start(g, x, run, block.first_channel + k) + block.first_position, length, shift);
     }
     moments[k] = deviations.moments(count, shift);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// f32 moments in one pass: short f32 partial sums around a shift taken from the data
+//
+// For f32 data one pass over the tensor gives every channel's moments. Each channel (or row-view
+// column) has a shift s: one of its own values, near the mean of the first few. Then, per
+// 16-element vector, d = x - s is formed in f32, and four consecutive vectors (run view: four
+// consecutive elements of each lane; row view: four consecutive rows) are summed in f32, d and
+// d^2 alike, as (d0 + d1) + (d2 + d3); each such partial sum goes to double lanes, where the
+// rest of the sum is accumulated as in the two-pass code. An element's d passes through at most
+// four f32 roundings (the subtraction, the square, two additions) before it reaches double,
+// never a long f32 run.
+//
+// Why that stays within the bound of docs/tolerances.md: with S1 the sum of the d and S2 that of
+// their squares, S2 = m2 + count (mean - s)^2, and short_sums_hold requires S2 <= 2 m2, i.e. the
+// shift within one standard deviation of the mean. The f32 roundings then err by a few u of S2
+// in S2, and by a few u of sum |d| <= sqrt(count S2) in S1, so that m2 = S2 - S1^2 / count is
+// within a few u of m2, sigma within a few u of itself and the mean within a few u of sigma:
+// the size of the handful of per-element roundings the bound's constant term allows, with
+// nothing that grows with M (the double accumulation adds the M u_f64 the bound allows too).
+// Where the check fails (a shift that fell on an outlier, data that drifts along the channel),
+// or where f32 overflowed or the squares fell into f32's subnormal range, that channel's piece
+// is taken again, in cache, by the corrected two-pass algorithm in double. On the few-bit data
+// of the exact-statistics regime the shift being one of the values keeps every d, square and
+// partial sum exact.
+
+// Two vectors of 8 doubles from one of 16 floats.
+inline void widen(const Floats& value, Doubles& low, Doubles& high) {
+  typedef float Half __attribute__((vector_size(32)));
+  Half halves[2];
+  std::memcpy(halves, &value, sizeof halves);
+#if defined(__AVX512F__)
+  // As in load_lanes: one conversion per 8 elements.
+  low = _mm512_maskz_cvtps_pd(0xff, (__m256)halves[0]);
+  high = _mm512_maskz_cvtps_pd(0xff, (__m256)halves[1]);
+#else
+  low = __builtin_convertvector(halves[0], Doubles);
+  high = __builtin_convertvector(halves[1], Doubles);
+#endif
+}
+
+// Whether moments from short f32 partial sums S1 (of d) and S2 (of d^2) over `count` elements
+// are accurate: both finite, S2 <= 2 m2 (2 S1^2 <= count S2), and S2 clear of f32's subnormal
+// range, where the squares lose their relative accuracy (below count * 2^-100 the loss could
+// matter; above it, it is at most count * 2^-150, under 2^-50 S2). S1 = S2 = 0 holds: every d
+// is 0, or every square was below 2^-150, and then so is m2 / count.
+inline bool short_sums_hold(double first, double second, double count) {
+  // Without branches, so that a loop over columns vectorizes; NaN compares false.
+  constexpr double largest = std::numeric_limits<double>::max();
+  const bool finite = (std::fabs(first) <= largest) & (second <= largest);
+  const bool zero = (first == 0) & (second == 0);
+  return finite & (zero | ((second >= count * 0x1p-100) & (2 * first * first <= count * second)));
+}
+
+// Of in[0, n) (n >= 1, elements `stride` apart), the value nearest `target`; with non-finite
+// data, possibly in[0] (the sums taken around it then do not hold, and the exact path runs).
+inline float value_nearest(const float* in, std::int64_t n, std::int64_t stride, double target) {
+  float best = in[0];
+  double distance = std::fabs(static_cast<double>(best) - target);
+  for (std::int64_t i = 1; i < n; ++i) {
+    const double here = std::fabs(static_cast<double>(in[i * stride]) - target);
+    if (here < distance) {
+      distance = here;
+      best = in[i * stride];
+    }
+  }
+  return best;
+}
+
+// Of in[0, n) (n >= 1, elements `stride` apart), the value nearest the mean of them.
+inline float value_near_mean(const float* in, std::int64_t n, std::int64_t stride = 1) {
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i * stride]);
+  return value_nearest(in, n, stride, sum / static_cast<double>(n));
+}
+
+// The sums of d = x - shift and of d^2 over stretches of a run-view channel, in short f32
+// partial sums (four consecutive elements per lane) added to double lanes.
+struct ShortDeviationLanes {
+  Doubles first_low = {}, first_high = {}, second_low = {}, second_high = {};
+  double first_tail = 0, second_tail = 0;
+
+  void add(const float* in, std::int64_t length, float shift) {
+    const Floats s = Floats{} + shift;
+    Doubles f_low = first_low, f_high = first_high, s_low = second_low, s_high = second_high;
+    Doubles low, high;
+    std::int64_t i = 0;
+    for (; i + 4 * lanes <= length; i += 4 * lanes) {
+      const Floats d0 = load_line(in + i) - s, d1 = load_line(in + i + lanes) - s;
+      const Floats d2 = load_line(in + i + 2 * lanes) - s, d3 = load_line(in + i + 3 * lanes) - s;
+      widen((d0 + d1) + (d2 + d3), low, high);
+      f_low += low;
+      f_high += high;
+      widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
+      s_low += low;
+      s_high += high;
+    }
+    if (i + lanes <= length) {  // one to three whole vectors left: one more short partial sum
+      Floats d = load_line(in + i) - s, partial_first = d, partial_second = d * d;
+      for (i += lanes; i + lanes <= length; i += lanes) {
+        d = load_line(in + i) - s;
+        partial_first += d;
+        partial_second += d * d;
+      }
+      widen(partial_first, low, high);
+      f_low += low;
+      f_high += high;
+      widen(partial_second, low, high);
+      s_low += low;
+      s_high += high;
+    }
+    first_low = f_low;
+    first_high = f_high;
+    second_low = s_low;
+    second_high = s_high;
+    for (; i < length; ++i) {
+      const double d = static_cast<double>(in[i]) - static_cast<double>(shift);
+      first_tail += d;
+      second_tail += d * d;
+    }
+  }
+  double first() const { return sum_lanes(first_low, first_high) + first_tail; }
+  double second() const { return sum_lanes(second_low, second_high) + second_tail; }
+};
+
+// Moments from S1 and S2 around `shift`, corrected for the shift's distance from the mean.
+inline Moments shifted_moments(double count, double shift, double first, double second) {
+  Moments result;
+  result.count = count;
+  result.mean = shift + first / count;
+  result.m2 = second - first * first / count;
+  if (result.m2 < 0) result.m2 = 0;  // rounding only
+  return result;
+}
+
+// f32: the moments of each channel of a block in one pass, sample by sample through memory, with
+// short f32 partial sums; a channel whose sums do not hold is taken again from cache in double.
+inline void block_moments(const Geometry& g, const float* x, const RunBlock& block, Moments* moments) {
+  constexpr std::int64_t shift_sample = 16;  // elements the shift is chosen from
+  const std::int64_t channels = block.channels(), length = block.length();
+  const double count = block.count();
+  float shift[max_channels_per_group];
+  for (std::int64_t k = 0; k < channels; ++k) {
+    const float* first = run_start(g, x, block.first_run, block.first_channel + k) + block.first_position;
+    shift[k] = value_near_mean(first, std::min(length, shift_sample));
+  }
+  ShortDeviationLanes sums[max_channels_per_group];
+  for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
+    for (std::int64_t k = 0; k < channels; ++k) {
+      sums[k].add(run_start(g, x, run, block.first_channel + k) + block.first_position, length, shift[k]);
+    }
+  }
+  for (std::int64_t k = 0; k < channels; ++k) {
+    const double first = sums[k].first(), second = sums[k].second();
+    moments[k] = short_sums_hold(first, second, count) ? shifted_moments(count, shift[k], first, second)
+                                                       : exact_block_moments(g, x, block, k);
   }
 }
 
@@ -545,10 +698,10 @@ void block_gradient_sums(const Geometry& g, const T* dy, const T* x, const RunBl
 // ---------------------------------------------------------------------------------------------
 // Row view: reductions along the rows
 
-// Merges into `into` the column moments of row tiles [first, end). Per tile: a shift per column,
-// summed in the element type (in double where that overflows) row by row in memory order; then,
-// from cache, the deviations from it in double, with 16 consecutive columns as 16 lanes summed
-// down the rows in registers. Columns past the last whole 16 take the same steps one at a time.
+// f64: merges into `into` the column moments of row tiles [first, end). Per tile: a shift per
+// column, summed row by row in memory order; then, from cache, the deviations from it, with 16
+// consecutive columns as 16 lanes summed down the rows in registers. Columns past the last
+// whole 16 take the same steps one at a time.
 template <typename T>
 void row_moments(const T* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first,
                  std::int64_t end, ColumnMoments& into) {
@@ -608,6 +761,153 @@ void row_moments(const T* x, std::int64_t channels, const RowTiles& tiles, std::
       const Moments moments = deviations.moments(count, shift[column]);
       tile_mean[column] = moments.mean;
       tile_m2[column] = moments.m2;
+    }
+    into.merge(0, channels, count, tile_mean.data(), tile_m2.data());
+    into.count += count;
+  }
+}
+
+// Column k's moments over the `rows` rows of a row-view tile, by the corrected two-pass
+// algorithm in double.
+inline Moments exact_column_moments(const float* tile, std::int64_t rows, std::int64_t channels, std::int64_t k) {
+  const double count = static_cast<double>(rows);
+  double sum = 0;
+  for (std::int64_t row = 0; row < rows; ++row) sum += static_cast<double>(tile[row * channels + k]);
+  const double shift = sum / count;
+  double first = 0, second = 0;
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const double d = static_cast<double>(tile[row * channels + k]) - shift;
+    first += d;
+    second += d * d;
+  }
+  return shifted_moments(count, shift, first, second);
+}
+
+// Adds to first[k] and second[k] the sums of d = x - shift[k] and of d^2 down column k of the
+// `rows` rows of a row-view tile. 16 columns at a time, as 16 lanes, the rows are taken four at
+// a time in short f32 partial sums, (d0 + d1) + (d2 + d3), which go to double lanes held in
+// registers. The tile is read down its columns (from cache: see row_moments); meanwhile the bytes
+// [ahead, ahead_end) are requested from memory, a line per 16 elements summed. Columns past the
+// last whole 16 are summed in double.
+inline void add_short_column_sums(const float* tile, std::int64_t rows, std::int64_t channels,
+                                  const float* shift, double* first, double* second, const char*& ahead,
+                                  const char* ahead_end) {
+  std::int64_t column = 0;
+  for (; column + lanes <= channels; column += lanes) {
+    const Floats s = load_line(shift + column);
+    Doubles f_low = {}, f_high = {}, s_low = {}, s_high = {}, low, high;
+    const float* in = tile + column;
+    std::int64_t row = 0;
+    for (; row + 4 <= rows; row += 4, in += 4 * channels) {
+      const Floats d0 = load_line(in) - s, d1 = load_line(in + channels) - s;
+      const Floats d2 = load_line(in + 2 * channels) - s, d3 = load_line(in + 3 * channels) - s;
+      widen((d0 + d1) + (d2 + d3), low, high);
+      f_low += low;
+      f_high += high;
+      widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
+      s_low += low;
+      s_high += high;
+      if (ahead < ahead_end) {
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + 64);
+        __builtin_prefetch(ahead + 128);
+        __builtin_prefetch(ahead + 192);
+        ahead += 256;
+      }
+    }
+    for (; row < rows; ++row, in += channels) {
+      widen(load_line(in) - s, low, high);
+      f_low += low;
+      f_high += high;
+      s_low += low * low;
+      s_high += high * high;
+    }
+    std::memcpy(first + column, &f_low, sizeof f_low);
+    std::memcpy(first + column + 8, &f_high, sizeof f_high);
+    std::memcpy(second + column, &s_low, sizeof s_low);
+    std::memcpy(second + column + 8, &s_high, sizeof s_high);
+  }
+  for (; column < channels; ++column) {
+    double f = 0, q = 0;
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const double d = static_cast<double>(tile[row * channels + column]) - static_cast<double>(shift[column]);
+      f += d;
+      q += d * d;
+    }
+    first[column] = f;
+    second[column] = q;
+  }
+}
+
+// Per column k of the first `rows` rows of a row-view tile, the value nearest target[k] (first
+// of equals); with non-finite data possibly the first row's. distance is scratch.
+inline void choose_column_shifts(const float* tile, std::int64_t rows, std::int64_t channels,
+                                 const double* __restrict target, float* __restrict shift,
+                                 double* __restrict distance) {
+  for (std::int64_t k = 0; k < channels; ++k) {
+    shift[k] = tile[k];
+    distance[k] = std::fabs(static_cast<double>(tile[k]) - target[k]);
+  }
+  for (std::int64_t row = 1; row < rows; ++row) {
+    const float* __restrict in = tile + row * channels;
+    for (std::int64_t k = 0; k < channels; ++k) {
+      const double here = std::fabs(static_cast<double>(in[k]) - target[k]);
+      const bool closer = here < distance[k];
+      distance[k] = closer ? here : distance[k];
+      shift[k] = closer ? in[k] : shift[k];
+    }
+  }
+}
+
+// f32: merges into `into` the column moments of row tiles [first, end) in one pass through
+// memory. Per tile, the short f32 partial sums of every column around its shift, and from them
+// the tile's moments; a column whose sums do not hold is taken again from the tile, in cache, in
+// double, and its shift chosen again. The shifts: for the first tile, of its first rows the
+// value nearest their mean; for the tiles after it, of the same rows the value nearest the first
+// tile's mean. While a tile is summed (down its columns, from cache), the next one is requested
+// from memory, so that the pass over it does not wait.
+inline void row_moments(const float* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first,
+                        std::int64_t end, ColumnMoments& into) {
+  constexpr std::int64_t shift_rows = 8;  // rows the shifts are chosen from
+  std::vector<float> shift(channels);
+  std::vector<double> first_sum(channels), second_sum(channels), tile_mean(channels), tile_m2(channels);
+  std::vector<double> scratch(channels);
+  std::vector<unsigned char> holds(channels);
+  for (std::int64_t index = first; index < end; ++index) {
+    const std::int64_t row_begin = tiles.first_row(index), rows = tiles.first_row(index + 1) - row_begin;
+    const double count = static_cast<double>(rows);
+    const float* tile = x + row_begin * channels;
+    if (index == first) {
+      const std::int64_t sample = std::min(rows, shift_rows);
+      std::fill(tile_mean.begin(), tile_mean.end(), 0.0);
+      for (std::int64_t row = 0; row < sample; ++row) {
+        for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] += static_cast<double>(tile[row * channels + k]);
+      }
+      for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] /= static_cast<double>(sample);
+      choose_column_shifts(tile, sample, channels, tile_mean.data(), shift.data(), scratch.data());
+    }
+    const char* ahead = reinterpret_cast<const char*>(tile + rows * channels);
+    const char* const ahead_end = reinterpret_cast<const char*>(x + tiles.first_row(std::min(index + 2, end)) * channels);
+    add_short_column_sums(tile, rows, channels, shift.data(), first_sum.data(), second_sum.data(), ahead, ahead_end);
+    std::int64_t failures = 0;
+    const double inverse = 1 / count;
+    for (std::int64_t k = 0; k < channels; ++k) {
+      const double s1 = first_sum[k], s2 = second_sum[k], m2 = s2 - s1 * s1 * inverse;
+      tile_mean[k] = static_cast<double>(shift[k]) + s1 * inverse;
+      tile_m2[k] = m2 < 0 ? 0 : m2;  // rounding only; NaN passes through
+      const bool hold = short_sums_hold(s1, s2, count);
+      holds[k] = hold;
+      failures += !hold;
+    }
+    for (std::int64_t k = 0; failures > 0 && k < channels; ++k) {
+      if (holds[k] != 0) continue;
+      const Moments moments = exact_column_moments(tile, rows, channels, k);
+      tile_mean[k] = moments.mean;
+      tile_m2[k] = moments.m2;
+      shift[k] = value_nearest(tile + k, rows, channels, moments.mean);
+    }
+    if (index == first) {
+      choose_column_shifts(tile, std::min(rows, shift_rows), channels, tile_mean.data(), shift.data(), scratch.data());
     }
     into.merge(0, channels, count, tile_mean.data(), tile_m2.data());
     into.count += count;
@@ -725,14 +1025,18 @@ inline void gradient(const T* dy, const T* x, T* out, std::int64_t n, const T* a
 // of the tensor: within a stretch the run view has one channel (index), and the row view the
 // consecutive entries of the repeated coefficients from index on. offset counts from `first`.
 // The row view ends its stretches on cache lines of `output`, so that streaming stores only meet
-// partial lines at the two ends of the range.
+// partial lines at the two ends of the range, and where it can at the end of a period, so that
+// a pass reads the coefficients of one period, not more (they share L1 with the data streaming
+// through it); only a stretch that would be short runs on into the margin.
 template <typename T, typename Stretch>
 void for_each_stretch(const Geometry& g, std::int64_t first, std::int64_t count, const T* output,
                       Stretch&& stretch) {
   if (g.by_rows) {
     std::int64_t column = first % g.row_period;
     for (std::int64_t done = 0; done < count;) {
-      std::int64_t n = std::min(count - done, g.coefficient_count() - column);
+      std::int64_t n = g.row_period - column;
+      if (n < Geometry::row_margin / 4) n = g.coefficient_count() - column;
+      n = std::min(count - done, n);
       if (done + n < count) {
         const auto past_line = reinterpret_cast<std::uintptr_t>(output + first + done + n) % 64 / sizeof(T);
         if (static_cast<std::int64_t>(past_line) < n) n -= static_cast<std::int64_t>(past_line);
@@ -766,6 +1070,39 @@ void normalize_elements(const Geometry& g, const T* x, T* y, std::int64_t first,
       scale_shift(x + element, y + element, n, scale[index], shift[index], stream);
     }
   });
+}
+
+// y = x * scale[k] + shift[k] (column k) for the rows of row tiles [first, end), when the
+// output streams. Where every row is whole lines of an aligned y (channels a multiple of 16), a
+// tile is taken 16 columns at a time, down its rows, with that band's coefficients in registers
+// (rather than read with every element, beside the data streaming through L1), while the next
+// tile is requested from memory, a line per line written; otherwise as normalize_elements does.
+template <typename T>
+void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
+                    std::int64_t end, const T* scale, const T* shift, bool stream) {
+  const std::int64_t channels = g.channels, width = line_elements<T>;
+  const bool whole_lines = channels % width == 0 && reinterpret_cast<std::uintptr_t>(y) % 64 == 0;
+  if (!stream || !whole_lines) {
+    normalize_elements(g, x, y, tiles.first_row(first) * channels, tiles.first_row(end) * channels, scale, shift,
+                       stream);
+    return;
+  }
+  for (std::int64_t index = first; index < end; ++index) {
+    const std::int64_t row_begin = tiles.first_row(index), row_end = tiles.first_row(index + 1);
+    const char* ahead = reinterpret_cast<const char*>(x + row_end * channels);
+    const char* const ahead_end = reinterpret_cast<const char*>(x + tiles.first_row(std::min(index + 2, end)) * channels);
+    for (std::int64_t column = 0; column < channels; column += width) {
+      const Line<T> a = load_line(scale + column), b = load_line(shift + column);
+      for (std::int64_t row = row_begin; row < row_end; ++row) {
+        if (ahead < ahead_end) {
+          __builtin_prefetch(ahead);
+          ahead += 64;
+        }
+        const std::int64_t at = row * channels + column;
+        stream_line(y + at, load_line(x + at) * a + b);
+      }
+    }
+  }
 }
 
 // dx = dy * a[channel] + x * b[channel] + c[channel] for the elements [first, end).

@@ -9,16 +9,32 @@
 //   ... and bn_forward_infer, bn_backward, renorm_forward_train, renorm_backward with the
 //   argument lists of bnh/implementation.hpp, typed T instead of void.
 //
+// Optionally, static bool supports(Operation): absent, every operation is provided. A struct
+// that lacks an operation returns false for it and throws bnh::Unsupported from that
+// operation's kernels (which must still exist); they run only after the call is validated, so
+// bad input is refused with its own message whatever the struct provides.
+//
 // The adapter validates every call (SPEC.md section 4) before a kernel runs, so kernels may
 // assume well-formed input: dimensions >= 1, M > 1 when training, non-NULL required buffers.
 #pragma once
 
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "bnh/implementation.hpp"
 #include "bnh/validate.hpp"
 
 namespace bnh {
+
+namespace detail {
+// Whether Kernels declares the optional static bool supports(Operation).
+template <typename Kernels, typename = void>
+struct declares_operation_support : std::false_type {};
+template <typename Kernels>
+struct declares_operation_support<
+    Kernels, std::void_t<decltype(Kernels::supports(std::declval<Operation>()))>> : std::true_type {};
+}  // namespace detail
 
 template <typename Kernels>
 class KernelImplementation final : public Implementation {
@@ -26,7 +42,14 @@ class KernelImplementation final : public Implementation {
   std::string name() const override { return Kernels::name; }
   std::string description() const override { return Kernels::description; }
   bool supports(const TensorDesc& desc) const override { return Kernels::supports(desc); }
-  bool supports(Operation) const override { return true; }
+  bool supports(Operation operation) const override {
+    if constexpr (detail::declares_operation_support<Kernels>::value) {
+      return Kernels::supports(operation);
+    } else {
+      static_cast<void>(operation);
+      return true;
+    }
+  }
 
   void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
                         const void* gamma, const void* beta, void* y, void* save_mean,

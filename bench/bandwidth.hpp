@@ -1,0 +1,35 @@
+// The machine's attainable memory bandwidth at a given number of threads: a streaming copy
+// (a[i] = b[i]) and a triad (a[i] = b[i] + s * c[i]) over arrays far larger than the last-level
+// cache, the two kernels of McCalpin's STREAM. The benchmarks' bandwidth fractions are taken
+// against the copy: like batch norm's forward pass it reads one stream and writes one.
+//
+// Bytes are counted as STREAM counts them: copy 2 * 8 bytes per element, triad 3 * 8 (reads
+// plus writes). The stores are streaming (non-temporal) stores, so no line is read before it is
+// written and the bytes counted are the bytes moved: the bandwidth an implementation with
+// streaming stores can reach. (With ordinary stores a write that misses the cache reads the
+// line first, 3 * 8 bytes moved for a copy's 2 * 8 counted; glibc's memcpy decides between the
+// two from the cache size the machine reports, which virtual machines misreport.) Each kernel
+// runs `passes` times after a warm-up pass and the fastest pass counts (STREAM's convention:
+// the best time is the least disturbed one). Threads are an OpenMP team of exactly `threads`,
+// each working on its contiguous share, first touched by the thread that uses it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace bnh::bench {
+
+struct BandwidthResult {
+  int threads = 1;
+  double copy_gbps = 0;
+  double triad_gbps = 0;
+  std::int64_t array_bytes = 0;   // each of the arrays
+};
+
+// array_bytes 0: 4 x the last-level cache, at least 64 MiB.
+BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes = 0, int passes = 8);
+
+// The probe's result for `threads`, or nullptr.
+const BandwidthResult* bandwidth_at(const std::vector<BandwidthResult>& results, int threads);
+
+}  // namespace bnh::bench
