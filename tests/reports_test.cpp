@@ -156,8 +156,8 @@ TEST(Compare, UnmatchedBenchmarksAreListedAndTheGeometricMeanIsOverMatches) {
 class ReportFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/bnh-report-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
+    std::string pattern = (fs::temp_directory_path() / "bnharness-report-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
   }
   void TearDown() override { fs::remove_all(dir_); }
