@@ -133,7 +133,8 @@ IsolatedResult run_isolated(const std::string& what, const std::vector<IsolatedB
     throw PluginFault(what + " crashed with " + signal_name(WTERMSIG(wait_status)));
   }
   if (!WIFEXITED(wait_status) || report->finished != 1) {
-    throw PluginFault(what + " exited without returning (status " +
+    // exit() from the callee, or a sanitizer's handler turning a signal into an exit.
+    throw PluginFault(what + " crashed: exited without returning (status " +
                       std::to_string(WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1) + ")");
   }
 
