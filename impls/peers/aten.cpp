@@ -116,23 +116,15 @@ void run(const Params& params, const char* what, Call&& call) {
   }
 }
 
-[[noreturn]] void no_renorm(Operation operation) {
-  throw Unsupported(std::string("aten does not provide ") + to_string(operation) +
-                    " (ATen has no batch renormalization operator)");
-}
-
 }  // namespace
 
-struct Aten {
+struct Aten : BatchNormOnly<Aten> {
+  using BatchNormOnly::supports;  // supports(Operation): batch norm only
   static constexpr const char* name = "aten";
   static constexpr const char* description =
       "ATen (libtorch " TORCH_VERSION ") native_batch_norm and its backward (no renorm)";
 
   static bool supports(const TensorDesc&) { return true; }
-  static bool supports(Operation operation) {
-    return operation != Operation::renorm_forward_train && operation != Operation::renorm_backward;
-  }
-
   template <typename T>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
                                const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
@@ -181,17 +173,6 @@ struct Aten {
     });
   }
 
-  template <typename T>
-  static void renorm_forward_train(const TensorDesc&, const Params&, const T*, const T*, const T*,
-                                   T*, T*, T*, T*, T*, T*, T*) {
-    no_renorm(Operation::renorm_forward_train);
-  }
-
-  template <typename T>
-  static void renorm_backward(const TensorDesc&, const Params&, const T*, const T*, const T*,
-                              const T*, const T*, const T*, const T*, T*, T*, T*) {
-    no_renorm(Operation::renorm_backward);
-  }
 };
 
 }  // namespace bnh::peers

@@ -162,11 +162,6 @@ void run(const TensorDesc& desc, const Params& params, Pass pass, float eps, con
 #define BNH_ONEDNN_STRING_OF(text) #text
 #define BNH_ONEDNN_STRING(macro) BNH_ONEDNN_STRING_OF(macro)
 
-[[noreturn]] void no_renorm(Operation operation) {
-  throw Unsupported(std::string("onednn does not provide ") + to_string(operation) +
-                    " (oneDNN has no batch renormalization)");
-}
-
 template <typename T>
 void require_f32() {
   if constexpr (!std::is_same_v<T, float>) throw Unsupported("onednn does not support f64");
@@ -174,17 +169,14 @@ void require_f32() {
 
 }  // namespace
 
-struct OneDnn {
+struct OneDnn : BatchNormOnly<OneDnn> {
+  using BatchNormOnly::supports;  // supports(Operation): batch norm only
   static constexpr const char* name = "onednn";
   static constexpr const char* description =
       "oneDNN " BNH_ONEDNN_STRING(DNNL_VERSION_MAJOR) "." BNH_ONEDNN_STRING(DNNL_VERSION_MINOR) "."
       BNH_ONEDNN_STRING(DNNL_VERSION_PATCH) " batch_normalization primitives (f32; no renorm)";
 
   static bool supports(const TensorDesc& desc) { return desc.dtype == DType::f32; }
-  static bool supports(Operation operation) {
-    return operation != Operation::renorm_forward_train && operation != Operation::renorm_backward;
-  }
-
   template <typename T>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
                                const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
@@ -265,17 +257,6 @@ struct OneDnn {
     });
   }
 
-  template <typename T>
-  static void renorm_forward_train(const TensorDesc&, const Params&, const T*, const T*, const T*,
-                                   T*, T*, T*, T*, T*, T*, T*) {
-    no_renorm(Operation::renorm_forward_train);
-  }
-
-  template <typename T>
-  static void renorm_backward(const TensorDesc&, const Params&, const T*, const T*, const T*,
-                              const T*, const T*, const T*, const T*, T*, T*, T*) {
-    no_renorm(Operation::renorm_backward);
-  }
 };
 
 }  // namespace bnh::peers

@@ -160,6 +160,34 @@ class KernelImplementation final : public Implementation {
   }
 };
 
+// For kernels that provide batch norm only (the outside libraries' adapters): says renorm is not
+// provided and supplies the renorm kernels the adapter needs, which refuse with Unsupported.
+// Derive as struct Name : BatchNormOnly<Name>.
+template <typename Self>
+struct BatchNormOnly {
+  static bool supports(Operation operation) {
+    return operation != Operation::renorm_forward_train && operation != Operation::renorm_backward;
+  }
+
+  template <typename T>
+  static void renorm_forward_train(const TensorDesc&, const Params&, const T*, const T*, const T*,
+                                   T*, T*, T*, T*, T*, T*, T*) {
+    refuse(Operation::renorm_forward_train);
+  }
+
+  template <typename T>
+  static void renorm_backward(const TensorDesc&, const Params&, const T*, const T*, const T*,
+                              const T*, const T*, const T*, const T*, T*, T*, T*) {
+    refuse(Operation::renorm_backward);
+  }
+
+ private:
+  [[noreturn]] static void refuse(Operation operation) {
+    throw Unsupported(std::string(Self::name) + " does not provide " + to_string(operation) +
+                      " (no batch renormalization)");
+  }
+};
+
 template <typename Kernels>
 std::unique_ptr<Implementation> make_kernel_implementation() {
   return std::make_unique<KernelImplementation<Kernels>>();
