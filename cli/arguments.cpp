@@ -49,21 +49,22 @@ std::string Arguments::value(const std::string& flag, const std::string& fallbac
 std::int64_t Arguments::integer(const std::string& flag, std::int64_t fallback,
                                 std::int64_t minimum) const {
   const auto found = values_.find(flag);
-  if (found == values_.end()) return fallback;
+  return found == values_.end() ? fallback : parse_integer(flag, found->second, minimum);
+}
+
+std::int64_t Arguments::parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum) const {
   std::size_t used = 0;
   std::int64_t parsed = 0;
   try {
-    parsed = std::stoll(found->second, &used);
+    parsed = std::stoll(text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != found->second.size()) {
-    throw UsageError("bnh " + command_ + ": " + flag + " expects an integer, got '" +
-                     found->second + "'");
+  if (used == 0 || used != text.size()) {
+    throw UsageError("bnh " + command_ + ": " + flag + " expects an integer, got '" + text + "'");
   }
   if (parsed < minimum) {
-    throw UsageError("bnh " + command_ + ": " + flag + " must be >= " + std::to_string(minimum) +
-                     ", got " + found->second);
+    throw UsageError("bnh " + command_ + ": " + flag + " must be >= " + std::to_string(minimum) + ", got " + text);
   }
   return parsed;
 }
@@ -87,24 +88,43 @@ std::uint64_t Arguments::unsigned_integer(const std::string& flag, std::uint64_t
 
 double Arguments::real(const std::string& flag, double fallback, double above) const {
   const auto found = values_.find(flag);
-  if (found == values_.end()) return fallback;
+  return found == values_.end() ? fallback : parse_real(flag, found->second, above);
+}
+
+double Arguments::parse_real(const std::string& flag, const std::string& text, double above) const {
   std::size_t used = 0;
   double parsed = 0;
   try {
-    parsed = std::stod(found->second, &used);
+    parsed = std::stod(text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != found->second.size() || !std::isfinite(parsed)) {
-    throw UsageError("bnh " + command_ + ": " + flag + " expects a number, got '" + found->second + "'");
+  if (used == 0 || used != text.size() || !std::isfinite(parsed)) {
+    throw UsageError("bnh " + command_ + ": " + flag + " expects a number, got '" + text + "'");
   }
   if (!(parsed > above)) {
     std::string bound = std::to_string(above);
     bound.erase(bound.find_last_not_of('0') + 1);
     if (!bound.empty() && bound.back() == '.') bound.pop_back();
-    throw UsageError("bnh " + command_ + ": " + flag + " must be > " + bound + ", got " + found->second);
+    throw UsageError("bnh " + command_ + ": " + flag + " must be > " + bound + ", got " + text);
   }
   return parsed;
+}
+
+std::vector<double> Arguments::real_list(const std::string& flag, const std::vector<double>& fallback,
+                                         double above) const {
+  if (!has(flag)) return fallback;
+  std::vector<double> values;
+  for (const auto& item : list(flag, {})) values.push_back(parse_real(flag, item, above));
+  return values;
+}
+
+std::vector<std::int64_t> Arguments::integer_list(const std::string& flag, const std::vector<std::int64_t>& fallback,
+                                                  std::int64_t minimum) const {
+  if (!has(flag)) return fallback;
+  std::vector<std::int64_t> values;
+  for (const auto& item : list(flag, {})) values.push_back(parse_integer(flag, item, minimum));
+  return values;
 }
 
 std::vector<std::string> Arguments::list(const std::string& flag,

@@ -30,8 +30,15 @@ class Arguments {
   double real(const std::string& flag, double fallback, double above) const;
   // Comma-separated list, or `fallback` when the flag is absent.
   std::vector<std::string> list(const std::string& flag, const std::vector<std::string>& fallback) const;
+  // Comma-separated numbers, each checked as real() and integer() check one.
+  std::vector<double> real_list(const std::string& flag, const std::vector<double>& fallback, double above) const;
+  std::vector<std::int64_t> integer_list(const std::string& flag, const std::vector<std::int64_t>& fallback,
+                                         std::int64_t minimum) const;
 
  private:
+  std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum) const;
+  double parse_real(const std::string& flag, const std::string& text, double above) const;
+
   std::string command_;
   std::map<std::string, std::string> values_;
   std::set<std::string> switches_;

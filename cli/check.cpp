@@ -93,8 +93,8 @@ void write_json(const std::string& path, const nlohmann::json& value) {
 
 // Runs the chosen properties on one given case: the replay of a reported counterexample.
 int check_one_case(Implementation& implementation, const std::vector<std::string>& properties,
-                   const std::string& spec_text) {
-  const Case test_case = make_case(CaseSpec::parse(spec_text));
+                   const CaseSpec& spec) {
+  const Case test_case = make_case(spec);
   std::cout << "case: " << describe_case(test_case) << '\n';
   bool all_held = true;
   for (const auto& property : property_catalogue()) {
@@ -169,10 +169,12 @@ int run_check(const std::vector<std::string>& words) {
   }
 
   if (arguments.has("--case")) {
+    // A bad spec is refused before anything is printed.
+    const CaseSpec spec = CaseSpec::parse(arguments.value("--case", ""));
     int status = 0;
     for (auto& target : chosen) {
       std::cout << target.implementation->name() << ":\n";
-      status = std::max(status, check_one_case(*target.implementation, options.properties, arguments.value("--case", "")));
+      status = std::max(status, check_one_case(*target.implementation, options.properties, spec));
     }
     return status;
   }

@@ -18,6 +18,7 @@ commands:
   list       the built-in implementations and what they support
   check      run the conformance suite (every property) on implementations
   gradcheck  check a backward against finite differences of its own forward
+  accuracy   error against the reference as the conditioning and M grow
   bench      benchmark implementations, write a JSON report (docs/benchmarks.md)
   report     render a report as an HTML page and a Markdown summary
   compare    compare two reports: ratios, significance, exit 1 on a regression
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (command == "list") return bnh::cli::run_list(rest);
     if (command == "check") return bnh::cli::run_check(rest);
     if (command == "gradcheck") return bnh::cli::run_gradcheck(rest);
+    if (command == "accuracy") return bnh::cli::run_accuracy(rest);
     if (command == "bench") return bnh::cli::run_bench(rest);
     if (command == "report") return bnh::cli::run_report(rest);
     if (command == "compare") return bnh::cli::run_compare(rest);

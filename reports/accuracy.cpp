@@ -52,6 +52,49 @@ struct Point {
   std::vector<Case> cases;
 };
 
+// The worst errors of one implementation and operation over a point's cases; null when the
+// implementation supports none of them.
+nlohmann::json measure_point(Implementation& impl, Operation operation, const Point& point) {
+  double max_ulp = 0, worst_scaled = 0, worst_bound = 0, worst_ratio = -1;
+  std::string worst_output, error;
+  int measured = 0, failed = 0;
+  for (const Case& test_case : point.cases) {
+    const AgreementResult result = check_reference_agreement(impl, test_case, operation);
+    if (!result.supported) continue;
+    ++measured;
+    if (!result.passed()) ++failed;
+    if (!result.error.empty()) {
+      error = result.error;
+      continue;
+    }
+    for (const OutputError& output : result.outputs) {
+      max_ulp = std::max(max_ulp, output.max_ulp_error);
+      const double ratio = output.bound > 0 ? output.max_scaled_error / output.bound : output.max_scaled_error;
+      if (std::isnan(ratio) || ratio > worst_ratio) {
+        worst_ratio = std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio;
+        worst_scaled = output.max_scaled_error;
+        worst_bound = output.bound;
+        worst_output = output.output;
+      }
+    }
+  }
+  if (measured == 0) return nullptr;
+  nlohmann::json entry = {
+      {"implementation", impl.name()},
+      {"operation", to_string(operation)},
+      {"regime", point.regime},
+      {"kappa", point.kappa},
+      {"max_ulp_error", finite_or_null(max_ulp)},
+      {"max_scaled_error", finite_or_null(worst_scaled)},
+      {"bound", worst_bound},
+      {"worst_output", worst_output},
+      {"cases", measured},
+      {"failed_cases", failed},
+  };
+  if (!error.empty()) entry["error"] = error;
+  return entry;
+}
+
 }  // namespace
 
 Case make_conditioned_case(const CaseSpec& spec, double kappa) {
@@ -85,21 +128,22 @@ double condition_of(const Case& test_case) {
   return worst;
 }
 
-nlohmann::json measure_accuracy(const AccuracyOptions& options,
-                                const std::function<void(int, int)>& progress) {
-  std::vector<std::unique_ptr<Implementation>> implementations;
-  for (const auto& name : options.implementations.empty() ? registered_names() : options.implementations) {
-    implementations.push_back(make_implementation(name));
-  }
+TensorDesc shape_with_m(std::int64_t m, std::int64_t channels) {
+  if (m % 8 == 0) return TensorDesc{8, channels, m / 8, 1};
+  return TensorDesc{1, channels, m, 1};
+}
+
+nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations,
+                                const AccuracyOptions& options, const AccuracyProgress& progress) {
   std::vector<Operation> operations = options.operations;
   if (operations.empty()) operations.assign(std::begin(all_operations), std::end(all_operations));
 
-  // The cases, made once per dtype and shared by every implementation and operation.
-  auto points_for = [&](DType dtype) {
+  // The cases of one dtype and shape, made once and shared by every implementation and operation.
+  auto points_for = [&](DType dtype, const TensorDesc& shape) {
     std::vector<Point> points;
     auto spec_for = [&](int index) {
       CaseSpec spec;
-      spec.desc = options.shape;
+      spec.desc = shape;
       spec.desc.dtype = dtype;
       spec.desc.layout = index % 2 == 0 ? Layout::nchw : Layout::nhwc;
       spec.regime = Regime::standard_normal;
@@ -123,60 +167,39 @@ nlohmann::json measure_accuracy(const AccuracyOptions& options,
   };
 
   nlohmann::json entries = nlohmann::json::array();
-  const int total = static_cast<int>(implementations.size() * operations.size() * options.dtypes.size());
+  const int total = static_cast<int>(implementations.size() * operations.size() * options.dtypes.size() *
+                                     options.shapes.size());
   int done = 0;
   for (DType dtype : options.dtypes) {
-    const std::vector<Point> points = points_for(dtype);
-    for (auto& impl : implementations) {
-      for (Operation operation : operations) {
-        for (const Point& point : points) {
-          double max_ulp = 0, worst_scaled = 0, worst_bound = 0, worst_ratio = -1;
-          std::string worst_output, error;
-          int measured = 0, failed = 0;
-          for (const Case& test_case : point.cases) {
-            const AgreementResult result = check_reference_agreement(*impl, test_case, operation);
-            if (!result.supported) continue;
-            ++measured;
-            if (!result.passed()) ++failed;
-            if (!result.error.empty()) {
-              error = result.error;
-              continue;
-            }
-            for (const OutputError& output : result.outputs) {
-              max_ulp = std::max(max_ulp, output.max_ulp_error);
-              const double ratio = output.bound > 0 ? output.max_scaled_error / output.bound
-                                                    : output.max_scaled_error;
-              if (std::isnan(ratio) || ratio > worst_ratio) {
-                worst_ratio = std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio;
-                worst_scaled = output.max_scaled_error;
-                worst_bound = output.bound;
-                worst_output = output.output;
-              }
-            }
+    for (const TensorDesc& shape : options.shapes) {
+      const std::vector<Point> points = points_for(dtype, shape);
+      for (Implementation* impl : implementations) {
+        for (Operation operation : operations) {
+          for (const Point& point : points) {
+            nlohmann::json entry = measure_point(*impl, operation, point);
+            if (entry.is_null()) continue;  // unsupported: left out
+            entry["dtype"] = to_string(dtype);
+            entry["m"] = shape.per_channel();
+            entry["shape"] = {shape.n, shape.c, shape.h, shape.w};
+            entries.push_back(std::move(entry));
           }
-          if (measured == 0) continue;  // unsupported: left out
-          nlohmann::json entry = {
-              {"implementation", impl->name()},
-              {"operation", to_string(operation)},
-              {"dtype", to_string(dtype)},
-              {"regime", point.regime},
-              {"kappa", point.kappa},
-              {"max_ulp_error", finite_or_null(max_ulp)},
-              {"max_scaled_error", finite_or_null(worst_scaled)},
-              {"bound", worst_bound},
-              {"worst_output", worst_output},
-              {"cases", measured},
-              {"failed_cases", failed},
-          };
-          if (!error.empty()) entry["error"] = error;
-          entries.push_back(std::move(entry));
+          ++done;
+          if (progress) progress(done, total);
         }
-        ++done;
-        if (progress) progress(done, total);
       }
     }
   }
   return entries;
+}
+
+nlohmann::json measure_accuracy(const AccuracyOptions& options, const AccuracyProgress& progress) {
+  std::vector<std::unique_ptr<Implementation>> owned;
+  std::vector<Implementation*> implementations;
+  for (const auto& name : options.implementations.empty() ? registered_names() : options.implementations) {
+    owned.push_back(make_implementation(name));
+    implementations.push_back(owned.back().get());
+  }
+  return measure_accuracy(implementations, options, progress);
 }
 
 }  // namespace bnh::reports

@@ -1,8 +1,9 @@
-// Accuracy against conditioning, for the report's "accuracy" entries: every implementation's
-// every operation, per dtype, on generated cases whose channels have a chosen ratio of mean to
-// standard deviation (kappa), compared with the 50-digit reference under the tolerance model
-// (properties/reference_agreement.hpp, docs/tolerances.md). Small shapes and a few cases: it
-// runs inside `bnh bench` in seconds.
+// Accuracy against conditioning, for the report's "accuracy" entries and `bnh accuracy`: every
+// implementation's every operation, per dtype and per count M of values a channel holds, on
+// generated cases whose channels have a chosen ratio of mean to standard deviation (kappa),
+// compared with the 50-digit reference under the tolerance model
+// (properties/reference_agreement.hpp, docs/tolerances.md). With the defaults (one small shape,
+// a few cases) it runs inside `bnh bench` in seconds.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bnh/implementation.hpp"
 #include "bnh/types.hpp"
 #include "properties/case.hpp"
 #include "properties/generators.hpp"
@@ -28,20 +30,29 @@ Case make_conditioned_case(const CaseSpec& spec, double kappa);
 double condition_of(const Case& test_case);
 
 struct AccuracyOptions {
-  std::vector<std::string> implementations;   // empty: every registered implementation
+  std::vector<std::string> implementations;   // by name: empty, every registered implementation
   std::vector<Operation> operations;          // empty: all five
   std::vector<DType> dtypes{DType::f32, DType::f64};
   std::vector<double> kappas{1, 1e2, 1e4, 1e6, 1e8};   // the large-mean points
   int cases = 4;                              // per point; layouts alternate NCHW, NHWC
-  TensorDesc shape{16, 4, 8, 8};              // M = 1024 per channel
+  std::vector<TensorDesc> shapes{{16, 4, 8, 8}};   // M = 1024 per channel
   std::uint64_t seed = 1;
 };
 
-// One entry per implementation x operation x dtype x (regime, kappa): the "normal" regime
-// (make_case's standard-normal data, kappa its measured condition) and the "large-mean" regime
-// at each of options.kappas. Unsupported combinations are left out. `progress` is called after
-// each implementation x operation x dtype with (done, total).
-nlohmann::json measure_accuracy(const AccuracyOptions& options,
-                                const std::function<void(int, int)>& progress = {});
+// A shape with `channels` channels holding m values each: N = 8 and H = m / 8 when 8 divides
+// m, else N = 1 and H = m (W = 1 either way).
+TensorDesc shape_with_m(std::int64_t m, std::int64_t channels);
+
+// Called after each implementation x operation x dtype x shape with (done, total).
+using AccuracyProgress = std::function<void(int, int)>;
+
+// One entry per implementation x operation x dtype x shape x (regime, kappa): the "normal"
+// regime (make_case's standard-normal data, kappa its measured condition) and the "large-mean"
+// regime at each of options.kappas. Unsupported combinations are left out.
+// options.implementations is not read: the implementations are given.
+nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations,
+                                const AccuracyOptions& options, const AccuracyProgress& progress = {});
+// The implementations named by options.implementations.
+nlohmann::json measure_accuracy(const AccuracyOptions& options, const AccuracyProgress& progress = {});
 
 }  // namespace bnh::reports

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "reports/report.hpp"
 #include "reports/render_markdown.hpp"
 #include "reports/summary.hpp"
 
@@ -631,18 +632,27 @@ std::string accuracy_section(const nlohmann::json& report) {
   }
   constexpr double floor = 1e-2;
   for (const auto& [key, entries] : charts) {
-    std::map<std::string, std::vector<const nlohmann::json*>> per_impl;
+    // A line per implementation, or per implementation and M when the sweep has several M
+    // (`bnh accuracy`), told apart by colour.
+    std::set<std::int64_t> sizes;
+    for (const auto* entry : entries) sizes.insert(entry->value("m", std::int64_t{0}));
+    std::map<std::pair<std::string, std::int64_t>, std::vector<const nlohmann::json*>> per_line;
     std::set<double> bounds;
     for (const auto* entry : entries) {
-      per_impl[entry->value("implementation", "")].push_back(entry);
+      per_line[{entry->value("implementation", ""), entry->value("m", std::int64_t{0})}].push_back(entry);
       if (const auto bound = positive(*entry, "bound")) bounds.insert(*bound);
     }
+    static const std::vector<std::string> palette{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                                  "#9467bd", "#8c564b", "#e377c2", "#17becf"};
     std::vector<LineSeries> series;
-    for (auto& [impl, list] : per_impl) {
+    for (auto& [line_key, list] : per_line) {
+      const auto& [impl, m] = line_key;
       std::sort(list.begin(), list.end(), [](const auto* a, const auto* b) {
         return a->value("kappa", 0.0) < b->value("kappa", 0.0);
       });
-      LineSeries line{impl, colour_of(impl), {}, {}, {}};
+      const bool by_size = sizes.size() > 1;
+      LineSeries line{by_size ? impl + ", M " + std::to_string(m) : impl,
+                      by_size ? palette[series.size() % palette.size()] : colour_of(impl), {}, {}, {}};
       for (const auto* entry : list) {
         const double kappa = std::max(entry->value("kappa", 0.0), 1e-3);
         static const nlohmann::json missing;
@@ -652,7 +662,7 @@ std::string accuracy_section(const nlohmann::json& report) {
         if (error >= 1e300) continue;  // infinite: listed in the table, not drawn
         line.points.emplace_back(kappa, error);
         line.hollow.push_back(entry->value("regime", "") == "normal");
-        line.tips.push_back(impl + ", " + entry->value("regime", "") + ", kappa " + format_kappa(kappa) +
+        line.tips.push_back(line.name + ", " + entry->value("regime", "") + ", kappa " + format_kappa(kappa) +
                             ": scaled error " + (error_value.is_number() ? format_number(error_value.get<double>()) : "inf") +
                             " (bound " + text_of(*entry, "bound") + ", worst output " + text_of(*entry, "worst_output") +
                             "), " + text_of(*entry, "max_ulp_error") + " ulp");
@@ -718,11 +728,7 @@ std::string header_section(const nlohmann::json& report) {
     }
   }
   if (!suite.empty()) {
-    std::string text = text_of(suite, "name");
-    if (suite.contains("n")) text += ", N = " + text_of(suite, "n");
-    text += ", " + text_of(suite, "repetitions") + " repetitions of at least " + text_of(suite, "min_time") + " s";
-    if (suite.value("quick", false) && text_of(suite, "name") != "quick") text += ", quick timings";
-    row("suite", text);
+    row("suite", suite_description(report));
     if (suite.contains("slowdown") && suite["slowdown"].is_number() && suite["slowdown"].get<double>() > 1) {
       row("deliberately slowed", "BNH_BENCH_SLOWDOWN = " + format_number(suite["slowdown"].get<double>()));
     }
@@ -802,20 +808,22 @@ code { font: 12px ui-monospace, Menlo, Consolas, monospace; }
 
 std::string render_html(const nlohmann::json& report) {
   const std::vector<Group> groups = groups_of(report);
+  const bool accuracy_only = is_accuracy_report(report);
+  const std::string title = accuracy_only ? "bnharness accuracy" : "bnharness benchmarks";
   std::ostringstream out;
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-         "<title>bnharness benchmarks " << escape(text_of(report, "created", "")) << "</title>\n<style>" << style
-      << "</style>\n</head>\n<body>\n<h1>bnharness benchmarks</h1>\n";
+         "<title>" << title << " " << escape(text_of(report, "created", "")) << "</title>\n<style>" << style
+      << "</style>\n</head>\n<body>\n<h1>" << title << "</h1>\n";
   out << header_section(report);
-  out << summary_section(report);
+  if (!accuracy_only) out << summary_section(report);
   if (!groups.empty()) {
     out << bandwidth_section(report, groups);
     out << speedup_section(groups);
     out << scaling_section(report);
   }
   out << accuracy_section(report);
-  out << tables_section(report);
+  if (!accuracy_only) out << tables_section(report);
   out << "</body>\n</html>\n";
   return out.str();
 }

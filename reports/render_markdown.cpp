@@ -1,4 +1,5 @@
 #include "reports/render_markdown.hpp"
+#include "reports/report.hpp"
 
 #include <cmath>
 #include <iomanip>
@@ -86,7 +87,7 @@ void header(std::ostringstream& out, const nlohmann::json& report) {
   const auto& machine = report.value("machine", nlohmann::json::object());
   const auto& build = report.value("build", nlohmann::json::object());
   const auto& suite = report.value("suite", nlohmann::json::object());
-  out << "# bnharness benchmarks\n\n";
+  out << (is_accuracy_report(report) ? "# bnharness accuracy\n\n" : "# bnharness benchmarks\n\n");
   out << "- **created** " << text_of(report, "created") << ", revision `" << text_of(build, "git_revision")
       << "`, " << text_of(build, "compiler") << " `" << text_of(build, "flags", "") << "`\n";
   out << "- **machine** " << text_of(machine, "cpu") << ", " << text_of(machine, "cores") << " cores";
@@ -104,11 +105,8 @@ void header(std::ostringstream& out, const nlohmann::json& report) {
     }
   }
   if (suite.is_object() && !suite.empty()) {
-    out << "- **suite** " << text_of(suite, "name");
-    if (suite.contains("n")) out << " (N = " << text_of(suite, "n") << ")";
-    out << ", " << text_of(suite, "repetitions") << " repetitions of at least " << text_of(suite, "min_time")
-        << " s, " << report["benchmarks"].size() << " benchmarks";
-    if (suite.value("quick", false) && text_of(suite, "name") != "quick") out << ", quick timings";
+    out << "- **suite** " << suite_description(report);
+    if (!is_accuracy_report(report)) out << ", " << report["benchmarks"].size() << " benchmarks";
     out << "\n";
     if (suite.contains("slowdown") && suite["slowdown"].is_number() && suite["slowdown"].get<double>() > 1) {
       out << "- **deliberately slowed** by BNH_BENCH_SLOWDOWN = " << suite["slowdown"].get<double>()
@@ -164,8 +162,10 @@ void accuracy_table(std::ostringstream& out, const nlohmann::json& report) {
       kappas.insert(entry["kappa"].get<double>());
     }
   }
-  using Key = std::tuple<std::string, int, std::string>;  // implementation, operation order, dtype
+  // implementation, operation order, dtype, M (a column only when the sweep has several M)
+  using Key = std::tuple<std::string, int, std::string, std::int64_t>;
   std::map<Key, std::map<std::string, const nlohmann::json*>> rows;
+  std::set<std::int64_t> sizes;
   std::map<std::string, int> operation_order{{"bn_forward_train", 0}, {"bn_forward_infer", 1}, {"bn_backward", 2},
                                              {"renorm_forward_train", 3}, {"renorm_backward", 4}};
   std::map<int, std::string> operation_name;
@@ -177,7 +177,9 @@ void accuracy_table(std::ostringstream& out, const nlohmann::json& report) {
     if (column == "large-mean" && entry.contains("kappa") && entry["kappa"].is_number()) {
       column = format_kappa(entry["kappa"].get<double>());
     }
-    rows[{entry.value("implementation", ""), order, entry.value("dtype", "")}][column] = &entry;
+    const auto m = entry.value("m", std::int64_t{0});
+    sizes.insert(m);
+    rows[{entry.value("implementation", ""), order, entry.value("dtype", ""), m}][column] = &entry;
   }
   int failing = 0;
   out << "## Accuracy against conditioning\n\n"
@@ -185,14 +187,16 @@ void accuracy_table(std::ostringstream& out, const nlohmann::json& report) {
          "[docs/tolerances.md](../docs/tolerances.md)), over every output; columns: standard-normal "
          "data, then channels whose mean is kappa times their standard deviation. A value beyond "
          "its bound is marked **FAIL**.\n\n";
-  out << "| implementation | operation | dtype | normal |";
+  const bool by_size = sizes.size() > 1;
+  out << "| implementation | operation | dtype |" << (by_size ? " M |" : "") << " normal |";
   for (double kappa : kappas) out << " kappa " << format_kappa(kappa) << " |";
-  out << "\n|---|---|---|--:|";
+  out << "\n|---|---|---|" << (by_size ? "--:|" : "") << "--:|";
   for (std::size_t i = 0; i < kappas.size(); ++i) out << "--:|";
   out << "\n";
   for (const auto& [key, columns] : rows) {
-    const auto& [impl, order, dtype] = key;
+    const auto& [impl, order, dtype, m] = key;
     out << "| `" << impl << "` | " << operation_name[order] << " | " << dtype << " |";
+    if (by_size) out << " " << m << " |";
     std::vector<std::string> names{"normal"};
     for (double kappa : kappas) names.push_back(format_kappa(kappa));
     for (const auto& name : names) {
@@ -248,7 +252,7 @@ void all_benchmarks(std::ostringstream& out, const nlohmann::json& report) {
 std::string render_markdown(const nlohmann::json& report) {
   std::ostringstream out;
   header(out, report);
-  summary_table(out, report);
+  if (!is_accuracy_report(report)) summary_table(out, report);
   accuracy_table(out, report);
   errors(out, report);
   all_benchmarks(out, report);

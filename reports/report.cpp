@@ -195,6 +195,31 @@ nlohmann::json new_report(nlohmann::json machine, nlohmann::json build) {
   return report;
 }
 
+bool is_accuracy_report(const nlohmann::json& report) {
+  const auto suite = report.value("suite", nlohmann::json::object());
+  return suite.is_object() && suite.value("name", "") == "accuracy" &&
+         report.value("benchmarks", nlohmann::json::array()).empty();
+}
+
+std::string suite_description(const nlohmann::json& report) {
+  const auto suite = report.value("suite", nlohmann::json::object());
+  if (!suite.is_object()) return "?";
+  auto text_of = [&](const char* key) {
+    const auto found = suite.find(key);
+    if (found == suite.end() || found->is_null()) return std::string("?");
+    return found->is_string() ? found->get<std::string>() : found->dump();
+  };
+  if (is_accuracy_report(report)) {
+    return "accuracy sweep, " + text_of("cases") + " cases per point, " + text_of("channels") + " channels, seed " +
+           text_of("seed");
+  }
+  std::string text = text_of("name");
+  if (suite.contains("n")) text += ", N = " + text_of("n");
+  text += ", " + text_of("repetitions") + " repetitions of at least " + text_of("min_time") + " s";
+  if (suite.value("quick", false) && text_of("name") != "quick") text += ", quick timings";
+  return text;
+}
+
 void write_text_atomically(const std::string& path, const std::string& text) {
   const std::filesystem::path target(path);
   std::error_code ignored;

@@ -30,6 +30,12 @@ std::string git_revision();
 // schema, version, created, machine, build; the caller adds suite, benchmarks, accuracy.
 nlohmann::json new_report(nlohmann::json machine, nlohmann::json build);
 
+// A report of `bnh accuracy`: accuracy entries only, no benchmarks (suite.name "accuracy").
+bool is_accuracy_report(const nlohmann::json& report);
+// The suite line of a report's header: "resnet50, N = 16, 3 repetitions of at least 0.1 s",
+// or for an accuracy report "accuracy sweep, 2 cases per point, seed 1".
+std::string suite_description(const nlohmann::json& report);
+
 // Writes to a temporary file in the same directory and renames it over `path`, so that a
 // reader sees the old file or the new one, never half of one. Creates missing directories.
 void write_text_atomically(const std::string& path, const std::string& text);

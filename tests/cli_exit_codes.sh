@@ -2,20 +2,7 @@
 # The command's exit statuses and one-line errors: 0 success, 1 a failed check, 2 bad usage.
 set -u
 bnh=$1 minimal_plugin=$2 wrong_abi_plugin=$3
-failures=0
-
-expect() {  # expect STATUS PATTERN -- COMMAND...
-  local status=$1 pattern=$2
-  shift 3
-  local output
-  output=$("$@" 2>&1)
-  local actual=$?
-  if [ "$actual" -ne "$status" ] || ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL: '$*' exited $actual (expected $status), output did not match '$pattern':"
-    echo "$output" | head -5
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 
 expect 0 'usage: bnh <command>' -- "$bnh" --help
 expect 2 'usage: bnh <command>' -- "$bnh"
@@ -55,8 +42,4 @@ expect 0 'gradient check .*passed' -- "$bnh" gradcheck --impl naive --shape 3,2,
 expect 0 'directional' -- "$bnh" gradcheck --impl openmp --shape 8,4,6,6 --fast
 expect 2 'cannot write /nonexistent/dir/x.json' -- "$bnh" check --impl naive --cases 2 --json /nonexistent/dir/x.json
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures exit-status checks failed"
-  exit 1
-fi
-echo "all exit-status checks passed"
+finish_expectations

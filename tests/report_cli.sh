@@ -5,24 +5,7 @@ set -u
 bnh=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-
-expect() {  # expect STATUS PATTERN -- COMMAND...
-  local status=$1 pattern=$2
-  shift 3
-  local output
-  output=$("$@" 2>&1)
-  local actual=$?
-  if [ "$actual" -ne "$status" ] || ! grep -qE -- "$pattern" <<<"$output"; then
-    echo "FAIL: '$*' exited $actual (expected $status), output did not match '$pattern':"
-    echo "$output" | head -5
-    failures=$((failures + 1))
-  elif [ "$status" -eq 2 ] && [ "$(wc -l <<<"$output")" -ne 1 ]; then
-    echo "FAIL: '$*' printed more than one line:"
-    echo "$output" | head -5
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 
 echo 'hello' >"$dir/text.json"
 echo '{"schema": "bnharness-report", "version": 1, "benchmarks": [' >"$dir/truncated.json"
@@ -58,8 +41,4 @@ expect 2 '--threshold expects a number' -- "$bnh" compare "$dir/empty-run.json" 
 expect 2 '--alpha must be below 1' -- "$bnh" compare "$dir/empty-run.json" "$dir/empty-run.json" --alpha 2
 expect 0 'no significant regression' -- "$bnh" compare "$dir/empty-run.json" "$dir/empty-run.json"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures checks failed"
-  exit 1
-fi
-echo "all bench/report/compare command checks passed"
+finish_expectations

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "bench/runner.hpp"
+#include "bnh/registry.hpp"
 #include "reports/accuracy.hpp"
 #include "reports/compare.hpp"
 #include "reports/render_html.hpp"
@@ -321,7 +322,7 @@ TEST(Accuracy, OneEntryPerImplementationOperationDtypeAndPoint) {
   options.dtypes = {bnh::DType::f32};
   options.kappas = {1, 1e4};
   options.cases = 2;
-  options.shape = {4, 2, 2, 2};
+  options.shapes = {{4, 2, 2, 2}};
   const auto entries = measure_accuracy(options);
   ASSERT_EQ(entries.size(), 2u * 3u);  // normal, kappa 1, kappa 1e4
   for (const auto& entry : entries) {
@@ -332,6 +333,34 @@ TEST(Accuracy, OneEntryPerImplementationOperationDtypeAndPoint) {
   }
   EXPECT_EQ(entries[0]["regime"], "normal");
   EXPECT_EQ(entries[2]["kappa"], 1e4);
+}
+
+TEST(Accuracy, SweepsMWithGivenImplementations) {
+  const auto naive = bnh::make_implementation("naive");
+  AccuracyOptions options;
+  options.operations = {bnh::Operation::bn_forward_train};
+  options.dtypes = {bnh::DType::f64};
+  options.kappas = {1e6};
+  options.cases = 1;
+  options.shapes = {shape_with_m(16, 2), shape_with_m(1001, 2)};
+  const auto entries = measure_accuracy({naive.get()}, options);
+  ASSERT_EQ(entries.size(), 2u * 2u);  // (normal, kappa 1e6) x two M
+  EXPECT_EQ(entries[0]["m"], 16);
+  EXPECT_EQ(entries[0]["shape"], nlohmann::json({8, 2, 2, 1}));
+  EXPECT_EQ(entries[3]["m"], 1001);
+  EXPECT_EQ(entries[3]["shape"], nlohmann::json({1, 2, 1001, 1}));
+
+  // An accuracy report: a row per M in the Markdown, a line per M in the charts.
+  nlohmann::json report = new_report(machine_info({}), build_info());
+  report["suite"] = {{"name", "accuracy"}, {"cases", 1}, {"seed", 1}, {"channels", 2}};
+  report["accuracy"] = entries;
+  EXPECT_TRUE(is_accuracy_report(report));
+  const std::string markdown = render_markdown(report);
+  EXPECT_NE(markdown.find("# bnharness accuracy"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| `naive` | bn_forward_train | f64 | 1001 |"), std::string::npos) << markdown;
+  EXPECT_EQ(markdown.find("## Summary"), std::string::npos) << markdown;
+  const std::string html = render_html(report);
+  EXPECT_NE(html.find("naive, M 1001"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,223 @@
+// bnh accuracy: how an implementation's error against the reference grows as the data gets
+// harder, i.e. as every channel's mean moves away from zero in units of its spread (kappa) and
+// as a channel holds more values (M).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "cli/arguments.hpp"
+#include "cli/commands.hpp"
+#include "cli/targets.hpp"
+#include "reports/accuracy.hpp"
+#include "reports/report.hpp"
+
+namespace bnh::cli {
+
+namespace {
+
+const std::string accuracy_usage = R"(usage: bnh accuracy (--impl NAMES | --plugin PATH.so) [options]
+
+Measures the error against the 50-digit reference as the data gets harder to normalize: every
+channel's mean is moved to kappa standard deviations (kappa from 1 to 1e8, where the one-pass
+variance E[x^2] - E[x]^2 loses every digit), for several counts M of values per channel, beside
+standard-normal data. Prints, per operation, dtype and M, the worst error over the outputs in
+the tolerance model's condition-normalized units (u x the output's scale, docs/tolerances.md;
+'!' marks one beyond its bound) and in ULPs. Writes a report (docs/report-schema.md) that
+'bnh report' renders as plots of error against kappa.
+
+options:
+)" + std::string(target_usage) + R"(  --ops LIST         operations (default: all five)
+  --dtype LIST       f32,f64 (default: both)
+  --kappas LIST      the ratios |mean| / std (default: 1,10,100,...,1e8)
+  --m LIST           values per channel (default: 16,256,4096,65536)
+  --channels C       channels per case (default: 2)
+  --cases K          cases per point; layouts alternate NCHW, NHWC (default: 2)
+  --seed S           seed of the data (default: 1)
+  --output PATH      the report (default: reports/accuracy.json)
+  --help             this text
+
+Exit status: 0 every error within its bound, 1 some error beyond it, 2 bad usage.
+)";
+
+std::string compact(double value) {
+  std::ostringstream out;
+  out << std::setprecision(2) << value;
+  return out.str();
+}
+
+// 1e+08 as 1e8: short enough for a column heading, still a number --kappas reads.
+std::string kappa_label(double kappa) {
+  std::ostringstream out;
+  out << std::setprecision(3) << kappa;
+  std::string text = out.str();
+  const auto exponent = text.find('e');
+  if (exponent != std::string::npos) {
+    std::string digits = text.substr(exponent + 1);
+    const bool negative = digits[0] == '-';
+    digits.erase(0, 1);
+    digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
+    text = text.substr(0, exponent) + "e" + (negative ? "-" : "") + digits;
+  }
+  return text;
+}
+
+// The value of a key that may be null (an infinite error), as text.
+std::string error_text(const nlohmann::json& entry, const char* key) {
+  const auto found = entry.find(key);
+  if (found == entry.end() || found->is_null()) return "inf";
+  return compact(found->get<double>());
+}
+
+bool failed(const nlohmann::json& entry) {
+  return entry.value("failed_cases", 0) > 0 || entry.contains("error");
+}
+
+// Per implementation, dtype and operation: a row per M with the scaled error at each point,
+// then a row per M with the ULP error.
+void print_tables(const nlohmann::json& entries, const std::vector<double>& kappas) {
+  using Block = std::tuple<std::string, std::string, std::string>;  // implementation, dtype, operation
+  std::vector<Block> order;
+  std::map<Block, std::map<std::int64_t, std::map<std::string, const nlohmann::json*>>> blocks;
+  for (const auto& entry : entries) {
+    const Block block{entry["implementation"], entry["dtype"], entry["operation"]};
+    if (blocks.find(block) == blocks.end()) order.push_back(block);
+    const std::string column = entry["regime"] == "normal" ? "normal" : kappa_label(entry["kappa"].get<double>());
+    blocks[block][entry["m"].get<std::int64_t>()][column] = &entry;
+  }
+  std::vector<std::string> columns{"normal"};
+  for (double kappa : kappas) columns.push_back(kappa_label(kappa));
+  constexpr int width = 9;
+  for (const auto& block : order) {
+    const auto& [impl, dtype, operation] = block;
+    std::cout << '\n' << impl << "  " << operation << "  " << dtype << '\n';
+    std::cout << "  " << std::left << std::setw(14) << "" << std::setw(8) << "M" << std::right;
+    for (const auto& column : columns) std::cout << std::setw(width) << (column == "normal" ? column : "k=" + column);
+    std::cout << std::setw(width + 2) << "bound" << '\n';
+    for (const char* kind : {"scaled error", "ulp"}) {
+      const bool scaled = std::string(kind) == "scaled error";
+      for (const auto& [m, cells] : blocks[block]) {
+        std::cout << "  " << std::left << std::setw(14) << kind << std::setw(8) << m << std::right;
+        double bound = 0;
+        for (const auto& column : columns) {
+          const auto found = cells.find(column);
+          std::string text = "-";
+          if (found != cells.end()) {
+            const nlohmann::json& entry = *found->second;
+            bound = std::max(bound, entry.value("bound", 0.0));
+            if (entry.contains("error")) {
+              text = "rejected";
+            } else {
+              text = error_text(entry, scaled ? "max_scaled_error" : "max_ulp_error");
+              if (scaled && failed(entry)) text += "!";
+            }
+          }
+          std::cout << std::setw(width) << text;
+        }
+        if (scaled) std::cout << std::setw(width + 2) << compact(bound);
+        std::cout << '\n';
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int run_accuracy(const std::vector<std::string>& words) {
+  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
+    std::cout << accuracy_usage;
+    return 0;
+  }
+  std::set<std::string> value_flags{"--ops", "--dtype", "--kappas", "--m", "--channels", "--cases", "--seed", "--output"};
+  value_flags.insert(target_value_flags.begin(), target_value_flags.end());
+  std::set<std::string> switches{"--help"};
+  switches.insert(target_switches.begin(), target_switches.end());
+  const Arguments arguments("accuracy", words, value_flags, switches);
+  if (arguments.has("--help")) {
+    std::cout << accuracy_usage;
+    return 0;
+  }
+
+  reports::AccuracyOptions options;
+  for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
+  options.dtypes.clear();
+  for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
+  options.kappas = arguments.real_list("--kappas", {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}, 0);
+  std::sort(options.kappas.begin(), options.kappas.end());
+  options.kappas.erase(std::unique(options.kappas.begin(), options.kappas.end()), options.kappas.end());
+  const std::int64_t channels = arguments.integer("--channels", 2, 1);
+  options.shapes.clear();
+  for (std::int64_t m : arguments.integer_list("--m", {16, 256, 4096, 65536}, 2)) {
+    options.shapes.push_back(reports::shape_with_m(m, channels));
+  }
+  options.cases = static_cast<int>(arguments.integer("--cases", 2, 1));
+  options.seed = arguments.unsigned_integer("--seed", 1);
+  const std::string output = arguments.value("--output", "reports/accuracy.json");
+
+  std::vector<Target> chosen = targets("accuracy", arguments, false);
+  std::vector<Implementation*> implementations;
+  for (auto& target : chosen) implementations.push_back(target.implementation.get());
+
+  const bool terminal = isatty(fileno(stderr)) != 0;
+  const auto started = std::chrono::steady_clock::now();
+  int combinations = 0;
+  const nlohmann::json entries = reports::measure_accuracy(implementations, options, [&](int done, int total) {
+    combinations = total;
+    if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
+  });
+  if (terminal) std::cerr << "\r\033[K" << std::flush;
+  if (entries.empty()) {
+    std::cerr << "bnh accuracy: the implementation supports none of the operations asked for\n";
+    return 2;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cerr << "accuracy: " << combinations << " implementation x operation x dtype x M combinations against the "
+            << "reference in " << std::fixed << std::setprecision(1) << seconds << " s" << std::defaultfloat << '\n';
+
+  nlohmann::json report = reports::new_report(reports::machine_info({}), reports::build_info());
+  report["suite"] = {{"name", "accuracy"}, {"cases", options.cases}, {"seed", options.seed}, {"channels", channels}};
+  report["accuracy"] = entries;
+  reports::write_report(output, report);
+
+  std::cout << "Worst error against the 50-digit reference: condition-normalized (u x scale; '!' beyond the "
+               "bound) and in ULPs.\nColumns: standard-normal data, then every channel's |mean| at k standard "
+               "deviations.\n";
+  print_tables(entries, options.kappas);
+
+  std::vector<std::string> failures;
+  for (const auto& entry : entries) {
+    if (!failed(entry)) continue;
+    std::ostringstream out;
+    const std::string selector = chosen.size() == 1 ? chosen.front().selector : "--impl " + entry["implementation"].get<std::string>();
+    const std::string where = entry["regime"] == "normal" ? "standard-normal data"
+                                                          : "kappa " + kappa_label(entry["kappa"].get<double>());
+    out << entry["implementation"].get<std::string>() << " " << entry["operation"].get<std::string>() << " "
+        << entry["dtype"].get<std::string>() << ", M " << entry["m"] << ", " << where << ": ";
+    if (entry.contains("error")) {
+      out << "rejected a valid call: " << entry["error"].get<std::string>();
+    } else {
+      out << entry["worst_output"].get<std::string>() << " error " << error_text(entry, "max_scaled_error")
+          << " > bound " << compact(entry["bound"].get<double>()) << " in " << entry["failed_cases"] << " of "
+          << entry["cases"] << " cases";
+    }
+    out << "\n  reproduce: bnh accuracy " << selector << " --ops " << entry["operation"].get<std::string>()
+        << " --dtype " << entry["dtype"].get<std::string>() << " --m " << entry["m"] << " --channels " << channels
+        << " --cases " << options.cases << " --seed " << options.seed;
+    if (entry["regime"] != "normal") out << " --kappas " << kappa_label(entry["kappa"].get<double>());
+    failures.push_back(out.str());
+  }
+  for (const auto& failure : failures) std::cout << '\n' << failure << '\n';
+  std::cout << '\n' << (failures.empty() ? "every error is within its bound" : std::to_string(failures.size()) +
+                                                                                   " point(s) beyond their bound")
+            << "\nwrote " << output << " (" << entries.size() << " entries; render it with bnh report "
+            << output << ")\n";
+  return failures.empty() ? 0 : 1;
+}
+
+}  // namespace bnh::cli

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bnh accuracy: help, refusals, a plugin that is accurate on the sweep (exit 0) and one whose
+# one-pass variance fails at large kappa (exit 1, naming the point and how to reproduce it),
+# and a written report that bnh report renders.
+set -u
+bnh=$1 minimal_plugin=$2 one_pass_plugin=$3
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+source "$(dirname "$0")/expect.sh"
+
+quick=(--m 16,1000 --kappas 1,1e4,1e8 --cases 1)
+expect 0 'usage: bnh accuracy' -- "$bnh" accuracy --help
+expect 2 'give --impl NAME or --plugin PATH' -- "$bnh" accuracy
+expect 2 '--m must be >= 2, got 1' -- "$bnh" accuracy --impl naive --m 1
+expect 2 "--kappas expects a number, got 'big'" -- "$bnh" accuracy --impl naive --kappas 1,big
+expect 2 '--kappas must be > 0' -- "$bnh" accuracy --impl naive --kappas -1
+expect 2 "unknown operation 'forward'" -- "$bnh" accuracy --impl naive --ops forward
+expect 2 'cannot load plugin ./nosuch.so' -- "$bnh" accuracy --plugin ./nosuch.so
+expect 2 'supports none of the operations' -- "$bnh" accuracy --plugin "$minimal_plugin" --ops bn_backward
+expect 0 'every error is within its bound' -- "$bnh" accuracy --impl openmp --dtype f32 "${quick[@]}" \
+  --output "$dir/openmp.json"
+expect 0 'openmp  renorm_backward  f32' -- "$bnh" accuracy --impl openmp --dtype f32 "${quick[@]}" \
+  --output "$dir/openmp.json"
+expect 0 'minimal  bn_forward_infer  f64' -- "$bnh" accuracy --plugin "$minimal_plugin" "${quick[@]}" \
+  --output "$dir/minimal.json"
+expect 1 'one_pass bn_forward_train f32, M 1000, kappa 1e4: .* > bound' -- "$bnh" accuracy \
+  --plugin "$one_pass_plugin" "${quick[@]}" --output "$dir/one_pass.json"
+expect 1 "reproduce: bnh accuracy --plugin $one_pass_plugin --ops bn_forward_train --dtype f32 --m 1000" -- \
+  "$bnh" accuracy --plugin "$one_pass_plugin" "${quick[@]}" --output "$dir/one_pass.json"
+# The point named is enough to see the failure again, alone.
+expect 1 'kappa 1e8: ' -- "$bnh" accuracy --plugin "$one_pass_plugin" --ops bn_forward_train --dtype f32 \
+  --m 16 --cases 1 --kappas 1e8 --output "$dir/again.json"
+expect 0 'wrote .*one_pass.html' -- "$bnh" report "$dir/one_pass.json"
+expect 0 'id="accuracy-bn-forward-train-f32"' -- cat "$dir/one_pass.html"
+expect 0 '^# bnharness accuracy' -- cat "$dir/one_pass.md"
+expect 0 '\*\*FAIL\*\*' -- cat "$dir/one_pass.md"
+
+finish_expectations
