@@ -125,6 +125,17 @@ BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes, int pas
   return result;
 }
 
+void streaming_copy(void* to, const void* from, std::int64_t bytes, int threads) {
+  auto* const a = static_cast<double*>(to);
+  const auto* const b = static_cast<const double*>(from);
+  const std::int64_t count = bytes / static_cast<std::int64_t>(sizeof(double));
+#pragma omp parallel num_threads(std::max(1, threads))
+  {
+    const auto [begin, end] = share(count, omp_get_thread_num(), omp_get_num_threads());
+    copy(a, b, begin, end);
+  }
+}
+
 const BandwidthResult* bandwidth_at(const std::vector<BandwidthResult>& results, int threads) {
   for (const auto& result : results) {
     if (result.threads == threads) return &result;

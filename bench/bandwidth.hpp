@@ -29,6 +29,12 @@ struct BandwidthResult {
 // array_bytes 0: 4 x the last-level cache, at least 64 MiB.
 BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes = 0, int passes = 8);
 
+// The probe's copy kernel on caller's buffers: `bytes` (a multiple of 16) from `from` to `to`
+// (both 16-byte aligned) with streaming stores, split over an OpenMP team of `threads`. The
+// benchmarks time it on each shape's own tensors, so that an operation's bandwidth can be set
+// against a copy of the same size measured in the same rounds (bench/runner.hpp).
+void streaming_copy(void* to, const void* from, std::int64_t bytes, int threads);
+
 // The probe's result for `threads`, or nullptr.
 const BandwidthResult* bandwidth_at(const std::vector<BandwidthResult>& results, int threads);
 

@@ -12,6 +12,7 @@
 #include <new>
 #include <random>
 
+#include "bench/bandwidth.hpp"
 #include "bench/traffic.hpp"
 #include "bnh/registry.hpp"
 
@@ -52,6 +53,10 @@ std::string benchmark_id(Operation operation, Layout layout, DType dtype, const 
                          int threads, const std::string& implementation) {
   return std::string(to_string(operation)) + "/" + to_string(layout) + "/" + to_string(dtype) +
          "/" + shape.label() + "/t" + std::to_string(threads) + "/" + implementation;
+}
+
+std::string copy_id(DType dtype, const Shape& shape, int threads) {
+  return std::string("copy/") + to_string(dtype) + "/" + shape.label() + "/t" + std::to_string(threads);
 }
 
 std::vector<std::string> initialize_benchmark_library(const std::vector<std::string>& args) {
@@ -200,14 +205,36 @@ double now(bool cpu) {
 
 struct Planned {
   std::string id;
-  Implementation* impl;
+  Implementation* impl;  // nullptr: the streaming copy of the shape's x into y
   Operation operation;
   TensorDesc desc;
   Shape shape;
   int threads;
   bool cpu_clock;
-  double copy_gbps;  // the bandwidth probe's copy at this thread count, 0 without one
+  double copy_gbps;      // the bandwidth probe's copy at this thread count, 0 without one
+  std::int64_t bytes;    // moved per call: the operation's compulsory traffic, or the copy's
+
+  bool is_copy() const { return impl == nullptr; }
 };
+
+// x's bytes read and as many written.
+std::int64_t copy_bytes(const TensorDesc& desc) {
+  return 2 * (desc.elements() * static_cast<std::int64_t>(element_size(desc.dtype)) / 16 * 16);
+}
+
+// The shape's x copied into y with the probe's streaming copy: the bar the operations are set
+// against, measured on the same tensors in the same rounds.
+void copy_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws) {
+  ws.prepare(plan.desc);
+  streaming_copy(ws.out.get(), ws.x.get(), plan.bytes / 2, plan.threads);  // warm-up
+  for (auto _ : state) {
+    streaming_copy(ws.out.get(), ws.x.get(), plan.bytes / 2, plan.threads);
+    benchmark::ClobberMemory();
+  }
+  state.counters["bytes"] = static_cast<double>(plan.bytes);
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(plan.bytes) * static_cast<double>(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+}
 
 void operation_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws, double slowdown) {
   Params params;
@@ -315,8 +342,7 @@ class CollectingReporter : public benchmark::BenchmarkReporter {
     line.error = slot.error;
     if (slot.error.empty() && !slot.seconds.empty()) {
       line.median_s = statistics_of(slot.seconds).median;
-      line.gbps = static_cast<double>(compulsory_bytes(plan->second->operation, plan->second->desc)) /
-                  line.median_s / 1e9;
+      line.gbps = static_cast<double>(plan->second->bytes) / line.median_s / 1e9;
     }
     progress_(line);
   }
@@ -333,6 +359,13 @@ class CollectingReporter : public benchmark::BenchmarkReporter {
   const std::function<void(const Progress&)>& progress_;
   benchmark::BenchmarkReporter* display_;
 };
+
+// "16x64x56x56" from [16, 64, 56, 56], as Shape::label writes it.
+std::string shape_label(const nlohmann::json& dims) {
+  std::string label;
+  for (const auto& dim : dims) label += (label.empty() ? "" : "x") + std::to_string(dim.get<std::int64_t>());
+  return label;
+}
 
 nlohmann::json null_or(double value) {
   return std::isfinite(value) && value > 0 ? nlohmann::json(value) : nlohmann::json(nullptr);
@@ -376,10 +409,17 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
               const BandwidthResult* probe = bandwidth_at(bandwidth, threads);
               plans.push_back({benchmark_id(operation, layout, dtype, shape, threads, impl->name()),
                                impl.get(), operation, desc, shape, threads, cpu,
-                               probe != nullptr ? probe->copy_gbps : 0.0});
+                               probe != nullptr ? probe->copy_gbps : 0.0, compulsory_bytes(operation, desc)});
             }
           }
         }
+      }
+      // The streaming copy of this shape at each thread count (the layout does not matter).
+      const TensorDesc desc{shape.n, shape.c, shape.h, shape.w, Layout::nchw, dtype};
+      for (int threads : config.threads) {
+        const bool cpu = config.clock == Clock::cpu || (config.clock == Clock::automatic && threads == 1);
+        plans.push_back({copy_id(dtype, shape, threads), nullptr, Operation::bn_forward_train, desc, shape, threads,
+                         cpu, 0.0, copy_bytes(desc)});
       }
     }
   }
@@ -396,7 +436,11 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
     Workspace* ws = &workspace;
     auto* registered = benchmark::RegisterBenchmark(
         plan.id.c_str(), [planned, ws, slowdown](benchmark::State& state) {
-          operation_benchmark(state, *planned, *ws, slowdown);
+          if (planned->is_copy()) {
+            copy_benchmark(state, *planned, *ws);
+          } else {
+            operation_benchmark(state, *planned, *ws, slowdown);
+          }
         });
     registered->Repetitions(1)->MinTime(config.min_time)->Unit(benchmark::kMicrosecond);
     if (plan.cpu_clock) {
@@ -429,8 +473,15 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
       continue;
     }
     const Statistics stats = statistics_of(collected.seconds);
-    const std::int64_t bytes = compulsory_bytes(plan.operation, plan.desc);
+    const std::int64_t bytes = plan.bytes;
     const double gbps = static_cast<double>(bytes) / stats.median / 1e9;
+    if (plan.is_copy()) {
+      output.copies.push_back({{"id", plan.id}, {"dtype", to_string(plan.desc.dtype)}, {"shape", plan.shape.dims()},
+                               {"threads", plan.threads}, {"repetitions", collected.seconds},
+                               {"clock", plan.cpu_clock ? "cpu" : "real"}, {"median_s", stats.median},
+                               {"min_s", stats.min}, {"stddev_s", stats.stddev}, {"bytes", bytes}, {"gbps", gbps}});
+      continue;
+    }
     nlohmann::json entry = {
         {"id", plan.id},
         {"implementation", plan.impl->name()},
@@ -455,7 +506,24 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
   }
   add_speedups(output.benchmarks);
   add_roofline_fractions(output.benchmarks, bandwidth);
+  add_copy_fractions(output.benchmarks, output.copies);
   return output;
+}
+
+void add_copy_fractions(nlohmann::json& benchmarks, const nlohmann::json& copies) {
+  std::map<std::string, double> copy_gbps;  // by dtype/shape/threads
+  for (const auto& copy : copies) {
+    const std::string id = copy.at("id").get<std::string>();
+    copy_gbps[id.substr(id.find('/') + 1)] = copy.at("gbps").get<double>();
+  }
+  for (auto& entry : benchmarks) {
+    const std::string key = entry.at("dtype").get<std::string>() + "/" + shape_label(entry.at("shape")) + "/t" +
+                            std::to_string(entry.at("threads").get<int>());
+    const auto found = copy_gbps.find(key);
+    entry["copy_fraction"] = found == copy_gbps.end() || !(found->second > 0)
+                                 ? nlohmann::json(nullptr)
+                                 : null_or(entry.at("gbps").get<double>() / found->second);
+  }
 }
 
 void add_roofline_fractions(nlohmann::json& benchmarks, const std::vector<BandwidthResult>& bandwidth) {

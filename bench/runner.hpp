@@ -61,9 +61,16 @@ struct Progress {
 
 struct RunOutput {
   nlohmann::json benchmarks = nlohmann::json::array();
+  // The streaming copy of each shape's x at each thread count, measured in the same rounds:
+  // {"id": "copy/f32/16x64x56x56/t1", "dtype", "shape", "threads", "repetitions", "median_s",
+  // "bytes", "gbps", ...}.
+  nlohmann::json copies = nlohmann::json::array();
   nlohmann::json errors = nlohmann::json::array();   // {"id", "error"} for refused calls
   int registered = 0;
 };
+
+// "copy/f32/16x64x112x112/t1": the streaming copy of the shape's x.
+std::string copy_id(DType dtype, const Shape& shape, int threads);
 
 // "bn_forward_train/nchw/f32/16x64x112x112/t1/openmp"
 std::string benchmark_id(Operation operation, Layout layout, DType dtype, const Shape& shape,
@@ -86,6 +93,11 @@ void add_speedups(nlohmann::json& benchmarks);
 // Sets every entry's roofline_fraction from its gbps and the probe's copy bandwidth at its
 // thread count (null without a probe).
 void add_roofline_fractions(nlohmann::json& benchmarks, const std::vector<BandwidthResult>& bandwidth);
+
+// Sets every entry's copy_fraction: its gbps over that of the copy of the same dtype, shape and
+// thread count in `copies` (null without one). Unlike roofline_fraction, the copy is of the
+// same size and was measured in the same rounds, at moments spread like the operation's.
+void add_copy_fractions(nlohmann::json& benchmarks, const nlohmann::json& copies);
 
 // The better of two probes of the same thread counts, per thread count and kernel.
 std::vector<BandwidthResult> best_of(const std::vector<BandwidthResult>& first,

@@ -218,6 +218,7 @@ int run_bench(const std::vector<std::string>& words) {
   if (config.slowdown > 1) suite_info["slowdown"] = config.slowdown;
   report["suite"] = suite_info;
   report["benchmarks"] = benchmarks;
+  report["copies"] = result.copies;
   if (!result.errors.empty()) report["errors"] = result.errors;
 
   if (accuracy) {

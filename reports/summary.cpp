@@ -99,7 +99,7 @@ std::vector<SummaryRow> summarize(const nlohmann::json& report) {
     std::map<std::string, std::vector<double>> times;   // implementation -> medians
     std::map<std::string, int> peer_wins;
     std::map<std::string, bool> shapes;
-    std::vector<double> vs_naive, vs_peer, fraction, fraction_large;
+    std::vector<double> vs_naive, vs_peer, fraction, fraction_large, copy_fraction, copy_fraction_large;
     for (const nlohmann::json* entry : entries) {
       const std::string impl = entry->at("implementation").get<std::string>();
       shapes[shape_key(*entry)] = true;
@@ -111,11 +111,16 @@ std::vector<SummaryRow> summarize(const nlohmann::json& report) {
       if (impl != focus_implementation) continue;
       if (const auto value = number(*entry, "speedup_vs_naive")) vs_naive.push_back(*value);
       if (const auto value = number(*entry, "speedup_vs_best_peer")) vs_peer.push_back(*value);
+      const double x_and_y = 2.0 * static_cast<double>(elements_of(*entry)) *
+                             (entry->at("dtype").get<std::string>() == "f64" ? 8 : 4);
+      const bool large = last_level > 0 && x_and_y > last_level;
       if (const auto value = number(*entry, "roofline_fraction")) {
         fraction.push_back(*value);
-        const double x_and_y = 2.0 * static_cast<double>(elements_of(*entry)) *
-                               (entry->at("dtype").get<std::string>() == "f64" ? 8 : 4);
-        if (last_level > 0 && x_and_y > last_level) fraction_large.push_back(*value);
+        if (large) fraction_large.push_back(*value);
+      }
+      if (const auto value = number(*entry, "copy_fraction")) {
+        copy_fraction.push_back(*value);
+        if (large) copy_fraction_large.push_back(*value);
       }
     }
     row.shapes = static_cast<int>(shapes.size());
@@ -140,6 +145,8 @@ std::vector<SummaryRow> summarize(const nlohmann::json& report) {
     row.openmp_vs_best_peer = mean_of(vs_peer);
     row.openmp_fraction = mean_of(fraction);
     row.openmp_fraction_large = mean_of(fraction_large);
+    row.openmp_copy_fraction = mean_of(copy_fraction);
+    row.openmp_copy_fraction_large = mean_of(copy_fraction_large);
     rows.push_back(row);
   }
   return rows;
@@ -149,10 +156,12 @@ std::string format_summary_text(const nlohmann::json& report) {
   const auto rows = summarize(report);
   std::ostringstream out;
   out << "summary: geometric means over shapes of the medians; openmp's bandwidth as a fraction of the\n"
-         "streaming copy's (all shapes / shapes whose x + y exceed the last-level cache)\n\n";
+         "probe's streaming copy (bw) and of the streaming copy of each shape's x measured in the same\n"
+         "rounds (copy), over all shapes and over the shapes whose x + y exceed the last-level cache\n\n";
   out << std::left << std::setw(22) << "operation" << std::setw(7) << "layout" << std::setw(6) << "dtype"
       << std::setw(4) << "t" << std::setw(10) << "fastest" << std::right << std::setw(10) << "vs naive"
-      << std::setw(15) << "vs best peer" << std::setw(9) << "bw all" << std::setw(9) << "bw >LLC" << '\n';
+      << std::setw(15) << "vs best peer" << std::setw(9) << "bw all" << std::setw(9) << "bw >LLC" << std::setw(10) << "copy all"
+      << std::setw(11) << "copy >LLC" << '\n';
   for (const auto& row : rows) {
     std::string peer = format_ratio(row.openmp_vs_best_peer);
     if (row.openmp_vs_best_peer && !row.best_peer.empty()) peer += " " + row.best_peer;
@@ -160,7 +169,8 @@ std::string format_summary_text(const nlohmann::json& report) {
         << row.dtype << std::setw(4) << row.threads << std::setw(10) << row.best << std::right
         << std::setw(10) << format_ratio(row.openmp_vs_naive) << std::setw(15) << peer << std::setw(9)
         << format_percent(row.openmp_fraction) << std::setw(9) << format_percent(row.openmp_fraction_large)
-        << '\n';
+        << std::setw(10) << format_percent(row.openmp_copy_fraction) << std::setw(11)
+        << format_percent(row.openmp_copy_fraction_large) << '\n';
   }
   if (rows.empty()) out << "  (no benchmark measured)\n";
   return out.str();

@@ -22,6 +22,9 @@ struct SummaryRow {
   std::string best_peer;                        // the peer fastest most often, "" without one
   std::optional<double> openmp_fraction;        // geometric mean of openmp's roofline_fraction
   std::optional<double> openmp_fraction_large;  // ... over shapes whose x + y exceed the LLC
+  // The same against the streaming copy of each shape's own x, measured in the same rounds
+  // (copy_fraction): side by side, so the machine's moods cancel.
+  std::optional<double> openmp_copy_fraction, openmp_copy_fraction_large;
 };
 
 // The implementation the summary is about: the project's parallel kernels.

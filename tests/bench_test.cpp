@@ -154,6 +154,34 @@ TEST(Runner, MeasuresAndReportsEveryRepetition) {
   EXPECT_DOUBLE_EQ(entry["speedup_vs_naive"].get<double>(), 1.0);
   EXPECT_TRUE(entry["speedup_vs_best_peer"].is_null());
   EXPECT_EQ(entry["clock"], "cpu");
+
+  // The streaming copy of the shape's x, measured in the same rounds, and the fraction of it.
+  ASSERT_EQ(output.copies.size(), 1u);
+  const auto& copy = output.copies[0];
+  EXPECT_EQ(copy["id"], "copy/f32/4x8x4x4/t1");
+  EXPECT_EQ(copy["repetitions"].size(), 3u);
+  EXPECT_EQ(copy["bytes"], 2 * 512 * 4);
+  EXPECT_NEAR(entry["copy_fraction"].get<double>(), entry["gbps"].get<double>() / copy["gbps"].get<double>(), 1e-12);
+}
+
+TEST(Runner, CopyFractionsMatchDtypeShapeAndThreads) {
+  nlohmann::json copies = nlohmann::json::array({
+      {{"id", "copy/f32/16x64x56x56/t1"}, {"gbps", 20.0}},
+      {{"id", "copy/f32/16x64x56x56/t2"}, {"gbps", 40.0}},
+      {{"id", "copy/f64/16x64x56x56/t1"}, {"gbps", 25.0}},
+      {{"id", "copy/f32/4096x1024/t1"}, {"gbps", 10.0}},
+  });
+  nlohmann::json benchmarks = nlohmann::json::array({
+      {{"dtype", "f32"}, {"shape", {16, 64, 56, 56}}, {"threads", 2}, {"gbps", 30.0}},
+      {{"dtype", "f64"}, {"shape", {16, 64, 56, 56}}, {"threads", 1}, {"gbps", 20.0}},
+      {{"dtype", "f32"}, {"shape", {4096, 1024}}, {"threads", 1}, {"gbps", 8.0}},
+      {{"dtype", "f32"}, {"shape", {16, 64, 28, 28}}, {"threads", 1}, {"gbps", 8.0}},
+  });
+  add_copy_fractions(benchmarks, copies);
+  EXPECT_DOUBLE_EQ(benchmarks[0]["copy_fraction"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(benchmarks[1]["copy_fraction"].get<double>(), 0.8);
+  EXPECT_DOUBLE_EQ(benchmarks[2]["copy_fraction"].get<double>(), 0.8);
+  EXPECT_TRUE(benchmarks[3]["copy_fraction"].is_null());  // no copy of that shape
 }
 
 }  // namespace
