@@ -42,8 +42,9 @@ void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* 
     }
     tiles::normalize_rows(g, x, y, row_tiles, 0, row_tiles.count, scale.data(), shift.data(), stream);
   } else {
-    // A streamed y takes no room in cache: the groups are sized for x alone.
-    const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2);
+    // Two groups' worth in L2: this group's x and y, or, when y is streamed (it takes no room in
+    // cache), this group's x and the next group's, prefetched while this one is normalized.
+    const tiles::RunBlocks blocks(g, sizeof(T), 2);
     tiles::forward_channels(g, x, y, blocks, 0, g.channels, finish, scale.data(), shift.data(), stream);
   }
   if (stream) tiles::finish_streaming();

@@ -94,8 +94,9 @@ void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* 
       if (stream) tiles::finish_streaming();
     }
   } else if (whole_channels_per_thread(g, team)) {
-    // A streamed y takes no room in cache: the groups are sized for x alone.
-    const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2);
+    // Two groups' worth in L2: this group's x and y, or, when y is streamed (it takes no room in
+    // cache), this group's x and the next group's, prefetched while this one is normalized.
+    const tiles::RunBlocks blocks(g, sizeof(T), 2);
 #pragma omp parallel num_threads(team)
     {
       const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());

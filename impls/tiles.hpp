@@ -1253,12 +1253,55 @@ ChannelGradient finish_gradient_channel(const GradientTensors<T>& t, std::int64_
 // ---------------------------------------------------------------------------------------------
 // Run view: whole channels, group by group
 
+// The cache lines of a run-view group's x, in the order its statistics pass reads them (sample
+// by sample), handed out a few at a time to be prefetched.
+template <typename T>
+class GroupPrefetch {
+ public:
+  GroupPrefetch() = default;
+  GroupPrefetch(const Geometry& g, const T* x, std::int64_t first_channel, std::int64_t end_channel)
+      : g_(&g), x_(x), first_channel_(first_channel), end_channel_(end_channel) {
+    start_run(0);
+  }
+  // Prefetches the next `lines` lines (fewer once the group is exhausted).
+  void advance(std::int64_t lines) {
+    while (lines > 0 && at_ != nullptr) {
+      for (; lines > 0 && at_ < end_; --lines, at_ += 64) __builtin_prefetch(at_, 0, 2);
+      if (at_ >= end_) start_run(run_ + 1);
+    }
+  }
+
+ private:
+  void start_run(std::int64_t run) {
+    run_ = run;
+    if (g_ == nullptr || first_channel_ >= end_channel_ || run >= g_->runs) {
+      at_ = end_ = nullptr;
+      return;
+    }
+    at_ = reinterpret_cast<const char*>(run_start(*g_, x_, run, first_channel_));
+    end_ = reinterpret_cast<const char*>(run_start(*g_, x_, run, end_channel_ - 1) + g_->run_length);
+  }
+  const Geometry* g_ = nullptr;
+  const T* x_ = nullptr;
+  std::int64_t first_channel_ = 0, end_channel_ = 0, run_ = 0;
+  const char *at_ = nullptr, *end_ = nullptr;
+};
+
 // Training forward of channels [first, end): per group, the moments of its blocks merged in
 // order, finish(channel, moments) -> ChannelAffine, then the group normalized while it is still
 // in cache. scale and shift receive every channel's coefficients.
+//
+// When y is streamed (x and y larger than the cache), the statistics pass only reads memory and
+// the normalize pass only writes it: one after the other, a core would leave the read bandwidth
+// idle half the time and the write bandwidth the other half. So while a group is normalized,
+// the next group's x is prefetched, a line for each line of y written, every 256 elements: the
+// reads of one group overlap the writes of the one before, as in a copy. (Coarser bursts lose
+// the overlap; the groups are sized for two groups' x in L2: `blocks` built with
+// tensors_touched = 2.) Prefetching changes no result.
 template <typename T, typename Finish>
 void forward_channels(const Geometry& g, const T* x, T* y, const RunBlocks& blocks, std::int64_t first,
                       std::int64_t end, Finish&& finish, T* scale, T* shift, bool stream) {
+  constexpr std::int64_t piece = 256;  // elements normalized between two bursts of prefetches
   Moments block_part[max_channels_per_group], channel[max_channels_per_group];
   for (std::int64_t group = first; group < end; group += blocks.channels_per_group) {
     const std::int64_t group_end = std::min(end, group + blocks.channels_per_group);
@@ -1272,8 +1315,16 @@ void forward_channels(const Geometry& g, const T* x, T* y, const RunBlocks& bloc
       set_coefficient(g, scale, c, affine.scale);
       set_coefficient(g, shift, c, affine.shift);
     }
+    GroupPrefetch<T> next;
+    if (stream) next = GroupPrefetch<T>(g, x, group_end, std::min(end, group_end + blocks.channels_per_group));
     for (std::int64_t index = 0; index < blocks.blocks_per_group; ++index) {
-      normalize_block(g, x, y, blocks.block(group, group_end, index), scale, shift, stream);
+      for_each_block_stretch(g, blocks.block(group, group_end, index), [&](std::int64_t from, std::int64_t to) {
+        for (std::int64_t at = from; at < to; at += piece) {
+          const std::int64_t until = std::min(to, at + piece);
+          normalize_elements(g, x, y, at, until, scale, shift, stream);
+          next.advance((until - at) * static_cast<std::int64_t>(sizeof(T)) / 64);
+        }
+      });
     }
   }
 }
