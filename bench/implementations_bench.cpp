@@ -1,8 +1,10 @@
-// Every registered implementation on a suite of shapes (ResNet-50's batch-norm shapes at N = 16
-// by default), all five operations, both layouts, f32, one thread, with Google Benchmark's own
-// console table and flags (--benchmark_filter, --benchmark_format, --benchmark_out, ...). The
-// streaming-bandwidth probe runs first; the summary of `bnh bench` closes the run. The pieces
-// are those of `bnh bench` (bench/runner.hpp); this program writes no report.
+// Every registered implementation on a suite of shapes (by default ResNet-50's batch-norm shapes
+// at N = 16 and the 2-D (4096, 1024) of the mlp suite), all five operations, both layouts, f32,
+// one thread, with Google Benchmark's own console table and flags (--benchmark_filter,
+// --benchmark_format, --benchmark_out, ...). The streaming-bandwidth probe runs first; the
+// summary of `bnh bench` closes the run, with each shape's side-by-side copy among the
+// benchmarks. The pieces are those of `bnh bench` (bench/runner.hpp); this program writes no
+// report.
 //
 // Flags: the --benchmark_* flags, plus
 //   --quick           the quick suite, 3 repetitions of at least 0.01 s
@@ -64,9 +66,12 @@ int main(int argc, char** argv) {
         benchmark_args.push_back(arg);
       }
     }
+    const bool default_suite = suite.empty() && !quick;
     if (suite.empty()) suite = quick ? "quick" : "resnet50";
     if (quick && !min_time_given) config.min_time = 0.01;
     config.shapes = bnh::bench::suite_shapes(suite);
+    // By default the shapes the implementations are held to: ResNet-50's and a 2-D (4096, 1024).
+    if (default_suite) config.shapes.push_back(bnh::bench::suite_shapes("mlp").front());
     config.slowdown = bnh::bench::slowdown_from_environment();
 
     const auto leftover = bnh::bench::initialize_benchmark_library(benchmark_args);
