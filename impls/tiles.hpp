@@ -1215,6 +1215,17 @@ inline ChannelAffine inference_affine(double gamma, double beta, double running_
   return ChannelAffine{scale, beta - running_mean * scale};
 }
 
+// Every channel's inference coefficients, laid out for the geometry (set_coefficient).
+template <typename T>
+void set_inference_coefficients(const Geometry& g, const Params& params, const T* gamma, const T* beta,
+                                const T* running_mean, const T* running_var, T* scale, T* shift) {
+  for (std::int64_t c = 0; c < g.channels; ++c) {
+    const ChannelAffine affine = inference_affine(gamma[c], beta[c], running_mean[c], running_var[c], params.eps);
+    set_coefficient(g, scale, c, affine.scale);
+    set_coefficient(g, shift, c, affine.shift);
+  }
+}
+
 // The per-channel tensors of a backward pass. r and d are NULL for batch norm.
 template <typename T>
 struct GradientTensors {
@@ -1354,5 +1365,52 @@ void backward_channels(const Geometry& g, const T* dy, const T* x, T* dx, const 
     }
   }
 }
+
+// The five operations of SPEC.md for an implementation made of three passes of its own, static
+// members of Passes (CRTP): forward_train(desc, params, x, y, TrainingTensors<T>),
+// forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y) and
+// backward(desc, params, dy, x, dx, GradientTensors<T>). Batch norm and renorm differ only in
+// the per-channel tensors they hand over: renorm's r and d, NULL for batch norm.
+template <typename Passes>
+struct TiledOperations {
+  static bool supports(const TensorDesc&) { return true; }
+
+  template <typename T>
+  static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
+                               const T* beta, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                               T* running_var) {
+    Passes::forward_train(desc, params, x, y,
+                          TrainingTensors<T>{gamma, beta, save_mean, save_invstd, nullptr, nullptr, running_mean,
+                                             running_var});
+  }
+
+  template <typename T>
+  static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
+                               const T* beta, const T* running_mean, const T* running_var, T* y) {
+    Passes::forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
+  }
+
+  template <typename T>
+  static void bn_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x, const T* gamma,
+                          const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+    Passes::backward(desc, params, dy, x, dx,
+                     GradientTensors<T>{gamma, save_mean, save_invstd, nullptr, nullptr, dgamma, dbeta});
+  }
+
+  template <typename T>
+  static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
+                                   const T* beta, T* y, T* save_mean, T* save_invstd, T* r, T* d,
+                                   T* running_mean, T* running_var) {
+    Passes::forward_train(desc, params, x, y,
+                          TrainingTensors<T>{gamma, beta, save_mean, save_invstd, r, d, running_mean, running_var});
+  }
+
+  template <typename T>
+  static void renorm_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x,
+                              const T* gamma, const T* save_mean, const T* save_invstd, const T* r, const T* d,
+                              T* dx, T* dgamma, T* dbeta) {
+    Passes::backward(desc, params, dy, x, dx, GradientTensors<T>{gamma, save_mean, save_invstd, r, d, dgamma, dbeta});
+  }
+};
 
 }  // namespace bnh::tiles
