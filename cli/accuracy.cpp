@@ -112,7 +112,7 @@ void print_tables(const nlohmann::json& entries, const std::vector<double>& kapp
             const nlohmann::json& entry = *found->second;
             bound = std::max(bound, entry.value("bound", 0.0));
             if (entry.contains("error")) {
-              text = "rejected";
+              text = "failed";
             } else {
               text = error_text(entry, scaled ? "max_scaled_error" : "max_ulp_error");
               if (scaled && failed(entry)) text += "!";
@@ -200,7 +200,7 @@ int run_accuracy(const std::vector<std::string>& words) {
     out << entry["implementation"].get<std::string>() << " " << entry["operation"].get<std::string>() << " "
         << entry["dtype"].get<std::string>() << ", M " << entry["m"] << ", " << where << ": ";
     if (entry.contains("error")) {
-      out << "rejected a valid call: " << entry["error"].get<std::string>();
+      out << "a valid call failed: " << entry["error"].get<std::string>();
     } else {
       out << entry["worst_output"].get<std::string>() << " error " << error_text(entry, "max_scaled_error")
           << " > bound " << compact(entry["bound"].get<double>()) << " in " << entry["failed_cases"] << " of "
@@ -213,8 +213,9 @@ int run_accuracy(const std::vector<std::string>& words) {
     failures.push_back(out.str());
   }
   for (const auto& failure : failures) std::cout << '\n' << failure << '\n';
-  std::cout << '\n' << (failures.empty() ? "every error is within its bound" : std::to_string(failures.size()) +
-                                                                                   " point(s) beyond their bound")
+  std::cout << '\n'
+            << (failures.empty() ? "every error is within its bound"
+                                 : std::to_string(failures.size()) + " point(s) failed: an error beyond its bound, or a call that failed")
             << "\nwrote " << output << " (" << entries.size() << " entries; render it with bnh report "
             << output << ")\n";
   return failures.empty() ? 0 : 1;

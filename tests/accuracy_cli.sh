@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# bnh accuracy: help, refusals, a plugin that is accurate on the sweep (exit 0) and one whose
-# one-pass variance fails at large kappa (exit 1, naming the point and how to reproduce it),
-# and a written report that bnh report renders.
+# bnh accuracy: help, refusals, a plugin that is accurate on the sweep (exit 0), one whose
+# one-pass variance fails at large kappa (exit 1, naming the point and how to reproduce it) and
+# one that crashes (exit 1, with the reason), and a written report that bnh report renders.
 set -u
-bnh=$1 minimal_plugin=$2 one_pass_plugin=$3
+bnh=$1 minimal_plugin=$2 one_pass_plugin=$3 crash_plugin=$4
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 source "$(dirname "$0")/expect.sh"
@@ -27,6 +27,10 @@ expect 1 'one_pass bn_forward_train f32, M 1000, kappa 1e4: .* > bound' -- "$bnh
   --plugin "$one_pass_plugin" "${quick[@]}" --output "$dir/one_pass.json"
 expect 1 "reproduce: bnh accuracy --plugin $one_pass_plugin --ops bn_forward_train --dtype f32 --m 1000" -- \
   "$bnh" accuracy --plugin "$one_pass_plugin" "${quick[@]}" --output "$dir/one_pass.json"
+# A plugin that crashes fails every point, with the reason, and the report is still written.
+expect 1 'a valid call failed: crashes bn_forward_infer crashed with SIGSEGV' -- "$bnh" accuracy \
+  --plugin "$crash_plugin" --m 16 --kappas 1 --cases 1 --output "$dir/crash.json"
+expect 0 '"failed_cases": 1' -- cat "$dir/crash.json"
 # The point named is enough to see the failure again, alone.
 expect 1 'kappa 1e8: ' -- "$bnh" accuracy --plugin "$one_pass_plugin" --ops bn_forward_train --dtype f32 \
   --m 16 --cases 1 --kappas 1e8 --output "$dir/again.json"
