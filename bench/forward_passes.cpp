@@ -12,6 +12,7 @@
 //   one after the other      each group's statistics, then its normalization (no prefetch)
 //   forward_channels         what blocked and openmp run: the same, with the next group's x
 //                            prefetched while a group is normalized
+//   openmp, 1 thread         the registered implementation, called as bnh bench calls it
 // NHWC (the row view):
 //   two whole passes         the statistics over every row, then the normalization, as run
 //   column strips            the alternative that reads x from memory once: 16 channels at a
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "bench/bandwidth.hpp"
+#include "bnh/registry.hpp"
 #include "impls/tiles.hpp"
 
 namespace {
@@ -102,6 +104,12 @@ int main(int argc, char** argv) {
               static_cast<long long>(dims[1]), static_cast<long long>(dims[2]), static_cast<long long>(dims[3]),
               static_cast<double>(elements) * 4 / 1e6, static_cast<double>(tiles::cache_sizes().last_level) / 1e6);
 
+  // The registered implementation, as bnh bench calls it (running statistics tracked).
+  const auto openmp = bnh::make_implementation("openmp");
+  bnh::Params params;
+  params.threads = 1;
+  std::vector<float> gamma(dims[1], 1.5f), beta(dims[1], 0.25f), save_mean(dims[1]), save_invstd(dims[1]),
+      running_mean(dims[1], 0.0f), running_var(dims[1], 1.0f);
   {  // NCHW
     const bnh::TensorDesc desc{dims[0], dims[1], dims[2], dims[3], bnh::Layout::nchw, bnh::DType::f32};
     const tiles::Geometry g = tiles::geometry_of(desc);
@@ -133,6 +141,10 @@ int main(int argc, char** argv) {
                tiles::forward_channels(g, static_cast<const float*>(x.data), y.data, blocks, 0, g.channels, affine,
                                        scale.data(), shift.data(), true);
                tiles::finish_streaming();
+             }},
+            {"openmp, 1 thread", [&] {
+               openmp->bn_forward_train(desc, params, x.data, gamma.data(), beta.data(), y.data, save_mean.data(),
+                                        save_invstd.data(), running_mean.data(), running_var.data());
              }}},
            copy, repetitions);
   }
