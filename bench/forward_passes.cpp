@@ -15,6 +15,8 @@
 //   openmp, 1 thread         the registered implementation, called as bnh bench calls it
 // NHWC (the row view):
 //   two whole passes         the statistics over every row, then the normalization, as run
+//   normalize walking back   the same, the normalization taking the tiles last to first, so that
+//                            it starts on the rows the statistics pass left in the cache
 //   column strips            the alternative that reads x from memory once: 16 channels at a
 //                            time down every row (statistics, then normalization from cache)
 #include <algorithm>
@@ -177,6 +179,14 @@ int main(int argc, char** argv) {
                tiles::row_moments(static_cast<const float*>(x.data), g.channels, row_tiles, 0, row_tiles.count, moments);
                tiles::normalize_rows(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
                                      scale.data(), shift.data(), true);
+               tiles::finish_streaming();
+             }},
+            {"normalize walking back", [&] {
+               tiles::row_moments(static_cast<const float*>(x.data), g.channels, row_tiles, 0, row_tiles.count, moments);
+               for (std::int64_t tile = row_tiles.count - 1; tile >= 0; --tile) {
+                 tiles::normalize_rows(g, static_cast<const float*>(x.data), y.data, row_tiles, tile, tile + 1,
+                                       scale.data(), shift.data(), true);
+               }
                tiles::finish_streaming();
              }},
             {"column strips", strips}},
