@@ -161,11 +161,17 @@ void set_coefficient(const Geometry& g, T* coefficients, std::int64_t c, double 
   for (std::int64_t at = c; at < end; at += g.channels) coefficients[at] = static_cast<T>(value);
 }
 
-// Streaming (non-temporal) stores pay off once the tensors an operation touches exceed the
-// last-level cache: the output would only evict the input, and nothing reads it back soon.
+// Streaming (non-temporal) stores pay off once the tensors an operation touches exceed half the
+// last-level cache: the output would only evict the input, and nothing reads it back soon. Half,
+// because the cache is shared: on a busy machine the share left to one process is about that
+// (measured: a 16x64x56x56 f32 training forward, x + y = 26 MB against a 32 MiB L3, ran 1.5x
+// faster streamed).
 inline bool should_stream(const Geometry& g, std::size_t element_size, int tensors_touched) {
+  // Runs shorter than four lines (NCHW at 7x7) would meet partial lines at both ends of every
+  // run, which the write-combining buffers flush half empty.
+  if (!g.by_rows && g.run_length * static_cast<std::int64_t>(element_size) < 256) return false;
   return static_cast<double>(g.elements) * static_cast<double>(element_size) * tensors_touched >
-         static_cast<double>(cache_sizes().last_level);
+         static_cast<double>(cache_sizes().last_level) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1082,7 +1088,11 @@ void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, 
                     std::int64_t end, const T* scale, const T* shift, bool stream) {
   const std::int64_t channels = g.channels, width = line_elements<T>;
   const bool whole_lines = channels % width == 0 && reinterpret_cast<std::uintptr_t>(y) % 64 == 0;
-  if (!stream || !whole_lines) {
+  // Rows of up to 1 KiB are walked down their columns, a line of coefficients in registers;
+  // wider rows, in memory order (measured: the column walk of 2 KiB rows and more is slower,
+  // twice as slow for the 4 KiB rows of a (4096, 1024) input).
+  const bool narrow = channels * static_cast<std::int64_t>(sizeof(T)) <= 1024;
+  if (!stream || !whole_lines || !narrow) {
     normalize_elements(g, x, y, tiles.first_row(first) * channels, tiles.first_row(end) * channels, scale, shift,
                        stream);
     return;
