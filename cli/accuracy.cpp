@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/targets.hpp"
 #include "reports/accuracy.hpp"
+#include "reports/render_markdown.hpp"
 #include "reports/report.hpp"
 
 namespace bnh::cli {
@@ -52,22 +53,6 @@ std::string compact(double value) {
   return out.str();
 }
 
-// 1e+08 as 1e8: short enough for a column heading, still a number --kappas reads.
-std::string kappa_label(double kappa) {
-  std::ostringstream out;
-  out << std::setprecision(3) << kappa;
-  std::string text = out.str();
-  const auto exponent = text.find('e');
-  if (exponent != std::string::npos) {
-    std::string digits = text.substr(exponent + 1);
-    const bool negative = digits[0] == '-';
-    digits.erase(0, 1);
-    digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
-    text = text.substr(0, exponent) + "e" + (negative ? "-" : "") + digits;
-  }
-  return text;
-}
-
 // The value of a key that may be null (an infinite error), as text.
 std::string error_text(const nlohmann::json& entry, const char* key) {
   const auto found = entry.find(key);
@@ -88,11 +73,11 @@ void print_tables(const nlohmann::json& entries, const std::vector<double>& kapp
   for (const auto& entry : entries) {
     const Block block{entry["implementation"], entry["dtype"], entry["operation"]};
     if (blocks.find(block) == blocks.end()) order.push_back(block);
-    const std::string column = entry["regime"] == "normal" ? "normal" : kappa_label(entry["kappa"].get<double>());
+    const std::string column = entry["regime"] == "normal" ? "normal" : reports::format_kappa(entry["kappa"].get<double>());
     blocks[block][entry["m"].get<std::int64_t>()][column] = &entry;
   }
   std::vector<std::string> columns{"normal"};
-  for (double kappa : kappas) columns.push_back(kappa_label(kappa));
+  for (double kappa : kappas) columns.push_back(reports::format_kappa(kappa));
   constexpr int width = 9;
   for (const auto& block : order) {
     const auto& [impl, dtype, operation] = block;
@@ -196,7 +181,7 @@ int run_accuracy(const std::vector<std::string>& words) {
     std::ostringstream out;
     const std::string selector = chosen.size() == 1 ? chosen.front().selector : "--impl " + entry["implementation"].get<std::string>();
     const std::string where = entry["regime"] == "normal" ? "standard-normal data"
-                                                          : "kappa " + kappa_label(entry["kappa"].get<double>());
+                                                          : "kappa " + reports::format_kappa(entry["kappa"].get<double>());
     out << entry["implementation"].get<std::string>() << " " << entry["operation"].get<std::string>() << " "
         << entry["dtype"].get<std::string>() << ", M " << entry["m"] << ", " << where << ": ";
     if (entry.contains("error")) {
@@ -209,7 +194,7 @@ int run_accuracy(const std::vector<std::string>& words) {
     out << "\n  reproduce: bnh accuracy " << selector << " --ops " << entry["operation"].get<std::string>()
         << " --dtype " << entry["dtype"].get<std::string>() << " --m " << entry["m"] << " --channels " << channels
         << " --cases " << options.cases << " --seed " << options.seed;
-    if (entry["regime"] != "normal") out << " --kappas " << kappa_label(entry["kappa"].get<double>());
+    if (entry["regime"] != "normal") out << " --kappas " << reports::format_kappa(entry["kappa"].get<double>());
     failures.push_back(out.str());
   }
   for (const auto& failure : failures) std::cout << '\n' << failure << '\n';

@@ -92,8 +92,7 @@ struct Blocked : tiles::TiledOperations<Blocked> {
   static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
                             const T* beta, const T* running_mean, const T* running_var, T* y) {
     const tiles::Geometry g = tiles::geometry_of(desc);
-    std::vector<T> scale(g.coefficient_count()), shift(g.coefficient_count());
-    tiles::set_inference_coefficients(g, params, gamma, beta, running_mean, running_var, scale.data(), shift.data());
+    const auto [scale, shift] = tiles::inference_coefficients(g, params, gamma, beta, running_mean, running_var);
     const bool stream = tiles::should_stream(g, sizeof(T), 2);
     tiles::normalize_elements(g, x, y, 0, g.elements, scale.data(), shift.data(), stream);
     if (stream) tiles::finish_streaming();

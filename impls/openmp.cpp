@@ -79,12 +79,12 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
     if (g.by_rows) {
       const tiles::RowTiles row_tiles(g, sizeof(T));
       std::vector<tiles::ColumnMoments> partial(team, tiles::ColumnMoments(g.channels));
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const Share band = share(row_tiles.count, thread, threads);
         tiles::row_moments(x, g.channels, row_tiles, band.begin, band.end, partial[thread]);
-  #pragma omp barrier
+#pragma omp barrier
         // Each thread finishes a share of the channels, merging the bands in thread order.
         const Share channels = share(g.channels, thread, threads);
         for (std::int64_t c = channels.begin; c < channels.end; ++c) {
@@ -94,7 +94,7 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
           tiles::set_coefficient(g, scale.data(), c, affine.scale);
           tiles::set_coefficient(g, shift.data(), c, affine.shift);
         }
-  #pragma omp barrier
+#pragma omp barrier
         tiles::normalize_rows(g, x, y, row_tiles, band.begin, band.end, scale.data(), shift.data(), stream);
         if (stream) tiles::finish_streaming();
       }
@@ -102,7 +102,7 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
       // Two groups' worth in L2: this group's x and y, or, when y is streamed (it takes no room in
       // cache), this group's x and the next group's, prefetched while this one is normalized.
       const tiles::RunBlocks blocks(g, sizeof(T), 2);
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
         tiles::forward_channels(g, x, y, blocks, channels.begin, channels.end, finish, scale.data(),
@@ -114,7 +114,7 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
       // the statistics of, which are in its cache.
       const tiles::RunBlocks blocks(g, sizeof(T), stream ? 1 : 2, team);
       std::vector<tiles::Moments> partial(team);
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const Share mine = share(blocks.blocks_per_group, thread, threads);
@@ -125,8 +125,8 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
             tiles::merge(moments, block_part);
           }
           partial[thread] = moments;
-  #pragma omp barrier
-  #pragma omp single
+#pragma omp barrier
+#pragma omp single
           {
             tiles::Moments channel;
             for (int part = 0; part < threads; ++part) tiles::merge(channel, partial[part]);
@@ -147,11 +147,10 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
   static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
                             const T* beta, const T* running_mean, const T* running_var, T* y) {
     const tiles::Geometry g = tiles::geometry_of(desc);
-    std::vector<T> scale(g.coefficient_count()), shift(g.coefficient_count());
-    tiles::set_inference_coefficients(g, params, gamma, beta, running_mean, running_var, scale.data(), shift.data());
+    const auto [scale, shift] = tiles::inference_coefficients(g, params, gamma, beta, running_mean, running_var);
     const bool stream = tiles::should_stream(g, sizeof(T), 2);
     const std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
-  #pragma omp parallel num_threads(team_size(params, g))
+#pragma omp parallel num_threads(team_size(params, g))
     {
       const Share mine = share(g.elements, omp_get_thread_num(), omp_get_num_threads(), line);
       tiles::normalize_elements(g, x, y, mine.begin, mine.end, scale.data(), shift.data(), stream);
@@ -181,13 +180,13 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
       const tiles::RowTiles row_tiles(g, sizeof(T));
       std::vector<std::vector<double>> partial_dy(team, std::vector<double>(g.channels, 0.0));
       std::vector<std::vector<double>> partial_dy_centered(team, std::vector<double>(g.channels, 0.0));
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const Share band = share(row_tiles.count, thread, threads);
         tiles::row_gradient_sums(dy, x, mean.data(), g.channels, row_tiles, band.begin, band.end,
                                  partial_dy[thread].data(), partial_dy_centered[thread].data());
-  #pragma omp barrier
+#pragma omp barrier
         const Share channels = share(g.channels, thread, threads);
         for (std::int64_t channel = channels.begin; channel < channels.end; ++channel) {
           tiles::GradientSums sums;
@@ -196,14 +195,14 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
           }
           keep(channel, finish(channel, sums));
         }
-  #pragma omp barrier
+#pragma omp barrier
         tiles::gradient_elements(g, dy, x, dx, row_tiles.first_row(band.begin) * g.channels,
                                  row_tiles.first_row(band.end) * g.channels, a.data(), b.data(), c.data(), stream);
         if (stream) tiles::finish_streaming();
       }
     } else if (whole_channels_per_thread(g, team)) {
       const tiles::RunBlocks blocks(g, sizeof(T), 3);
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
         tiles::backward_channels(g, dy, x, dx, blocks, channels.begin, channels.end, mean.data(), finish,
@@ -213,7 +212,7 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
     } else {
       const tiles::RunBlocks blocks(g, sizeof(T), 3, team);
       std::vector<tiles::GradientSums> partial(team);
-  #pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team)
       {
         const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
         const Share mine = share(blocks.blocks_per_group, thread, threads);
@@ -225,8 +224,8 @@ struct OpenMP : tiles::TiledOperations<OpenMP> {
             tiles::merge(sums, block_part);
           }
           partial[thread] = sums;
-  #pragma omp barrier
-  #pragma omp single
+#pragma omp barrier
+#pragma omp single
           {
             tiles::GradientSums total;
             for (int part = 0; part < threads; ++part) tiles::merge(total, partial[part]);

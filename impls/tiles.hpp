@@ -1227,13 +1227,19 @@ inline ChannelAffine inference_affine(double gamma, double beta, double running_
 
 // Every channel's inference coefficients, laid out for the geometry (set_coefficient).
 template <typename T>
-void set_inference_coefficients(const Geometry& g, const Params& params, const T* gamma, const T* beta,
-                                const T* running_mean, const T* running_var, T* scale, T* shift) {
+struct AffineCoefficients {
+  std::vector<T> scale, shift;
+};
+template <typename T>
+AffineCoefficients<T> inference_coefficients(const Geometry& g, const Params& params, const T* gamma, const T* beta,
+                                             const T* running_mean, const T* running_var) {
+  AffineCoefficients<T> coefficients{std::vector<T>(g.coefficient_count()), std::vector<T>(g.coefficient_count())};
   for (std::int64_t c = 0; c < g.channels; ++c) {
     const ChannelAffine affine = inference_affine(gamma[c], beta[c], running_mean[c], running_var[c], params.eps);
-    set_coefficient(g, scale, c, affine.scale);
-    set_coefficient(g, shift, c, affine.shift);
+    set_coefficient(g, coefficients.scale.data(), c, affine.scale);
+    set_coefficient(g, coefficients.shift.data(), c, affine.shift);
   }
+  return coefficients;
 }
 
 // The per-channel tensors of a backward pass. r and d are NULL for batch norm.

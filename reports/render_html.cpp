@@ -54,14 +54,6 @@ std::string px(double value) {
   return out.str();
 }
 
-std::string text_of(const nlohmann::json& object, const char* key, const std::string& fallback = "?") {
-  if (!object.is_object()) return fallback;
-  const auto found = object.find(key);
-  if (found == object.end() || found->is_null()) return fallback;
-  if (found->is_string()) return found->get<std::string>();
-  return found->dump();
-}
-
 std::optional<double> positive(const nlohmann::json& entry, const char* key) {
   const auto found = entry.find(key);
   if (found == entry.end() || !found->is_number()) return std::nullopt;

@@ -62,14 +62,6 @@ std::string format_kappa(double kappa) {
 
 namespace {
 
-std::string text_of(const nlohmann::json& object, const char* key, const std::string& fallback = "?") {
-  if (!object.is_object()) return fallback;
-  const auto found = object.find(key);
-  if (found == object.end() || found->is_null()) return fallback;
-  if (found->is_string()) return found->get<std::string>();
-  return found->dump();
-}
-
 // Markdown table cells may not hold '|'.
 std::string cell(std::string text) {
   std::string escaped;

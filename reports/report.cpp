@@ -204,20 +204,23 @@ bool is_accuracy_report(const nlohmann::json& report) {
 std::string suite_description(const nlohmann::json& report) {
   const auto suite = report.value("suite", nlohmann::json::object());
   if (!suite.is_object()) return "?";
-  auto text_of = [&](const char* key) {
-    const auto found = suite.find(key);
-    if (found == suite.end() || found->is_null()) return std::string("?");
-    return found->is_string() ? found->get<std::string>() : found->dump();
-  };
   if (is_accuracy_report(report)) {
-    return "accuracy sweep, " + text_of("cases") + " cases per point, " + text_of("channels") + " channels, seed " +
-           text_of("seed");
+    return "accuracy sweep, " + text_of(suite, "cases") + " cases per point, " + text_of(suite, "channels") +
+           " channels, seed " + text_of(suite, "seed");
   }
-  std::string text = text_of("name");
-  if (suite.contains("n")) text += ", N = " + text_of("n");
-  text += ", " + text_of("repetitions") + " repetitions of at least " + text_of("min_time") + " s";
-  if (suite.value("quick", false) && text_of("name") != "quick") text += ", quick timings";
+  std::string text = text_of(suite, "name");
+  if (suite.contains("n")) text += ", N = " + text_of(suite, "n");
+  text += ", " + text_of(suite, "repetitions") + " repetitions of at least " + text_of(suite, "min_time") + " s";
+  if (suite.value("quick", false) && text_of(suite, "name") != "quick") text += ", quick timings";
   return text;
+}
+
+std::string text_of(const nlohmann::json& object, const char* key, const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  const auto found = object.find(key);
+  if (found == object.end() || found->is_null()) return fallback;
+  if (found->is_string()) return found->get<std::string>();
+  return found->dump();
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

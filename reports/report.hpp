@@ -30,6 +30,10 @@ std::string git_revision();
 // schema, version, created, machine, build; the caller adds suite, benchmarks, accuracy.
 nlohmann::json new_report(nlohmann::json machine, nlohmann::json build);
 
+// A key of a report's object as text: a string as it is, another value as JSON, `fallback` when
+// the key is missing or null (or `object` is not an object).
+std::string text_of(const nlohmann::json& object, const char* key, const std::string& fallback = "?");
+
 // A report of `bnh accuracy`: accuracy entries only, no benchmarks (suite.name "accuracy").
 bool is_accuracy_report(const nlohmann::json& report);
 // The suite line of a report's header: "resnet50, N = 16, 3 repetitions of at least 0.1 s",
