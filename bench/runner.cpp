@@ -394,6 +394,9 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
   std::vector<Operation> operations = config.operations;
   if (operations.empty()) operations.assign(std::begin(all_operations), std::end(all_operations));
 
+  auto uses_cpu_clock = [&](int threads) {
+    return config.clock == Clock::cpu || (config.clock == Clock::automatic && threads == 1);
+  };
   // Planned benchmarks, in the order they run: dtype, shape, layout, operation, threads,
   // implementation, so that one shape's tensors serve all of its benchmarks.
   std::vector<Planned> plans;
@@ -405,7 +408,7 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
           for (int threads : config.threads) {
             for (auto& impl : implementations) {
               if (!impl->supports(desc) || !impl->supports(operation)) continue;  // not offered
-              const bool cpu = config.clock == Clock::cpu || (config.clock == Clock::automatic && threads == 1);
+              const bool cpu = uses_cpu_clock(threads);
               const BandwidthResult* probe = bandwidth_at(bandwidth, threads);
               plans.push_back({benchmark_id(operation, layout, dtype, shape, threads, impl->name()),
                                impl.get(), operation, desc, shape, threads, cpu,
@@ -417,7 +420,7 @@ RunOutput run_benchmarks(const RunConfig& config, const std::vector<BandwidthRes
       // The streaming copy of this shape at each thread count (the layout does not matter).
       const TensorDesc desc{shape.n, shape.c, shape.h, shape.w, Layout::nchw, dtype};
       for (int threads : config.threads) {
-        const bool cpu = config.clock == Clock::cpu || (config.clock == Clock::automatic && threads == 1);
+        const bool cpu = uses_cpu_clock(threads);
         plans.push_back({copy_id(dtype, shape, threads), nullptr, Operation::bn_forward_train, desc, shape, threads,
                          cpu, 0.0, copy_bytes(desc)});
       }
