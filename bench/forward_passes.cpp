@@ -14,9 +14,12 @@
 //                            prefetched while a group is normalized
 //   openmp, 1 thread         the registered implementation, called as bnh bench calls it
 // NHWC (the row view):
-//   two whole passes         the statistics over every row, then the normalization, as run
-//   normalize walking back   the same, the normalization taking the tiles last to first, so that
-//                            it starts on the rows the statistics pass left in the cache
+//   statistics               the statistics pass over every row
+//   normalize in memory order  the normalize pass alone, first row to last, y streamed
+//   both, in memory order    the statistics pass, then that normalize pass
+//   both, tail first         what blocked and openmp run: the normalize pass starts with the last
+//                            rows, which the statistics pass left in the last-level cache
+//   openmp, 1 thread         the registered implementation
 //   column strips            the alternative that reads x from memory once: 16 channels at a
 //                            time down every row (statistics, then normalization from cache)
 #include <algorithm>
@@ -174,20 +177,31 @@ int main(int argc, char** argv) {
       }
       tiles::finish_streaming();
     };
+    auto statistics = [&] {
+      tiles::row_moments(static_cast<const float*>(x.data), g.channels, row_tiles, 0, row_tiles.count, moments);
+    };
     report("NHWC",
-           {{"two whole passes", [&] {
-               tiles::row_moments(static_cast<const float*>(x.data), g.channels, row_tiles, 0, row_tiles.count, moments);
+           {{"statistics", statistics},
+            {"normalize in memory order", [&] {
+               tiles::normalize_row_tiles(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
+                                          scale.data(), shift.data(), true);
+               tiles::finish_streaming();
+             }},
+            {"both, in memory order", [&] {
+               statistics();
+               tiles::normalize_row_tiles(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
+                                          scale.data(), shift.data(), true);
+               tiles::finish_streaming();
+             }},
+            {"both, tail first", [&] {
+               statistics();
                tiles::normalize_rows(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
                                      scale.data(), shift.data(), true);
                tiles::finish_streaming();
              }},
-            {"normalize walking back", [&] {
-               tiles::row_moments(static_cast<const float*>(x.data), g.channels, row_tiles, 0, row_tiles.count, moments);
-               for (std::int64_t tile = row_tiles.count - 1; tile >= 0; --tile) {
-                 tiles::normalize_rows(g, static_cast<const float*>(x.data), y.data, row_tiles, tile, tile + 1,
-                                       scale.data(), shift.data(), true);
-               }
-               tiles::finish_streaming();
+            {"openmp, 1 thread", [&] {
+               openmp->bn_forward_train(desc, params, x.data, gamma.data(), beta.data(), y.data, save_mean.data(),
+                                        save_invstd.data(), running_mean.data(), running_var.data());
              }},
             {"column strips", strips}},
            copy, repetitions);

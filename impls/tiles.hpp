@@ -920,8 +920,18 @@ inline void row_moments(const float* x, std::int64_t channels, const RowTiles& t
   }
 }
 
-// Adds the rows of row tiles [first, end) to per-channel sums sum_dy, sum_dy_centered, in one
-// pass in memory order, tile by tile (the inner loop runs along a row, 256 columns at a time).
+// Requests from memory the `bytes` after `ahead` that lie before `ahead_end`, a line at a time,
+// and moves `ahead` past them.
+inline void prefetch_ahead(const char*& ahead, const char* ahead_end, std::int64_t bytes) {
+  for (const char* until = std::min(ahead_end, ahead + bytes); ahead < until; ahead += 64) __builtin_prefetch(ahead);
+}
+
+// Adds the rows of row tiles [first, end) to per-channel sums sum_dy, sum_dy_centered, tile by
+// tile, 256 columns at a time down the tile's rows (the sums of a band of columns stay in L1).
+// That walk jumps a row's width at every step, which the hardware prefetchers do not follow
+// across pages once rows are wider than a few lines; so while a tile is summed, the next one is
+// requested from memory in memory order, as many bytes of dy and of x as the step reads
+// (measured: the (4096, 1024) f32 backward took 6.5 ms without, 4.2 with).
 template <typename T>
 void row_gradient_sums(const T* dy, const T* x, const double* mean, std::int64_t channels,
                        const RowTiles& tiles, std::int64_t first, std::int64_t end,
@@ -929,12 +939,20 @@ void row_gradient_sums(const T* dy, const T* x, const double* mean, std::int64_t
   constexpr std::int64_t column_block = 256;
   for (std::int64_t index = first; index < end; ++index) {
     const std::int64_t row_begin = tiles.first_row(index), row_end = tiles.first_row(index + 1);
+    const std::int64_t next_end = tiles.first_row(std::min(index + 2, end)) * channels;
+    const char* dy_ahead = reinterpret_cast<const char*>(dy + row_end * channels);
+    const char* x_ahead = reinterpret_cast<const char*>(x + row_end * channels);
+    const char* const dy_ahead_end = reinterpret_cast<const char*>(dy + next_end);
+    const char* const x_ahead_end = reinterpret_cast<const char*>(x + next_end);
     for (std::int64_t column = 0; column < channels; column += column_block) {
       const std::int64_t width = std::min(column_block, channels - column);
+      const std::int64_t step_bytes = width * static_cast<std::int64_t>(sizeof(T));
       double* __restrict own_dy = sum_dy + column;
       double* __restrict own_dy_centered = sum_dy_centered + column;
       const double* __restrict column_mean = mean + column;
       for (std::int64_t row = row_begin; row < row_end; ++row) {
+        prefetch_ahead(dy_ahead, dy_ahead_end, step_bytes);
+        prefetch_ahead(x_ahead, x_ahead_end, step_bytes);
         const T* __restrict gradient = dy + row * channels + column;
         const T* __restrict in = x + row * channels + column;
         for (std::int64_t k = 0; k < width; ++k) {
@@ -1084,8 +1102,8 @@ void normalize_elements(const Geometry& g, const T* x, T* y, std::int64_t first,
 // (rather than read with every element, beside the data streaming through L1), while the next
 // tile is requested from memory, a line per line written; otherwise as normalize_elements does.
 template <typename T>
-void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
-                    std::int64_t end, const T* scale, const T* shift, bool stream) {
+void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
+                         std::int64_t end, const T* scale, const T* shift, bool stream) {
   const std::int64_t channels = g.channels, width = line_elements<T>;
   const bool whole_lines = channels % width == 0 && reinterpret_cast<std::uintptr_t>(y) % 64 == 0;
   // Rows of up to 1 KiB are walked down their columns, a line of coefficients in registers;
@@ -1113,6 +1131,24 @@ void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, 
       }
     }
   }
+}
+
+// The normalize pass of the row view over row tiles [first, end), just after the statistics pass
+// read the same rows in the same order. Streamed, it starts with the rows nearest the end: the
+// last few MB the statistics pass read are still in the last-level cache, which the rest of the
+// pass would evict before reaching them (in memory order it would find none). Measured: an
+// eighth of the cache, about a third of what this machine's L3 keeps of a tensor read through
+// it; a bigger share misses at its start, and each miss evicts the next line wanted.
+template <typename T>
+void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
+                    std::int64_t end, const T* scale, const T* shift, bool stream) {
+  std::int64_t split = first;
+  if (stream) {
+    const std::int64_t bytes_per_tile = tiles.rows_per_tile * g.channels * static_cast<std::int64_t>(sizeof(T));
+    split = std::max(first, end - cache_sizes().last_level / 8 / bytes_per_tile);
+  }
+  normalize_row_tiles(g, x, y, tiles, split, end, scale, shift, stream);
+  normalize_row_tiles(g, x, y, tiles, first, split, scale, shift, stream);
 }
 
 // dx = dy * a[channel] + x * b[channel] + c[channel] for the elements [first, end).
