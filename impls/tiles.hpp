@@ -24,7 +24,8 @@
 //     that fails the check (shift on an outlier, drifting data, f32 overflow or squares in the
 //     subnormal range) is taken again, from cache, by the two-pass algorithm in double. See
 //     "f32 moments in one pass" below.
-// Gradient sums are accumulated in double. Every per-channel scalar is computed in double; only
+// Gradient sums are accumulated in double (row view: from short partial sums of four rows in the
+// element type, see row_gradient_sums). Every per-channel scalar is computed in double; only
 // the last per-element step, y = x*scale + shift or dx = a*dy + b*x + c, runs in the element type.
 #pragma once
 
@@ -1162,11 +1163,11 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
 }
 
 // The normalize pass of the row view over row tiles [first, end), just after the statistics pass
-// read the same rows in the same order. Streamed, it starts with the rows nearest the end: the
-// last few MB the statistics pass read are still in the last-level cache, which the rest of the
-// pass would evict before reaching them (in memory order it would find none). Measured: an
-// eighth of the cache, about a third of what this machine's L3 keeps of a tensor read through
-// it; a bigger share misses at its start, and each miss evicts the next line wanted.
+// read the same rows in the same order. Streamed, it starts with the last rows, an eighth of the
+// last-level cache's worth: the statistics pass read them last, so they are still in that cache,
+// which a pass in memory order would have evicted by the time it reached them. (Measured: 1.65
+// copies' time instead of 1.73 for a 25.7 MB x, little on larger ones; a quarter of the cache
+// did no better. docs/benchmarks.md, "Bandwidth of the training forward".)
 template <typename T>
 void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
                     std::int64_t end, const T* scale, const T* shift, bool stream) {
