@@ -11,7 +11,8 @@
 //   normalize from L2        likewise for the normalize pass, y streamed to memory
 //   one after the other      each group's statistics, then its normalization (no prefetch)
 //   forward_channels         what blocked and openmp run: the same, with the next group's x
-//                            prefetched while a group is normalized
+//                            prefetched while a group is normalized (where runs are whole
+//                            cache lines; otherwise the same as one after the other)
 //   openmp, 1 thread         the registered implementation, called as bnh bench calls it
 // NHWC (the row view):
 //   statistics               the statistics pass over every row
