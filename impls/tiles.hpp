@@ -38,7 +38,6 @@
 #include <fstream>
 #include <limits>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <unistd.h>
@@ -1350,7 +1349,6 @@ ChannelGradient finish_gradient_channel(const GradientTensors<T>& t, std::int64_
 template <typename T>
 class GroupPrefetch {
  public:
-  GroupPrefetch() = default;
   GroupPrefetch(const Geometry& g, const T* x, std::int64_t first_channel, std::int64_t end_channel)
       : g_(&g), x_(x), first_channel_(first_channel), end_channel_(end_channel) {
     start_run(0);
@@ -1366,16 +1364,16 @@ class GroupPrefetch {
  private:
   void start_run(std::int64_t run) {
     run_ = run;
-    if (g_ == nullptr || first_channel_ >= end_channel_ || run >= g_->runs) {
+    if (first_channel_ >= end_channel_ || run >= g_->runs) {
       at_ = end_ = nullptr;
       return;
     }
     at_ = reinterpret_cast<const char*>(run_start(*g_, x_, run, first_channel_));
     end_ = reinterpret_cast<const char*>(run_start(*g_, x_, run, end_channel_ - 1) + g_->run_length);
   }
-  const Geometry* g_ = nullptr;
-  const T* x_ = nullptr;
-  std::int64_t first_channel_ = 0, end_channel_ = 0, run_ = 0;
+  const Geometry* g_;
+  const T* x_;
+  std::int64_t first_channel_, end_channel_, run_ = 0;
   const char *at_ = nullptr, *end_ = nullptr;
 };
 
