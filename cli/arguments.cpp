@@ -47,12 +47,13 @@ std::string Arguments::value(const std::string& flag, const std::string& fallbac
 }
 
 std::int64_t Arguments::integer(const std::string& flag, std::int64_t fallback,
-                                std::int64_t minimum) const {
+                                std::int64_t minimum, std::int64_t maximum) const {
   const auto found = values_.find(flag);
-  return found == values_.end() ? fallback : parse_integer(flag, found->second, minimum);
+  return found == values_.end() ? fallback : parse_integer(flag, found->second, minimum, maximum);
 }
 
-std::int64_t Arguments::parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum) const {
+std::int64_t Arguments::parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum,
+                                      std::int64_t maximum) const {
   std::size_t used = 0;
   std::int64_t parsed = 0;
   try {
@@ -60,11 +61,14 @@ std::int64_t Arguments::parse_integer(const std::string& flag, const std::string
   } catch (const std::exception&) {
     used = 0;
   }
+  const bool out_of_range = used == 0 && !text.empty() &&
+                            text.find_first_not_of("+-0123456789") == std::string::npos;
+  if (out_of_range || (used == text.size() && (parsed < minimum || parsed > maximum))) {
+    throw UsageError("bnh " + command_ + ": " + flag + " must be in [" + std::to_string(minimum) +
+                     ", " + std::to_string(maximum) + "], got " + text);
+  }
   if (used == 0 || used != text.size()) {
     throw UsageError("bnh " + command_ + ": " + flag + " expects an integer, got '" + text + "'");
-  }
-  if (parsed < minimum) {
-    throw UsageError("bnh " + command_ + ": " + flag + " must be >= " + std::to_string(minimum) + ", got " + text);
   }
   return parsed;
 }

@@ -24,7 +24,9 @@ class Arguments {
 
   bool has(const std::string& flag) const;
   std::string value(const std::string& flag, const std::string& fallback) const;
-  std::int64_t integer(const std::string& flag, std::int64_t fallback, std::int64_t minimum) const;
+  // A 64-bit integer in [minimum, maximum]; anything else is a UsageError naming the range.
+  std::int64_t integer(const std::string& flag, std::int64_t fallback, std::int64_t minimum,
+                       std::int64_t maximum = INT64_MAX) const;
   std::uint64_t unsigned_integer(const std::string& flag, std::uint64_t fallback) const;
   // A finite number > `above` (a plain decimal or exponent form).
   double real(const std::string& flag, double fallback, double above) const;
@@ -36,7 +38,8 @@ class Arguments {
                                          std::int64_t minimum) const;
 
  private:
-  std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum) const;
+  std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum,
+                             std::int64_t maximum = INT64_MAX) const;
   double parse_real(const std::string& flag, const std::string& text, double above) const;
 
   std::string command_;

@@ -136,7 +136,7 @@ int run_check(const std::vector<std::string>& words) {
 
   ConformanceOptions options;
   options.seed = arguments.unsigned_integer("--seed", 0);
-  options.cases = static_cast<int>(arguments.integer("--cases", 100, 1));
+  options.cases = static_cast<int>(arguments.integer("--cases", 100, 1, 10000000));
   options.max_elements = arguments.integer("--max-size", 4096, 2);
   options.shrink = !arguments.has("--no-shrink");
   options.dtypes.clear();

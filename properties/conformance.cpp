@@ -46,10 +46,12 @@ const rc::detail::Configuration& quiet_configuration() {
 }
 
 bool provides(Implementation& impl, const Property& property) {
-  for (Operation op : property.operations) {
-    if (!impl.supports(op)) return false;
+  if (property.any_operation) {
+    return std::any_of(property.operations.begin(), property.operations.end(),
+                       [&](Operation op) { return impl.supports(op); });
   }
-  return true;
+  return std::all_of(property.operations.begin(), property.operations.end(),
+                     [&](Operation op) { return impl.supports(op); });
 }
 
 bool wanted(const TensorDesc& desc, const ConformanceOptions& options, Implementation& impl) {

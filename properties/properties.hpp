@@ -24,6 +24,12 @@ struct Property {
   std::vector<Operation> operations;    // what the implementation must provide
   void (*check)(Implementation& implementation, const Case& test_case);
   bool generated = true;                // false: runs once, on no generated case
+  // true: the property runs when the implementation provides any one of `operations` (it
+  // checks whichever it has and throws bnh::Unsupported when a case leaves it nothing).
+  bool any_operation = false;
+  // Cases of realistic size (gen_realistic_case_spec) run per dtype and layout, beside the
+  // small generated ones; 0 for none.
+  int realistic_cases = 0;
 };
 
 const std::vector<Property>& property_catalogue();

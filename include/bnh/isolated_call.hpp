@@ -13,13 +13,6 @@
 
 namespace bnh {
 
-// The call misbehaved: crashed, hung, wrote where it must not. Distinct from a refusal (a
-// plugin returning nonzero), which is a plain bnh::Error.
-class PluginFault : public Error {
- public:
-  using Error::Error;
-};
-
 struct IsolatedBuffer {
   const char* name;
   const void* source;   // the caller's data to copy in (NULL: the callee gets NULL)

@@ -88,4 +88,19 @@ class Unsupported : public Error {
   using Error::Error;
 };
 
+// An outside implementation (plugin) returned nonzero: it declined the call, with its reason.
+// On bad input that is the expected answer; on a valid call it is a coverage gap (the case is
+// set aside and reported), not a wrong answer.
+class PluginRefusal : public Error {
+ public:
+  using Error::Error;
+};
+
+// An outside implementation misbehaved: it crashed, exited, hung, or wrote where it must not.
+// Always a failure, whatever the input was.
+class PluginFault : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace bnh
