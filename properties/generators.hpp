@@ -60,6 +60,9 @@ struct ShapeLimits {
 
 rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits);
 rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits = {});
+// Shapes as real networks have them: M from 2^16 to 2^20, or many channels (33 to about 2,100,
+// values just past 16, 32, 64 and 128 among them), in both layouts. Shrinks towards small shapes.
+rc::Gen<CaseSpec> gen_realistic_case_spec(const ShapeLimits& limits = {});
 
 // One line for a counterexample: the spec and what the data looks like.
 std::string describe_case(const Case& test_case);

@@ -1,0 +1,1 @@
+# (tests added by this part go here)
