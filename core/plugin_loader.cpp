@@ -2,18 +2,22 @@
 
 #include <dlfcn.h>
 
-#include "bnh/isolated_call.hpp"
+#include <optional>
+
 #include "bnh/plugin.h"
+#include "bnh/text.hpp"
 #include "bnh/validate.hpp"
+#include "core/sandbox.hpp"
 
 namespace bnh {
 
 namespace {
 
-// Roles of the buffers of a call, and their sizes in bytes.
-enum class Role { input, output, in_out };
+using sandbox::Role;
+
 enum class Extent { tensor, channels };
 
+// One argument of an operation, in the C ABI's order.
 struct Argument {
   const char* name;
   Role role;
@@ -21,38 +25,99 @@ struct Argument {
   const void* pointer;
 };
 
+// The plugin's own table, called in this process (--no-isolation: for a debugger).
+class InProcessPlugin {
+ public:
+  explicit InProcessPlugin(const std::string& path) {
+    library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (library_ == nullptr) {
+      const char* reason = dlerror();
+      throw Error("cannot load plugin " + path + ": " + (reason != nullptr ? reason : "unknown error"));
+    }
+    auto fail = [&](const std::string& message) {
+      dlclose(library_);
+      throw Error("plugin " + path + ": " + message);
+    };
+    using Getter = const bnh_impl_v1* (*)();
+    auto get = reinterpret_cast<Getter>(dlsym(library_, "bnh_impl_v1_get"));
+    if (get == nullptr) fail("does not export bnh_impl_v1_get");
+    table_ = get();
+    if (table_ == nullptr) fail("bnh_impl_v1_get returned NULL");
+    if (table_->abi_version != BNH_ABI_VERSION) {
+      fail("speaks ABI version " + std::to_string(table_->abi_version) + ", this harness speaks " +
+           std::to_string(BNH_ABI_VERSION));
+    }
+    if (table_->name == nullptr) fail("has a NULL name");
+  }
+  ~InProcessPlugin() { dlclose(library_); }
+  InProcessPlugin(const InProcessPlugin&) = delete;
+  InProcessPlugin& operator=(const InProcessPlugin&) = delete;
+
+  const bnh_impl_v1& table() const { return *table_; }
+
+  int call(Operation operation, const bnh_tensor_desc* d, const bnh_params* p,
+           const std::vector<Argument>& arguments, std::string& reason) const {
+    void* b[sandbox::max_buffers]{};
+    for (std::size_t k = 0; k < arguments.size(); ++k) b[k] = const_cast<void*>(arguments[k].pointer);
+    const bnh_impl_v1& t = *table_;
+    int status = 0;
+    switch (operation) {
+      case Operation::bn_forward_train: status = t.bn_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); break;
+      case Operation::bn_forward_infer: status = t.bn_forward_infer(d, p, b[0], b[1], b[2], b[3], b[4], b[5]); break;
+      case Operation::bn_backward: status = t.bn_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); break;
+      case Operation::renorm_forward_train:
+        status = t.renorm_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+        break;
+      case Operation::renorm_backward:
+        status = t.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+        break;
+    }
+    if (status != 0 && t.last_error != nullptr && t.last_error() != nullptr) reason = printable(t.last_error());
+    return status;
+  }
+
+ private:
+  void* library_ = nullptr;
+  const bnh_impl_v1* table_ = nullptr;
+};
+
 class PluginImplementation final : public Implementation {
  public:
-  PluginImplementation(void* library, const bnh_impl_v1* table, std::string path, PluginOptions options)
-      : library_(library), table_(table), path_(std::move(path)), options_(options) {}
-  ~PluginImplementation() override { dlclose(library_); }
-  PluginImplementation(const PluginImplementation&) = delete;
-  PluginImplementation& operator=(const PluginImplementation&) = delete;
-
-  std::string name() const override { return table_->name; }
-  std::string description() const override {
-    return table_->description != nullptr ? table_->description : "";
+  PluginImplementation(const std::string& path, const PluginOptions& options) {
+    if (options.isolate) {
+      sandbox_.emplace(path, options.timeout_seconds);
+      name_ = sandbox_->name();
+      description_ = sandbox_->description();
+    } else {
+      in_process_.emplace(path);
+      name_ = printable(in_process_->table().name);
+      description_ = printable(in_process_->table().description != nullptr ? in_process_->table().description : "");
+    }
   }
+
+  std::string name() const override { return name_; }
+  std::string description() const override { return description_; }
   bool supports(const TensorDesc& desc) const override {
-    if (table_->supports == nullptr) return true;
     const bnh_tensor_desc c_desc = desc.to_c();
-    return table_->supports(&c_desc) != 0;
+    if (sandbox_) return sandbox_->supports(c_desc);
+    const auto function = in_process_->table().supports;
+    return function == nullptr || function(&c_desc) != 0;
   }
   bool supports(Operation operation) const override {
-    switch (operation) {
-      case Operation::bn_forward_train: return table_->bn_forward_train != nullptr;
-      case Operation::bn_forward_infer: return table_->bn_forward_infer != nullptr;
-      case Operation::bn_backward: return table_->bn_backward != nullptr;
-      case Operation::renorm_forward_train: return table_->renorm_forward_train != nullptr;
-      case Operation::renorm_backward: return table_->renorm_backward != nullptr;
-    }
-    return false;
+    if (sandbox_) return sandbox_->provides(operation);
+    const bnh_impl_v1& t = in_process_->table();
+    const void* functions[] = {reinterpret_cast<const void*>(t.bn_forward_train),
+                               reinterpret_cast<const void*>(t.bn_forward_infer),
+                               reinterpret_cast<const void*>(t.bn_backward),
+                               reinterpret_cast<const void*>(t.renorm_forward_train),
+                               reinterpret_cast<const void*>(t.renorm_backward)};
+    return functions[static_cast<int>(operation)] != nullptr;
   }
 
   void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
                         const void* gamma, const void* beta, void* y, void* save_mean,
                         void* save_invstd, void* running_mean, void* running_var) override {
-    call(Operation::bn_forward_train, table_->bn_forward_train, desc, params,
+    call(Operation::bn_forward_train, desc, params,
          {{"x", Role::input, Extent::tensor, x},
           {"gamma", Role::input, Extent::channels, gamma},
           {"beta", Role::input, Extent::channels, beta},
@@ -65,7 +130,7 @@ class PluginImplementation final : public Implementation {
   void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
                         const void* gamma, const void* beta, const void* running_mean,
                         const void* running_var, void* y) override {
-    call(Operation::bn_forward_infer, table_->bn_forward_infer, desc, params,
+    call(Operation::bn_forward_infer, desc, params,
          {{"x", Role::input, Extent::tensor, x},
           {"gamma", Role::input, Extent::channels, gamma},
           {"beta", Role::input, Extent::channels, beta},
@@ -76,7 +141,7 @@ class PluginImplementation final : public Implementation {
   void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
                    const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
                    void* dgamma, void* dbeta) override {
-    call(Operation::bn_backward, table_->bn_backward, desc, params,
+    call(Operation::bn_backward, desc, params,
          {{"dy", Role::input, Extent::tensor, dy},
           {"x", Role::input, Extent::tensor, x},
           {"gamma", Role::input, Extent::channels, gamma},
@@ -90,7 +155,7 @@ class PluginImplementation final : public Implementation {
                             const void* gamma, const void* beta, void* y, void* save_mean,
                             void* save_invstd, void* r, void* d, void* running_mean,
                             void* running_var) override {
-    call(Operation::renorm_forward_train, table_->renorm_forward_train, desc, params,
+    call(Operation::renorm_forward_train, desc, params,
          {{"x", Role::input, Extent::tensor, x},
           {"gamma", Role::input, Extent::channels, gamma},
           {"beta", Role::input, Extent::channels, beta},
@@ -106,7 +171,7 @@ class PluginImplementation final : public Implementation {
                        const void* x, const void* gamma, const void* save_mean,
                        const void* save_invstd, const void* r, const void* d, void* dx,
                        void* dgamma, void* dbeta) override {
-    call(Operation::renorm_backward, table_->renorm_backward, desc, params,
+    call(Operation::renorm_backward, desc, params,
          {{"dy", Role::input, Extent::tensor, dy},
           {"x", Role::input, Extent::tensor, x},
           {"gamma", Role::input, Extent::channels, gamma},
@@ -120,32 +185,18 @@ class PluginImplementation final : public Implementation {
   }
 
  private:
-  template <std::size_t... I, typename Function>
-  static int invoke(Function function, const bnh_tensor_desc* desc, const bnh_params* params,
-                    const std::vector<void*>& pointers, std::index_sequence<I...>) {
-    return function(desc, params, pointers[I]...);
-  }
-
-  template <typename... Pointers>
-  void call(Operation operation, int (*function)(const bnh_tensor_desc*, const bnh_params*, Pointers...),
-            const TensorDesc& desc, const Params& params, const std::vector<Argument>& arguments) {
-    const std::string what = name() + " " + to_string(operation);
-    if (function == nullptr) throw Unsupported(name() + " does not provide " + to_string(operation));
+  void call(Operation operation, const TensorDesc& desc, const Params& params,
+            const std::vector<Argument>& arguments) {
+    const std::string what = name_ + " " + to_string(operation);
+    if (!supports(operation)) throw Unsupported(name_ + " does not provide " + to_string(operation));
     const bnh_tensor_desc c_desc = desc.to_c();
     const bnh_params c_params = params.to_c();
-    std::vector<void*> pointers;
-    for (const auto& argument : arguments) pointers.push_back(const_cast<void*>(argument.pointer));
-    auto run = [&](const std::vector<void*>& given) {
-      return invoke(function, &c_desc, &c_params, given, std::index_sequence_for<Pointers...>{});
-    };
-
     int status = 0;
     std::string reason;
-    if (!options_.isolate) {
-      status = run(pointers);
-      if (status != 0 && table_->last_error != nullptr && table_->last_error() != nullptr) reason = table_->last_error();
+    if (in_process_) {
+      status = in_process_->call(operation, &c_desc, &c_params, arguments, reason);
     } else {
-      const std::string& hung = hung_[static_cast<int>(operation)];
+      std::string& hung = hung_[static_cast<int>(operation)];
       if (!hung.empty()) throw PluginFault(hung + " on an earlier call; not called again");
       // A shape the harness cannot size (bad input) gets empty guarded buffers: a plugin that
       // refuses it, as it must, touches none of them.
@@ -156,35 +207,28 @@ class PluginImplementation final : public Implementation {
         channel_bytes = static_cast<std::size_t>(desc.c) * element_size(desc.dtype);
       } catch (const Error&) {
       }
-      std::vector<IsolatedBuffer> buffers;
+      std::vector<SandboxBuffer> buffers;
       for (const auto& argument : arguments) {
-        void* writable = const_cast<void*>(argument.pointer);
-        buffers.push_back({argument.name, argument.role == Role::output ? nullptr : argument.pointer,
-                           argument.role == Role::input ? nullptr : writable,
+        const Role role = argument.pointer == nullptr ? Role::absent : argument.role;
+        buffers.push_back({argument.name, role, argument.pointer, const_cast<void*>(argument.pointer),
                            argument.extent == Extent::tensor ? tensor_bytes : channel_bytes});
-        if (argument.pointer == nullptr) buffers.back().source = buffers.back().destination = nullptr;
       }
       try {
-        const IsolatedResult result = run_isolated(
-            what, buffers, run, [this] { return table_->last_error ? table_->last_error() : nullptr; },
-            options_.timeout_seconds);
-        status = result.status;
-        reason = result.message;
+        status = sandbox_->call(operation, c_desc, c_params, buffers, reason);
       } catch (const PluginFault& fault) {
-        if (std::string(fault.what()).find(" hung") != std::string::npos) hung_[static_cast<int>(operation)] = fault.what();
+        if (std::string(fault.what()).find(" hung") != std::string::npos) hung = fault.what();
         throw;
       }
     }
     if (status != 0) {
-      throw Error(name() + " rejected " + to_string(operation) + ": " +
-                  (reason.empty() ? "(no reason given)" : reason));
+      throw PluginRefusal(name_ + " rejected " + to_string(operation) + ": " +
+                          (reason.empty() ? "(no reason given)" : reason));
     }
   }
 
-  void* library_;
-  const bnh_impl_v1* table_;
-  std::string path_;
-  PluginOptions options_;
+  std::string name_, description_;
+  mutable std::optional<Sandbox> sandbox_;
+  std::optional<InProcessPlugin> in_process_;
   std::string hung_[5];  // per operation: why it was given up on, empty while it behaves
 };
 
@@ -193,26 +237,7 @@ class PluginImplementation final : public Implementation {
 std::unique_ptr<Implementation> load_plugin(const std::string& path, const PluginOptions& options) {
   // A path without a slash would be searched for on the library path; plugins are files.
   const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
-  void* library = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr) {
-    const char* reason = dlerror();
-    throw Error("cannot load plugin " + path + ": " + (reason != nullptr ? reason : "unknown error"));
-  }
-  auto fail = [&](const std::string& message) {
-    dlclose(library);
-    throw Error("plugin " + path + ": " + message);
-  };
-  using Getter = const bnh_impl_v1* (*)();
-  auto get = reinterpret_cast<Getter>(dlsym(library, "bnh_impl_v1_get"));
-  if (get == nullptr) fail("does not export bnh_impl_v1_get");
-  const bnh_impl_v1* table = get();
-  if (table == nullptr) fail("bnh_impl_v1_get returned NULL");
-  if (table->abi_version != BNH_ABI_VERSION) {
-    fail("speaks ABI version " + std::to_string(table->abi_version) + ", this harness speaks " +
-         std::to_string(BNH_ABI_VERSION));
-  }
-  if (table->name == nullptr) fail("has a NULL name");
-  return std::make_unique<PluginImplementation>(library, table, path, options);
+  return std::make_unique<PluginImplementation>(file, options);
 }
 
 }  // namespace bnh

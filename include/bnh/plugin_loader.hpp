@@ -10,14 +10,16 @@
 namespace bnh {
 
 struct PluginOptions {
-  // Run every call in a child process on guarded copies of its buffers (bnh/isolated_call.hpp),
-  // so that a crash, a hang or a stray write is a failed check, not a dead harness.
+  // Load the plugin and run every call in a worker process (bnh-sandbox) on guarded copies of
+  // its buffers, so that a crash, a hang or a stray write is a failed check, not a dead harness.
   bool isolate = true;
   double timeout_seconds = 10;  // per call, when isolated
 };
 
 // Throws bnh::Error with a clear message when the library cannot be opened, lacks the symbol,
-// returns NULL, speaks another ABI version, or has a NULL name.
+// returns NULL, speaks another ABI version, or has a NULL name; bnh::PluginFault when loading it
+// crashes or hangs (isolated). A call the plugin declines throws bnh::PluginRefusal with its
+// reason; a call that misbehaves throws bnh::PluginFault.
 std::unique_ptr<Implementation> load_plugin(const std::string& path, const PluginOptions& options = {});
 
 }  // namespace bnh

@@ -1,0 +1,77 @@
+// What the harness and its sandbox worker (bnh-sandbox) share. The worker is a separate process
+// that loads one plugin and serves the harness's calls; the two talk through
+//  - a SOCK_SEQPACKET socket carrying one Message per step, and
+//  - two shared memory files: the control block (requests, results, texts, fault details) and
+//    the arena (every buffer of a call, each between guard pages).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bnh/plugin.h"
+
+namespace bnh::sandbox {
+
+// File descriptors the worker finds open when it starts.
+inline constexpr int socket_fd = 3;
+inline constexpr int control_fd = 4;
+inline constexpr int arena_fd = 5;
+
+inline constexpr std::size_t text_bytes = 4096;
+inline constexpr std::size_t max_buffers = 12;
+inline constexpr unsigned char canary = 0xCB;
+
+enum class Message : std::int32_t {
+  ready = 1,        // worker -> harness: the plugin is loaded, its name and table are in the block
+  load_failed = 2,  // worker -> harness: the library is not a usable plugin; `message` says why
+  supports = 3,     // harness -> worker: ask supports(desc)
+  call = 4,         // harness -> worker: run `operation` on the buffers
+  done = 5,         // worker -> harness: `status` (and `message` when nonzero) are set
+};
+
+// Where the worker is, so that a crash can be explained.
+enum class Phase : std::int32_t {
+  starting,
+  loading,          // dlopen: the library's constructors run
+  getting_table,    // bnh_impl_v1_get
+  supports,
+  calling,
+  last_error,
+  idle,
+};
+
+enum class Role : std::int32_t { absent, input, output, in_out };
+
+// One buffer of a call, as offsets into the arena. The region [region_offset, region_offset +
+// region_bytes) is a whole number of pages with a PROT_NONE page on each side; the data ends
+// within 64 bytes of the region's end and the rest of the region (the slack) holds the canary.
+struct BufferSlot {
+  char name[16];
+  Role role;
+  std::uint64_t region_offset, region_bytes, data_offset, bytes;
+};
+
+struct ControlBlock {
+  // Written by the harness before a request.
+  std::uint64_t arena_bytes;
+  std::int32_t operation;  // the index of the operation in bnh::all_operations
+  bnh_tensor_desc desc;
+  bnh_params params;
+  std::int32_t buffer_count;
+  BufferSlot buffers[max_buffers];
+
+  // Written by the worker.
+  Phase phase;
+  std::int32_t status;
+  std::uint32_t operations;  // bit k: operation k is provided
+  std::uint32_t has_supports;
+  char name[text_bytes], description[text_bytes], message[text_bytes];
+
+  // Written by the worker's fault handler just before it dies.
+  std::int32_t fault_signal;
+  std::int32_t fault_is_write;
+  std::int32_t fault_in_arena;
+  std::uint64_t fault_offset;  // into the arena
+};
+
+}  // namespace bnh::sandbox

@@ -1,0 +1,194 @@
+// bnh-sandbox: the process that hosts one plugin for the harness (core/sandbox.cpp starts it).
+// It loads the library, then serves calls on the arena's buffers until the harness goes away.
+// Whatever the plugin does to this process (crash, hang, FP environment, stray threads) stays
+// here; a fault handler first notes where a bad access landed so that the harness can name the
+// buffer and the offset.
+//   bnh-sandbox PLUGIN_PATH   (fds 3, 4, 5 as in core/sandbox_protocol.hpp)
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "core/sandbox_protocol.hpp"
+
+namespace {
+
+using namespace bnh::sandbox;
+
+ControlBlock* control = nullptr;
+unsigned char* arena = nullptr;
+std::size_t arena_mapped = 0;
+std::size_t page_bytes = 4096;
+
+void copy_text(char* destination, const char* source) {
+  if (source == nullptr) source = "";
+  std::strncpy(destination, source, text_bytes - 1);
+  destination[text_bytes - 1] = '\0';
+}
+
+void on_fault(int signal_number, siginfo_t* info, void* context) {
+  control->fault_signal = signal_number;
+  const auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  const auto base = reinterpret_cast<std::uintptr_t>(arena);
+  if (arena != nullptr && address >= base && address < base + arena_mapped) {
+    control->fault_in_arena = 1;
+    control->fault_offset = address - base;
+  }
+#if defined(__x86_64__)
+  // Bit 1 of the page-fault error code: the access was a write.
+  const auto* user_context = static_cast<const ucontext_t*>(context);
+  control->fault_is_write = (user_context->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+  (void)context;
+#endif
+  // Returning re-runs the access under the default action: the process dies of this signal.
+  signal(signal_number, SIG_DFL);
+}
+
+void install_fault_handlers() {
+  static char alternate_stack[64 * 1024];
+  stack_t stack{};
+  stack.ss_sp = alternate_stack;
+  stack.ss_size = sizeof alternate_stack;
+  sigaltstack(&stack, nullptr);
+  struct sigaction action {};
+  action.sa_sigaction = on_fault;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, nullptr);
+  sigaction(SIGBUS, &action, nullptr);
+}
+
+void send_message(Message message) {
+  if (send(socket_fd, &message, sizeof message, MSG_NOSIGNAL) != sizeof message) _exit(0);
+}
+
+// Maps the arena anew when the harness has grown it.
+void map_arena() {
+  if (arena_mapped == control->arena_bytes) return;
+  if (arena != nullptr) munmap(arena, arena_mapped);
+  arena_mapped = control->arena_bytes;
+  void* memory = mmap(nullptr, arena_mapped, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
+  if (memory == MAP_FAILED) _exit(111);
+  arena = static_cast<unsigned char*>(memory);
+}
+
+// Inputs become read-only, the pages around every buffer inaccessible; the rest writable.
+void protect_buffers() {
+  mprotect(arena, arena_mapped, PROT_READ | PROT_WRITE);
+  for (int k = 0; k < control->buffer_count; ++k) {
+    const BufferSlot& slot = control->buffers[k];
+    if (slot.role == Role::absent) continue;
+    mprotect(arena + slot.region_offset - page_bytes, page_bytes, PROT_NONE);
+    mprotect(arena + slot.region_offset + slot.region_bytes, page_bytes, PROT_NONE);
+    if (slot.role == Role::input && slot.region_bytes > 0) {
+      mprotect(arena + slot.region_offset, slot.region_bytes, PROT_READ);
+    }
+  }
+}
+
+void* pointer_of(const BufferSlot& slot) {
+  return slot.role == Role::absent ? nullptr : arena + slot.data_offset;
+}
+
+int run_call(const bnh_impl_v1& table) {
+  const bnh_tensor_desc* d = &control->desc;
+  const bnh_params* p = &control->params;
+  void* b[max_buffers]{};
+  for (int k = 0; k < control->buffer_count; ++k) b[k] = pointer_of(control->buffers[k]);
+  switch (control->operation) {
+    case 0: return table.bn_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+    case 1: return table.bn_forward_infer(d, p, b[0], b[1], b[2], b[3], b[4], b[5]);
+    case 2: return table.bn_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+    case 3:
+      return table.renorm_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+    case 4:
+      return table.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+    default: return -1;
+  }
+}
+
+[[noreturn]] void refuse_library(const char* message) {
+  copy_text(control->message, message);
+  send_message(Message::load_failed);
+  _exit(0);
+}
+
+const bnh_impl_v1& load(const char* path) {
+  control->phase = Phase::loading;
+  void* library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* reason = dlerror();
+    char text[text_bytes];
+    std::snprintf(text, sizeof text, "cannot load plugin %s: %s", path, reason ? reason : "unknown error");
+    refuse_library(text);
+  }
+  using Getter = const bnh_impl_v1* (*)();
+  auto get = reinterpret_cast<Getter>(dlsym(library, "bnh_impl_v1_get"));
+  if (get == nullptr) refuse_library("does not export bnh_impl_v1_get");
+  control->phase = Phase::getting_table;
+  const bnh_impl_v1* table = get();
+  if (table == nullptr) refuse_library("bnh_impl_v1_get returned NULL");
+  if (table->abi_version != BNH_ABI_VERSION) {
+    char text[128];
+    std::snprintf(text, sizeof text, "speaks ABI version %u, this harness speaks %d",
+                  static_cast<unsigned>(table->abi_version), BNH_ABI_VERSION);
+    refuse_library(text);
+  }
+  if (table->name == nullptr) refuse_library("has a NULL name");
+  copy_text(control->name, table->name);
+  copy_text(control->description, table->description);
+  const void* functions[] = {reinterpret_cast<const void*>(table->bn_forward_train),
+                             reinterpret_cast<const void*>(table->bn_forward_infer),
+                             reinterpret_cast<const void*>(table->bn_backward),
+                             reinterpret_cast<const void*>(table->renorm_forward_train),
+                             reinterpret_cast<const void*>(table->renorm_backward)};
+  control->operations = 0;
+  for (unsigned k = 0; k < 5; ++k) control->operations |= functions[k] != nullptr ? 1u << k : 0u;
+  control->has_supports = table->supports != nullptr;
+  return *table;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "bnh-sandbox: started by bnh to host a plugin; not for direct use\n");
+    return 2;
+  }
+  page_bytes = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* block = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE, MAP_SHARED, control_fd, 0);
+  if (block == MAP_FAILED) return 111;
+  control = static_cast<ControlBlock*>(block);
+  install_fault_handlers();
+  const bnh_impl_v1& table = load(argv[1]);
+  control->phase = Phase::idle;
+  send_message(Message::ready);
+  for (;;) {
+    Message request{};
+    if (recv(socket_fd, &request, sizeof request, 0) != sizeof request) _exit(0);  // harness gone
+    control->fault_signal = 0;
+    control->fault_in_arena = 0;
+    if (request == Message::supports) {
+      control->phase = Phase::supports;
+      control->status = table.supports == nullptr ? 1 : table.supports(&control->desc);
+    } else if (request == Message::call) {
+      map_arena();
+      protect_buffers();
+      control->phase = Phase::calling;
+      control->status = run_call(table);
+      if (control->status != 0) {
+        control->phase = Phase::last_error;
+        copy_text(control->message, table.last_error != nullptr ? table.last_error() : "");
+      }
+    }
+    control->phase = Phase::idle;
+    send_message(Message::done);
+  }
+}
