@@ -11,7 +11,7 @@ std::vector<Target> targets(const std::string& command, const Arguments& argumen
   if (arguments.has("--plugin")) {
     PluginOptions options;
     options.isolate = !arguments.has("--no-isolation");
-    options.timeout_seconds = static_cast<double>(arguments.integer("--timeout", 10, 1));
+    options.timeout_seconds = static_cast<double>(arguments.integer("--timeout", 10, 1, 86400));
     const std::string path = arguments.value("--plugin", "");
     chosen.push_back({load_plugin(path, options), "--plugin " + path});
   }

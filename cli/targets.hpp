@@ -1,5 +1,5 @@
 // The implementations a subcommand works on: built-ins named with --impl, or a plugin given with
-// --plugin (run isolated in a child process unless --no-isolation; --timeout per call).
+// --plugin (hosted by a sandbox worker process unless --no-isolation; --timeout per call).
 #pragma once
 
 #include <memory>
@@ -21,11 +21,11 @@ inline const std::vector<std::string> target_value_flags{"--impl", "--plugin", "
 inline const std::vector<std::string> target_switches{"--no-isolation"};
 inline constexpr const char* target_usage =
     "  --impl NAMES       built-in implementations (see bnh list)\n"
-    "  --plugin PATH      an implementation in a shared library (SPEC C ABI 1), run in a child\n"
-    "                     process with guarded buffers: a crash, hang or stray write is a\n"
-    "                     failed check, not a dead harness\n"
-    "  --timeout SECONDS  per plugin call (default 10)\n"
-    "  --no-isolation     call the plugin in this process (for a debugger)\n";
+    "  --plugin PATH      an implementation in a shared library (C ABI, docs/plugin-abi.md),\n"
+    "                     loaded and called in a sandbox worker process on guarded buffers: a\n"
+    "                     crash, hang or stray write is a failed check, not a dead harness\n"
+    "  --timeout SECONDS  per plugin call, and for loading it (default 10)\n"
+    "  --no-isolation     load and call the plugin in this process (for a debugger)\n";
 
 // `all_builtins_by_default`: with neither --impl nor --plugin, every built-in; otherwise one of
 // them is required.
