@@ -65,6 +65,7 @@ class Sandbox {
   unsigned char* arena_ = nullptr;
   std::size_t arena_bytes_ = 0;
   int worker_ = -1;
+  std::uint32_t requests_ = 0;
   std::uint32_t operations_ = 0;
   bool has_supports_ = true;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int>, bool> supported_;

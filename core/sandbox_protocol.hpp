@@ -21,6 +21,10 @@ inline constexpr std::size_t text_bytes = 4096;
 inline constexpr std::size_t max_buffers = 12;
 inline constexpr unsigned char canary = 0xCB;
 
+// Each side busy-waits this long for the other's next step before it sleeps on the socket:
+// waking a sleeping process costs more than most calls of a small case take.
+inline constexpr double spin_seconds = 50e-6;
+
 enum class Message : std::int32_t {
   ready = 1,        // worker -> harness: the plugin is loaded, its name and table are in the block
   load_failed = 2,  // worker -> harness: the library is not a usable plugin; `message` says why
@@ -52,6 +56,10 @@ struct BufferSlot {
 };
 
 struct ControlBlock {
+  // Counts of requests posted and answered (atomic, for the busy-wait): every request is also
+  // one socket message, so the socket alone stays a complete protocol.
+  std::uint32_t requests, replies;
+
   // Written by the harness before a request.
   std::uint64_t arena_bytes;
   std::int32_t operation;  // the index of the operation in bnh::all_operations

@@ -5,12 +5,14 @@
 // buffer and the offset.
 //   bnh-sandbox PLUGIN_PATH   (fds 3, 4, 5 as in core/sandbox_protocol.hpp)
 #include <dlfcn.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -24,7 +26,6 @@ using namespace bnh::sandbox;
 ControlBlock* control = nullptr;
 unsigned char* arena = nullptr;
 std::size_t arena_mapped = 0;
-std::size_t page_bytes = 4096;
 
 void copy_text(char* destination, const char* source) {
   if (source == nullptr) source = "";
@@ -74,23 +75,33 @@ void map_arena() {
   if (arena_mapped == control->arena_bytes) return;
   if (arena != nullptr) munmap(arena, arena_mapped);
   arena_mapped = control->arena_bytes;
-  void* memory = mmap(nullptr, arena_mapped, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
+  void* memory = mmap(nullptr, arena_mapped, PROT_NONE, MAP_SHARED, arena_fd, 0);
   if (memory == MAP_FAILED) _exit(111);
   arena = static_cast<unsigned char*>(memory);
 }
 
-// Inputs become read-only, the pages around every buffer inaccessible; the rest writable.
+// The arena is inaccessible but for the regions of the current call: inputs read-only, outputs
+// writable. Every region therefore lies between PROT_NONE pages. A call with the same layout as
+// the one before (forward then backward on one case, say) keeps the protections it has.
 void protect_buffers() {
-  mprotect(arena, arena_mapped, PROT_READ | PROT_WRITE);
-  for (int k = 0; k < control->buffer_count; ++k) {
-    const BufferSlot& slot = control->buffers[k];
-    if (slot.role == Role::absent) continue;
-    mprotect(arena + slot.region_offset - page_bytes, page_bytes, PROT_NONE);
-    mprotect(arena + slot.region_offset + slot.region_bytes, page_bytes, PROT_NONE);
-    if (slot.role == Role::input && slot.region_bytes > 0) {
-      mprotect(arena + slot.region_offset, slot.region_bytes, PROT_READ);
-    }
+  static BufferSlot applied[max_buffers];
+  static int applied_count = -1;
+  static std::size_t applied_arena = 0;
+  const int count = control->buffer_count;
+  if (count == applied_count && applied_arena == arena_mapped &&
+      std::memcmp(applied, control->buffers, sizeof(BufferSlot) * static_cast<std::size_t>(count)) == 0) {
+    return;
   }
+  mprotect(arena, arena_mapped, PROT_NONE);
+  for (int k = 0; k < count; ++k) {
+    const BufferSlot& slot = control->buffers[k];
+    if (slot.role == Role::absent || slot.region_bytes == 0) continue;
+    mprotect(arena + slot.region_offset, slot.region_bytes,
+             slot.role == Role::input ? PROT_READ : PROT_READ | PROT_WRITE);
+  }
+  std::memcpy(applied, control->buffers, sizeof(BufferSlot) * static_cast<std::size_t>(count));
+  applied_count = count;
+  applied_arena = arena_mapped;
 }
 
 void* pointer_of(const BufferSlot& slot) {
@@ -111,6 +122,15 @@ int run_call(const bnh_impl_v1& table) {
     case 4:
       return table.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
     default: return -1;
+  }
+}
+
+// Returns once the harness has posted a request after the `served`th, or after spin_seconds.
+void wait_briefly_for_request(std::uint32_t served) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(spin_seconds);
+  while (__atomic_load_n(&control->requests, __ATOMIC_ACQUIRE) == served) {
+    sched_yield();  // a busy machine gives the core to the other side
+    if (std::chrono::steady_clock::now() > deadline) return;
   }
 }
 
@@ -162,7 +182,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bnh-sandbox: started by bnh to host a plugin; not for direct use\n");
     return 2;
   }
-  page_bytes = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   void* block = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE, MAP_SHARED, control_fd, 0);
   if (block == MAP_FAILED) return 111;
   control = static_cast<ControlBlock*>(block);
@@ -170,9 +189,12 @@ int main(int argc, char** argv) {
   const bnh_impl_v1& table = load(argv[1]);
   control->phase = Phase::idle;
   send_message(Message::ready);
+  std::uint32_t served = 0;
   for (;;) {
+    wait_briefly_for_request(served);
     Message request{};
     if (recv(socket_fd, &request, sizeof request, 0) != sizeof request) _exit(0);  // harness gone
+    served = __atomic_load_n(&control->requests, __ATOMIC_ACQUIRE);
     control->fault_signal = 0;
     control->fault_in_arena = 0;
     if (request == Message::supports) {
@@ -189,6 +211,7 @@ int main(int argc, char** argv) {
       }
     }
     control->phase = Phase::idle;
+    __atomic_store_n(&control->replies, served, __ATOMIC_RELEASE);
     send_message(Message::done);
   }
 }
