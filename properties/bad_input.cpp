@@ -1,6 +1,10 @@
 #include "properties/bad_input.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <map>
+#include <set>
+#include <sstream>
 
 namespace bnh {
 
@@ -12,6 +16,13 @@ TensorDesc shape(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w)
 Params with_eps(double eps) { Params p; p.eps = eps; return p; }
 Params with_momentum(double m) { Params p; p.momentum = m; return p; }
 Params with_limits(double rmax, double dmax) { Params p; p.rmax = rmax; p.dmax = dmax; return p; }
+
+// "eps = nan": which value of a parameter was presented, since a kernel may refuse some.
+std::string labelled(const char* name, double value) {
+  std::ostringstream out;
+  out << name << " = " << value;
+  return out.str();
+}
 
 }  // namespace
 
@@ -42,21 +53,22 @@ std::vector<BadInput> bad_inputs() {
   for (Operation op : {Operation::bn_forward_train, Operation::bn_forward_infer,
                        Operation::renorm_forward_train}) {
     for (double eps : {0.0, -1e-5, nan, inf}) {
-      cases.push_back({"eps", op, ok, with_eps(eps), "eps must be > 0 and finite"});
+      cases.push_back({labelled("eps", eps), op, ok, with_eps(eps), "eps must be > 0 and finite"});
     }
     cases.push_back({"running_var < 0", op, ok, {}, "running_var must be >= 0", -0.5});
   }
   for (Operation op : {Operation::bn_forward_train, Operation::renorm_forward_train}) {
     for (double momentum : {-0.1, 1.5, nan}) {
-      cases.push_back({"momentum", op, ok, with_momentum(momentum), "momentum must be in [0, 1]"});
+      cases.push_back({labelled("momentum", momentum), op, ok, with_momentum(momentum),
+                       "momentum must be in [0, 1]"});
     }
   }
   for (double rmax : {0.5, 0.0, nan}) {
-    cases.push_back({"rmax", Operation::renorm_forward_train, ok, with_limits(rmax, 1.0),
+    cases.push_back({labelled("rmax", rmax), Operation::renorm_forward_train, ok, with_limits(rmax, 1.0),
                      "rmax must be >= 1"});
   }
   for (double dmax : {-1.0, nan}) {
-    cases.push_back({"dmax", Operation::renorm_forward_train, ok, with_limits(2.0, dmax),
+    cases.push_back({labelled("dmax", dmax), Operation::renorm_forward_train, ok, with_limits(2.0, dmax),
                      "dmax must be >= 0"});
   }
   return cases;
@@ -90,6 +102,59 @@ void present_bad_input(Implementation& impl, const BadInput& bad) {
                            channel.data(), channel.data(), out.data(), c1.data(), c2.data());
       break;
   }
+}
+
+InputValidation check_input_validation(Implementation& impl) {
+  InputValidation result;
+  std::set<std::pair<Operation, std::string>> accepted;
+  for (BadInput bad : bad_inputs()) {
+    if (!impl.supports(bad.operation)) continue;
+    const bool known_dtype = bad.desc.dtype == DType::f32 || bad.desc.dtype == DType::f64;
+    for (DType dtype : {DType::f32, DType::f64}) {
+      // An entry whose dtype code is the bad input keeps it; the others run in each dtype the
+      // implementation has (asked with a well-formed shape, since the bad one is the point).
+      if (known_dtype) bad.desc.dtype = dtype;
+      TensorDesc probe{2, 1, 1, 1, Layout::nchw, dtype};
+      if (!impl.supports(probe)) continue;
+      ++result.presented;
+      try {
+        present_bad_input(impl, bad);
+      } catch (const PluginFault& fault) {
+        result.faulted.push_back({bad.operation, bad.label, fault.what()});
+        continue;
+      } catch (const Error&) {
+        continue;  // refused, as it must be
+      }
+      if (accepted.insert({bad.operation, bad.label}).second) {
+        result.accepted.push_back({bad.operation, bad.label, {}});
+      }
+    }
+  }
+  return result;
+}
+
+std::string by_operation(const std::vector<BadInputFinding>& findings) {
+  std::map<Operation, std::vector<std::string>> grouped;
+  for (const auto& finding : findings) {
+    auto& inputs = grouped[finding.operation];
+    if (std::find(inputs.begin(), inputs.end(), finding.input) == inputs.end()) inputs.push_back(finding.input);
+  }
+  std::string text;
+  for (const auto& [operation, inputs] : grouped) {
+    text += (text.empty() ? "" : "; ") + std::string(to_string(operation)) + ":";
+    for (std::size_t i = 0; i < inputs.size(); ++i) text += (i == 0 ? " " : ", ") + inputs[i];
+  }
+  return text;
+}
+
+std::string input_validation_failure(const InputValidation& validation, bool strict) {
+  if (!validation.faulted.empty()) {
+    const auto& first = validation.faulted.front();
+    return "misbehaved on bad input: " + by_operation(validation.faulted) + " (" + first.input +
+           " in " + to_string(first.operation) + ": " + first.message + ")";
+  }
+  if (strict && !validation.accepted.empty()) return "accepted bad input: " + by_operation(validation.accepted);
+  return {};
 }
 
 }  // namespace bnh

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <limits>
 #include <random>
 
 #include <rapidcheck.h>
@@ -24,6 +25,29 @@ std::vector<std::string> ConformanceResult::failed_properties() const {
     if (property.status == PropertyResult::Status::failed) names.push_back(property.property);
   }
   return names;
+}
+
+std::string ConformanceResult::nothing_checked() const {
+  // Input validation alone does not say whether the numbers are right: it counts only when it
+  // is all that was asked for.
+  const bool numbers_asked = std::any_of(properties.begin(), properties.end(),
+                                         [](const PropertyResult& p) { return p.generated; });
+  std::vector<std::string> reasons;
+  for (const auto& property : properties) {
+    if (numbers_asked && !property.generated) continue;
+    if (property.status != PropertyResult::Status::skipped) return {};
+    if (std::find(reasons.begin(), reasons.end(), property.failure) == reasons.end()) reasons.push_back(property.failure);
+  }
+  std::string text = "every property was skipped (";
+  for (std::size_t i = 0; i < reasons.size(); ++i) text += (i == 0 ? "" : "; ") + reasons[i];
+  return reasons.empty() ? "no property was run" : text + ")";
+}
+
+const PropertyResult* ConformanceResult::input_validation() const {
+  for (const auto& property : properties) {
+    if (property.property == bad_input_property && property.status != PropertyResult::Status::skipped) return &property;
+  }
+  return nullptr;
 }
 
 namespace {
@@ -61,13 +85,213 @@ bool wanted(const TensorDesc& desc, const ConformanceOptions& options, Implement
   return has(options.dtypes, desc.dtype) && has(options.layouts, desc.layout) && impl.supports(desc);
 }
 
+// Passes every call through and remembers the first refusal and the first fault of a case,
+// whatever the property then does with the exception: some checks fold any error of the
+// implementation into their own failure text.
+class Observed final : public Implementation {
+ public:
+  explicit Observed(Implementation& inner) : inner_(inner) {}
+  std::string refusal, fault;
+  void forget() { refusal.clear(); fault.clear(); }
+
+  std::string name() const override { return inner_.name(); }
+  std::string description() const override { return inner_.description(); }
+  bool supports(const TensorDesc& desc) const override { return inner_.supports(desc); }
+  bool supports(Operation operation) const override { return inner_.supports(operation); }
+
+  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, void* y, void* save_mean,
+                        void* save_invstd, void* running_mean, void* running_var) override {
+    observe([&] { inner_.bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var); });
+  }
+  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, const void* running_mean,
+                        const void* running_var, void* y) override {
+    observe([&] { inner_.bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y); });
+  }
+  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
+                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
+                   void* dgamma, void* dbeta) override {
+    observe([&] { inner_.bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta); });
+  }
+  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                            const void* gamma, const void* beta, void* y, void* save_mean,
+                            void* save_invstd, void* r, void* d, void* running_mean,
+                            void* running_var) override {
+    observe([&] {
+      inner_.renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d, running_mean, running_var);
+    });
+  }
+  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
+                       const void* x, const void* gamma, const void* save_mean,
+                       const void* save_invstd, const void* r, const void* d, void* dx,
+                       void* dgamma, void* dbeta) override {
+    observe([&] { inner_.renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta); });
+  }
+
+ private:
+  template <typename Call>
+  void observe(Call&& call) {
+    try {
+      call();
+    } catch (const PluginFault& error) {
+      if (fault.empty()) fault = error.what();
+      throw;
+    } catch (const PluginRefusal& error) {
+      if (refusal.empty()) refusal = error.what();
+      throw;
+    }
+  }
+  Implementation& inner_;
+};
+
+// A fault anywhere in the case fails it; otherwise a refusal anywhere sets it aside.
+CaseVerdict judge(Observed& observed, const Property& property, const Case& test_case) {
+  using Outcome = CaseVerdict::Outcome;
+  observed.forget();
+  CaseVerdict verdict;
+  try {
+    property.check(observed, test_case);
+  } catch (const Unsupported& why) {
+    verdict = {Outcome::does_not_apply, why.what()};
+  } catch (const PropertyFailure& failure) {
+    verdict = {Outcome::failed, failure.what()};
+  } catch (const std::exception& error) {
+    verdict = {Outcome::failed, std::string("the implementation failed on a valid call: ") + error.what()};
+  }
+  if (!observed.fault.empty()) return {Outcome::failed, "the implementation failed on a valid call: " + observed.fault};
+  if (!observed.refusal.empty()) return {Outcome::refused, observed.refusal};
+  return verdict;
+}
+
+bool is_input_validation(const Property& property) { return property.name == std::string(bad_input_property); }
+
+// Input validation: its own verdict, a failure on misbehaviour, and on silent acceptance only
+// when strict.
+void validate_input(Implementation& impl, const ConformanceOptions& options, PropertyResult& result) {
+  const InputValidation validation = check_input_validation(impl);
+  result.cases = validation.presented;
+  result.accepted_bad_input = validation.accepted;
+  result.faulted_bad_input = validation.faulted;
+  result.failure = input_validation_failure(validation, options.strict_input);
+  if (!result.failure.empty()) {
+    result.status = PropertyResult::Status::failed;
+  } else if (validation.presented == 0) {
+    result.status = PropertyResult::Status::skipped;
+    result.failure = "no operation to present bad input to";
+  }
+}
+
+// What the cases of one property came to, over its rapidcheck runs.
+struct Tally {
+  int refused_in_run = 0, accepted_in_run = 0;
+  bool searching = true;      // false once a case failed: what follows is shrinking
+  CaseSpec failing;           // the last case that failed: the shrunk counterexample
+  bool failed = false;
+};
+
+// One rapidcheck run of `property` on cases drawn from `specs`; returns how many passed, and
+// fills `result` on a failure.
+int run_cases(Observed& observed, const Property& property, const rc::Gen<CaseSpec>& specs,
+              const std::string& id, int cases, std::uint64_t seed, const ConformanceOptions& options,
+              Tally& tally, PropertyResult& result) {
+  using Outcome = CaseVerdict::Outcome;
+  tally.refused_in_run = tally.accepted_in_run = 0;
+  // A plugin that has refused every case so far is not asked again: the rest of the run's
+  // draws are set aside unseen, so refusing everything costs little.
+  const int refusal_limit = std::max(cases, 5);
+  const auto testable = [&] {
+    const CaseSpec spec = *specs;
+    if (tally.accepted_in_run == 0 && tally.refused_in_run >= refusal_limit) RC_DISCARD("every case refused");
+    const Case test_case = make_case(spec);
+    const CaseVerdict verdict = judge(observed, property, test_case);
+    switch (verdict.outcome) {
+      case Outcome::held:
+        if (tally.searching) ++tally.accepted_in_run;
+        return;
+      case Outcome::does_not_apply:
+        RC_DISCARD("case does not apply");
+      case Outcome::refused:
+        if (tally.searching && tally.refused_in_run++ == 0 && result.refusals == 0) {
+          result.first_refused_case = spec.to_string();
+          result.refusal_reason = verdict.message;
+        }
+        if (tally.searching) ++result.refusals;
+        RC_DISCARD("refused by the implementation");
+      case Outcome::failed:
+        tally.searching = false;
+        tally.failed = true;
+        tally.failing = spec;
+        RC_FAIL(describe_case(test_case) + "\n" + verdict.message);
+    }
+  };
+
+  rc::detail::TestMetadata metadata;
+  metadata.id = id;
+  metadata.description = id;
+  const auto& configuration = quiet_configuration();
+  rc::detail::TestParams params = configuration.testParams;
+  params.maxSuccess = cases;
+  params.maxSize = 100;
+  // Generous, so that a plugin refusing a kind of shape (every N = 1, say) still gets its full
+  // count of cases; one refusing everything is cut short above.
+  params.maxDiscardRatio = 100;
+  params.disableShrinking = params.disableShrinking || !options.shrink;
+  params.seed = seed;
+  QuietListener listener;
+  const auto outcome = rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params,
+                                                 listener, configuration.reproduce);
+
+  rc::detail::SuccessResult success;
+  rc::detail::FailureResult failure;
+  rc::detail::GaveUpResult gave_up;
+  rc::detail::Error error;
+  if (outcome.match(success)) return success.numSuccess;
+  if (outcome.match(gave_up)) return gave_up.numSuccess;  // the rest were set aside
+  result.status = PropertyResult::Status::failed;
+  if (outcome.match(error)) {
+    result.failure = "property runner error: " + error.description;
+    return 0;
+  }
+  outcome.match(failure);
+  // rapidcheck puts the failing assertion's location first; the message follows a blank line.
+  std::string message = failure.description;
+  if (const auto blank = message.find("\n\n");
+      message.find("RC_FAIL(") != std::string::npos && blank != std::string::npos) {
+    message = message.substr(blank + 2);
+  }
+  const auto newline = message.find('\n');
+  result.counterexample = message.substr(0, newline);
+  result.failure = newline == std::string::npos ? message : message.substr(newline + 1);
+  rc::detail::Configuration replay;
+  replay.reproduce[metadata.id] = failure.reproduce;
+  result.reproduce = rc::detail::configToMinimalString(replay);
+  return failure.numSuccess;
+}
+
 }  // namespace
+
+CaseVerdict check_case(Implementation& impl, const Property& property, const Case& test_case,
+                       const ConformanceOptions& options) {
+  using Outcome = CaseVerdict::Outcome;
+  if (!provides(impl, property)) return {Outcome::does_not_apply, "the implementation does not provide the operations it needs"};
+  if (is_input_validation(property)) {
+    PropertyResult result;
+    validate_input(impl, options, result);
+    if (result.status == PropertyResult::Status::failed) return {Outcome::failed, result.failure};
+    if (!result.accepted_bad_input.empty()) return {Outcome::held, "accepted bad input (not strict): " + by_operation(result.accepted_bad_input)};
+    return {result.status == PropertyResult::Status::skipped ? Outcome::does_not_apply : Outcome::held, result.failure};
+  }
+  Observed observed(impl);
+  return judge(observed, property, test_case);
+}
 
 PropertyResult run_property(Implementation& impl, const Property& property,
                             const ConformanceOptions& options) {
   PropertyResult result;
   result.property = property.name;
   result.targets = property.targets;
+  result.generated = property.generated;
   const auto start = std::chrono::steady_clock::now();
   take_worst_bound_fraction();
   auto finish = [&] {
@@ -80,92 +304,81 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     result.failure = "the implementation does not provide the operations it needs";
     return finish();
   }
-  if (!property.generated) {
-    try {
-      property.check(impl, Case{});
-      result.cases = 1;
-    } catch (const PropertyFailure& failure) {
-      result.status = PropertyResult::Status::failed;
-      result.failure = failure.what();
-    }
+  if (is_input_validation(property)) {
+    validate_input(impl, options, result);
     return finish();
   }
-  bool any_shape = false;
+  if (!property.generated) {
+    Observed observed(impl);
+    const CaseVerdict verdict = judge(observed, property, Case{});
+    result.cases = verdict.outcome == CaseVerdict::Outcome::held ? 1 : 0;
+    if (verdict.outcome == CaseVerdict::Outcome::failed) result.status = PropertyResult::Status::failed;
+    if (verdict.outcome != CaseVerdict::Outcome::held && verdict.outcome != CaseVerdict::Outcome::failed) {
+      result.status = PropertyResult::Status::skipped;
+    }
+    result.failure = verdict.message;
+    return finish();
+  }
+  std::vector<TensorDesc> kinds;  // the requested dtypes and layouts the implementation has
   for (DType dtype : options.dtypes) {
     for (Layout layout : options.layouts) {
-      any_shape = any_shape || wanted(TensorDesc{2, 1, 1, 1, layout, dtype}, options, impl);
+      if (wanted(TensorDesc{2, 1, 1, 1, layout, dtype}, options, impl)) kinds.push_back({2, 1, 1, 1, layout, dtype});
     }
   }
-  if (!any_shape) {
+  if (kinds.empty()) {
     result.status = PropertyResult::Status::skipped;
     result.failure = "no requested dtype and layout is supported";
     return finish();
   }
 
+  const auto& configuration = quiet_configuration();
+  const std::uint64_t seed = options.seed != 0 ? options.seed : configuration.testParams.seed;
+  const std::string id = impl.name() + "/" + property.name;
+  Observed observed(impl);
+  Tally tally;
+
+  // The small cases: shapes a counterexample can shrink to, capped by max_elements.
   ShapeLimits limits;
   limits.max_elements = options.max_elements;
   const auto specs = rc::gen::suchThat(gen_case_spec(limits), [&](const CaseSpec& spec) {
     return wanted(spec.desc, options, impl);
   });
-  const auto testable = [&] {
-    const CaseSpec spec = *specs;
-    const Case test_case = make_case(spec);
-    try {
-      property.check(impl, test_case);
-    } catch (const Unsupported&) {
-      RC_DISCARD("case does not apply");
-    } catch (const PropertyFailure& failure) {
-      RC_FAIL(describe_case(test_case) + "\n" + failure.what());
-    } catch (const std::exception& error) {
-      RC_FAIL(describe_case(test_case) + "\nthe implementation failed on a valid call: " + error.what());
-    }
-  };
+  int passed = run_cases(observed, property, specs, id, options.cases, seed, options, tally, result);
+  bool accepted_any = passed > 0;
 
-  rc::detail::TestMetadata metadata;
-  metadata.id = impl.name() + "/" + property.name;
-  metadata.description = metadata.id;
-  const auto& configuration = quiet_configuration();
-  rc::detail::TestParams params = configuration.testParams;
-  params.maxSuccess = options.cases;
-  params.maxSize = 100;
-  params.maxDiscardRatio = 20;
-  params.disableShrinking = params.disableShrinking || !options.shrink;
-  if (options.seed != 0) params.seed = options.seed;
-  QuietListener listener;
-  const auto outcome = rc::detail::checkProperty(rc::detail::toProperty(testable), metadata, params,
-                                                 listener, configuration.reproduce);
+  // Realistic sizes, per dtype and layout (large by design: max_elements does not apply),
+  // unless the plugin has refused every case so far.
+  const bool all_refused = passed == 0 && result.refusals > 0;
+  if (options.realistic && property.realistic_cases > 0 && !tally.failed && !all_refused) {
+    ShapeLimits realistic_limits;
+    realistic_limits.max_elements = std::numeric_limits<std::int64_t>::max();
+    std::uint64_t run = 0;
+    for (const TensorDesc& kind : kinds) {
+      if (tally.failed) break;
+      const auto realistic = rc::gen::map(gen_realistic_case_spec(realistic_limits), [kind](CaseSpec spec) {
+        spec.desc.dtype = kind.dtype;
+        spec.desc.layout = kind.layout;
+        return spec;
+      });
+      const std::string kind_id = id + "/realistic " + to_string(kind.dtype) + " " + to_string(kind.layout);
+      const int ran = run_cases(observed, property, realistic, kind_id, property.realistic_cases,
+                                seed + 0x9e3779b97f4a7c15ull * ++run, options, tally, result);
+      passed += ran;
+      accepted_any = accepted_any || ran > 0;
+    }
+  }
+  result.cases = passed;
 
-  rc::detail::SuccessResult success;
-  rc::detail::FailureResult failure;
-  rc::detail::GaveUpResult gave_up;
-  rc::detail::Error error;
-  if (outcome.match(success)) {
-    result.cases = success.numSuccess;
-  } else if (outcome.match(failure)) {
-    result.status = PropertyResult::Status::failed;
-    result.cases = failure.numSuccess;
-    // rapidcheck puts the failing assertion's location first; the message follows a blank line.
-    std::string message = failure.description;
-    if (const auto blank = message.find("\n\n"); message.find("RC_FAIL(") != std::string::npos &&
-                                                  blank != std::string::npos) {
-      message = message.substr(blank + 2);
-    }
-    const auto newline = message.find('\n');
-    result.counterexample = message.substr(0, newline);
-    result.failure = newline == std::string::npos ? message : message.substr(newline + 1);
-    rc::detail::Configuration replay;
-    replay.reproduce[metadata.id] = failure.reproduce;
-    result.reproduce = rc::detail::configToMinimalString(replay);
-  } else if (outcome.match(gave_up)) {
-    // Every generated case was one the property does not apply to.
-    result.cases = gave_up.numSuccess;
-    if (gave_up.numSuccess == 0) {
-      result.status = PropertyResult::Status::skipped;
-      result.failure = "no generated case applied";
-    }
-  } else if (outcome.match(error)) {
-    result.status = PropertyResult::Status::failed;
-    result.failure = "property runner error: " + error.description;
+  if (tally.failed) {
+    // The counterexample's own error against its bound, and the failing case counted.
+    result.cases = passed + 1;
+    take_worst_bound_fraction();
+    judge(observed, property, make_case(tally.failing));
+    return finish();
+  }
+  if (result.status == PropertyResult::Status::passed && !accepted_any) {
+    result.status = PropertyResult::Status::skipped;
+    result.failure = result.refusals > 0 ? "every case refused" : "no generated case applied";
   }
   return finish();
 }
@@ -174,6 +387,7 @@ ConformanceResult run_conformance(Implementation& impl, const ConformanceOptions
                                   const std::function<void(const PropertyResult&)>& on_property) {
   ConformanceResult result;
   result.implementation = impl.name();
+  result.strict_input = options.strict_input;
   ConformanceOptions fixed = options;
   // One seed for the whole run, so that the report can say how to reproduce it.
   if (fixed.seed == 0) {

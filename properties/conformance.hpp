@@ -1,5 +1,10 @@
 // The conformance runner: the whole property catalogue on one implementation, under a budget,
 // with rapidcheck generating and shrinking the cases. ctest and `bnh check` both call it.
+//
+// A verdict says what was checked. A valid call that a plugin refuses (bnh::PluginRefusal) sets
+// its case aside and is listed, not failed; a plugin that misbehaves (bnh::PluginFault) fails.
+// Bad input a plugin accepts silently is its own verdict (input validation), a failure only
+// when strict. docs/verdicts.md says what each outcome means.
 #pragma once
 
 #include <cstdint>
@@ -8,38 +13,57 @@
 #include <vector>
 
 #include "bnh/implementation.hpp"
+#include "properties/bad_input.hpp"
 #include "properties/properties.hpp"
 
 namespace bnh {
 
 struct ConformanceOptions {
   int cases = 100;                      // generated cases per property
-  std::int64_t max_elements = 4096;     // largest tensor generated
+  std::int64_t max_elements = 4096;     // largest tensor of the small cases
   std::uint64_t seed = 0;               // 0: rapidcheck's own (RC_PARAMS seed=..., else random)
   bool shrink = true;
   std::vector<std::string> properties;  // empty: the whole catalogue
   std::vector<DType> dtypes{DType::f32, DType::f64};
   std::vector<Layout> layouts{Layout::nchw, Layout::nhwc};
+  // false: bad input accepted silently is reported, not failed (plugins, unless --strict).
+  // Misbehaviour on bad input fails either way.
+  bool strict_input = true;
+  // Property::realistic_cases cases of realistic size per dtype and layout, after the small ones.
+  bool realistic = true;
 };
 
 struct PropertyResult {
   enum class Status { passed, failed, skipped };
   std::string property, targets;
   Status status = Status::passed;
-  int cases = 0;                        // cases that passed before the verdict
-  double worst_bound_fraction = 0;      // largest error / its bound over the cases (1: at it)
+  bool generated = true;                // false: input validation, run once
+  int cases = 0;                        // cases run: those that passed, plus the failing one
+  double worst_bound_fraction = 0;      // largest error / its bound (1: at it); of the
+                                        // counterexample when the property failed
   std::string counterexample;           // the shrunk failing case, one line
-  std::string failure;                  // what broke, on the shrunk case
+  std::string failure;                  // what broke, on the shrunk case; why it was skipped
   std::string reproduce;                // the RC_PARAMS value that replays the failure
   double seconds = 0;
+  // Valid cases the implementation refused (bnh::PluginRefusal): set aside, not failures.
+  int refusals = 0;
+  std::string first_refused_case;       // its case spec
+  std::string refusal_reason;           // what the implementation said
+  // Input validation only: bad input run without a refusal, and misbehaviour on bad input.
+  std::vector<BadInputFinding> accepted_bad_input, faulted_bad_input;
 };
 
 struct ConformanceResult {
   std::string implementation;
   std::uint64_t seed = 0;
+  bool strict_input = true;
   std::vector<PropertyResult> properties;
-  bool passed() const;
+  bool passed() const;                  // no property failed
   std::vector<std::string> failed_properties() const;
+  // Empty when something was checked; otherwise why nothing was: every property that runs on
+  // generated cases was skipped (every one, when none of those was asked for).
+  std::string nothing_checked() const;
+  const PropertyResult* input_validation() const;  // nullptr when it did not run
 };
 
 PropertyResult run_property(Implementation& implementation, const Property& property,
@@ -48,5 +72,15 @@ PropertyResult run_property(Implementation& implementation, const Property& prop
 ConformanceResult run_conformance(
     Implementation& implementation, const ConformanceOptions& options,
     const std::function<void(const PropertyResult&)>& on_property = {});
+
+// One property on one given case (the replay of a counterexample), with the runner's rules
+// for refusals and faults.
+struct CaseVerdict {
+  enum class Outcome { held, failed, does_not_apply, refused };
+  Outcome outcome = Outcome::held;
+  std::string message;
+};
+CaseVerdict check_case(Implementation& implementation, const Property& property,
+                       const Case& test_case, const ConformanceOptions& options);
 
 }  // namespace bnh

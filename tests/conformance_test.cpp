@@ -1,11 +1,15 @@
 // The conformance suite as ctest runs it: one test per built-in implementation and property,
-// with the budget of CI. RC_PARAMS is honoured (seed=..., reproduce=..., noshrink=1).
+// with the budget of CI. RC_PARAMS is honoured (seed=..., reproduce=..., noshrink=1). Then the
+// runner's verdicts (docs/verdicts.md), on naive behind a hook that acts as a plugin would.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
 #include <iostream>
 
 #include "bnh/registry.hpp"
 #include "properties/conformance.hpp"
+#include "properties/generators.hpp"
 
 namespace bnh {
 namespace {
@@ -101,6 +105,251 @@ TEST(KnownFindings, NameCatalogueProperties) {
 
 INSTANTIATE_TEST_SUITE_P(Builtin, Conformance, testing::ValuesIn(subjects()),
                          [](const auto& info) { return info.param.implementation + "_" + info.param.property; });
+
+// ---- verdicts (docs/verdicts.md) ------------------------------------------------------------
+
+// naive, with a hook before every call that may throw as a plugin would, or answer without
+// calling naive at all (return true): accepting the call and leaving the outputs as they are.
+class Hooked : public Implementation {
+ public:
+  using Hook = std::function<bool(Operation, const TensorDesc&, const Params&)>;
+  explicit Hooked(Hook hook, std::string name = "hooked")
+      : inner_(make_implementation("naive")), hook_(std::move(hook)), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  std::string description() const override { return "naive behind a hook"; }
+  bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
+  bool supports(Operation operation) const override { return inner_->supports(operation); }
+  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x, const void* gamma,
+                        const void* beta, void* y, void* save_mean, void* save_invstd,
+                        void* running_mean, void* running_var) override {
+    if (hook_(Operation::bn_forward_train, desc, params)) return;
+    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
+    after_forward(desc, y);
+  }
+  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x, const void* gamma,
+                        const void* beta, const void* running_mean, const void* running_var,
+                        void* y) override {
+    if (hook_(Operation::bn_forward_infer, desc, params)) return;
+    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
+  }
+  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
+                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
+                   void* dgamma, void* dbeta) override {
+    if (hook_(Operation::bn_backward, desc, params)) return;
+    inner_->bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  }
+  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                            const void* gamma, const void* beta, void* y, void* save_mean,
+                            void* save_invstd, void* r, void* d, void* running_mean,
+                            void* running_var) override {
+    if (hook_(Operation::renorm_forward_train, desc, params)) return;
+    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
+                                 running_mean, running_var);
+  }
+  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
+                       const void* gamma, const void* save_mean, const void* save_invstd,
+                       const void* r, const void* d, void* dx, void* dgamma, void* dbeta) override {
+    if (hook_(Operation::renorm_backward, desc, params)) return;
+    inner_->renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta);
+  }
+  // A wrong forward: y off by a relative 1e-13 per element of the tensor (f64), so that the
+  // error against the bound is smaller on smaller cases.
+  bool skewed = false;
+
+ private:
+  void after_forward(const TensorDesc& desc, void* y) {
+    if (!skewed || desc.dtype != DType::f64) return;
+    auto* values = static_cast<double*>(y);
+    for (std::int64_t i = 0; i < desc.elements(); ++i) values[i] *= 1 + 1e-13 * desc.elements();
+  }
+  std::unique_ptr<Implementation> inner_;
+  Hook hook_;
+  std::string name_;
+};
+
+bool no_hook(Operation, const TensorDesc&, const Params&) { return false; }
+
+ConformanceOptions quick() {
+  ConformanceOptions options;
+  options.cases = 40;
+  options.seed = 17;
+  options.realistic = false;
+  return options;
+}
+
+TEST(ConformanceVerdicts, RefusedValidShapesAreSetAsideAndListed) {
+  Hooked impl([](Operation op, const TensorDesc& desc, const Params&) {
+    if (desc.n == 1) throw PluginRefusal(std::string("hooked rejected ") + to_string(op) + ": N = 1 is not supported");
+    return false;
+  });
+  const auto result = run_property(impl, find_property("agreement_bn_forward_train"), quick());
+  EXPECT_EQ(result.status, PropertyResult::Status::passed) << result.failure;
+  EXPECT_EQ(result.cases, 40);  // the full count, refusals aside
+  EXPECT_GT(result.refusals, 0);
+  EXPECT_EQ(CaseSpec::parse(result.first_refused_case).desc.n, 1) << result.first_refused_case;
+  EXPECT_EQ(result.refusal_reason, "hooked rejected bn_forward_train: N = 1 is not supported");
+}
+
+TEST(ConformanceVerdicts, ABuiltInErrorOnAValidCallIsAFailure) {
+  Hooked impl([](Operation, const TensorDesc& desc, const Params&) {
+    if (desc.n == 1) throw Error("N = 1 is not supported");
+    return false;
+  });
+  const auto result = run_property(impl, find_property("agreement_bn_forward_train"), quick());
+  EXPECT_EQ(result.status, PropertyResult::Status::failed);
+  EXPECT_NE(result.failure.find("N = 1 is not supported"), std::string::npos) << result.failure;
+  EXPECT_EQ(result.refusals, 0);
+}
+
+TEST(ConformanceVerdicts, AFaultOnAValidCallIsAFailureEvenWhenThePropertyCatchesIt) {
+  Hooked impl([](Operation, const TensorDesc& desc, const Params&) {
+    if (desc.c >= 2) throw PluginFault("hooked bn_forward_train crashed with SIGSEGV");
+    return false;
+  });
+  for (const char* name : {"agreement_bn_forward_train", "gradient_matches_finite_differences", "determinism"}) {
+    const auto result = run_property(impl, find_property(name), quick());
+    EXPECT_EQ(result.status, PropertyResult::Status::failed) << name;
+    EXPECT_NE(result.failure.find("crashed with SIGSEGV"), std::string::npos) << name << ": " << result.failure;
+  }
+}
+
+TEST(ConformanceVerdicts, RefusingEverythingIsNothingChecked) {
+  Hooked impl([](Operation op, const TensorDesc&, const Params&) -> bool {
+    throw PluginRefusal(std::string("hooked rejected ") + to_string(op) + ": no");
+  });
+  ConformanceOptions options = quick();
+  options.properties = {"agreement_bn_forward_train", "determinism", "bad_input_refused"};
+  const auto result = run_conformance(impl, options);
+  ASSERT_EQ(result.properties.size(), 3u);
+  for (const auto& property : result.properties) {
+    if (!property.generated) continue;
+    EXPECT_EQ(property.status, PropertyResult::Status::skipped) << property.property;
+    EXPECT_EQ(property.failure, "every case refused");
+    EXPECT_EQ(property.cases, 0);
+  }
+  EXPECT_TRUE(result.passed());
+  EXPECT_EQ(result.nothing_checked(), "every property was skipped (every case refused)");
+  // Input validation passed (every bad input refused), but it says nothing of the numbers.
+  ASSERT_NE(result.input_validation(), nullptr);
+  EXPECT_EQ(result.input_validation()->status, PropertyResult::Status::passed);
+}
+
+TEST(ConformanceVerdicts, OnlyDtypesNotAskedForIsNothingChecked) {
+  const auto impl = make_implementation("naive");
+  ConformanceOptions options = quick();
+  options.properties = {"agreement_bn_forward_infer"};
+  EXPECT_TRUE(run_conformance(*impl, options).nothing_checked().empty());
+  options.dtypes.clear();  // as a plugin with f32 only, asked for f64
+  EXPECT_EQ(run_conformance(*impl, options).nothing_checked(),
+            "every property was skipped (no requested dtype and layout is supported)");
+}
+
+// Accepts momentum outside [0, 1] in the training forward without a word.
+bool lax_momentum(Operation op, const TensorDesc&, const Params& params) {
+  return op == Operation::bn_forward_train && !(params.momentum >= 0 && params.momentum <= 1);
+}
+
+TEST(ConformanceVerdicts, InputValidationFailsOnAcceptedBadInputOnlyWhenStrict) {
+  Hooked impl(lax_momentum);
+  ConformanceOptions options = quick();
+  const auto strict = run_property(impl, find_property("bad_input_refused"), options);
+  EXPECT_EQ(strict.status, PropertyResult::Status::failed);
+  EXPECT_EQ(strict.failure, "accepted bad input: bn_forward_train: momentum = -0.1, momentum = 1.5, momentum = nan");
+  options.strict_input = false;
+  const auto lenient = run_property(impl, find_property("bad_input_refused"), options);
+  EXPECT_EQ(lenient.status, PropertyResult::Status::passed) << lenient.failure;
+  ASSERT_EQ(lenient.accepted_bad_input.size(), 3u);
+  EXPECT_EQ(lenient.accepted_bad_input[0].input, "momentum = -0.1");
+  EXPECT_TRUE(lenient.faulted_bad_input.empty());
+  // The catalogue's own check is the strict one.
+  EXPECT_THROW(find_property("bad_input_refused").check(impl, Case{}), PropertyFailure);
+}
+
+TEST(ConformanceVerdicts, MisbehaviourOnBadInputAlwaysFails) {
+  Hooked impl([](Operation op, const TensorDesc&, const Params& params) {
+    if (std::isnan(params.eps)) throw PluginFault(std::string("hooked ") + to_string(op) + " crashed with SIGSEGV");
+    return false;
+  });
+  for (bool strict : {true, false}) {
+    ConformanceOptions options = quick();
+    options.strict_input = strict;
+    const auto result = run_property(impl, find_property("bad_input_refused"), options);
+    EXPECT_EQ(result.status, PropertyResult::Status::failed) << "strict " << strict;
+    EXPECT_NE(result.failure.find("misbehaved on bad input: bn_forward_train: eps = nan"), std::string::npos) << result.failure;
+    EXPECT_NE(result.failure.find("crashed with SIGSEGV"), std::string::npos) << result.failure;
+    EXPECT_FALSE(result.faulted_bad_input.empty());
+  }
+}
+
+TEST(ConformanceVerdicts, BuiltInsRefuseEveryBadInput) {
+  const auto impl = make_implementation("naive");
+  const InputValidation validation = check_input_validation(*impl);
+  EXPECT_TRUE(validation.clean()) << by_operation(validation.accepted);
+  EXPECT_GT(validation.presented, 100);
+}
+
+TEST(ConformanceVerdicts, AFailedPropertyCountsItsFailingCase) {
+  Hooked impl([](Operation, const TensorDesc&, const Params&) -> bool { throw Error("broken"); });
+  const auto result = run_property(impl, find_property("agreement_bn_forward_train"), quick());
+  EXPECT_EQ(result.status, PropertyResult::Status::failed);
+  EXPECT_EQ(result.cases, 1);  // no case passed; the failing one was run
+}
+
+TEST(ConformanceVerdicts, WorstBoundIsTheCounterexamples) {
+  Hooked impl(no_hook);
+  impl.skewed = true;
+  ConformanceOptions options = quick();
+  options.dtypes = {DType::f64};
+  const Property& property = find_property("agreement_bn_forward_train");
+  const auto result = run_property(impl, property, options);
+  ASSERT_EQ(result.status, PropertyResult::Status::failed);
+  EXPECT_GE(result.cases, 1);
+  // Replayed by hand, the counterexample's own worst error against its bound.
+  const CaseSpec spec = CaseSpec::parse(result.counterexample.substr(0, result.counterexample.find(" | ")));
+  take_worst_bound_fraction();
+  EXPECT_THROW(property.check(impl, make_case(spec)), PropertyFailure);
+  const double replayed = take_worst_bound_fraction();
+  EXPECT_GT(replayed, 1);
+  EXPECT_DOUBLE_EQ(result.worst_bound_fraction, replayed) << result.counterexample;
+}
+
+// A property that counts its cases, and fails from the `fail_after`-th on.
+int counted_cases = 0, fail_after = 0;
+void counting_check(Implementation&, const Case&) {
+  ++counted_cases;
+  if (fail_after > 0 && counted_cases > fail_after) throw PropertyFailure("failed on purpose");
+}
+const Property counting{"counting", "nothing", {Operation::bn_forward_train}, counting_check, true, false, 3};
+
+TEST(ConformanceVerdicts, RealisticCasesRunPerDtypeAndLayoutAfterTheSmallOnes) {
+  const auto impl = make_implementation("naive");
+  ConformanceOptions options = quick();
+  options.cases = 10;
+  options.dtypes = {DType::f64};
+  counted_cases = fail_after = 0;
+  EXPECT_EQ(run_property(*impl, counting, options).cases, 10);  // realistic = false
+  options.realistic = true;
+  counted_cases = 0;
+  const auto result = run_property(*impl, counting, options);
+  EXPECT_EQ(result.status, PropertyResult::Status::passed);
+  EXPECT_EQ(result.cases, 10 + 3 * 2);  // f64 in nchw and nhwc
+  EXPECT_EQ(counted_cases, 16);
+}
+
+TEST(ConformanceVerdicts, ARealisticCaseThatFailsIsReportedLikeAnyFailure) {
+  const auto impl = make_implementation("naive");
+  ConformanceOptions options = quick();
+  options.cases = 10;
+  options.realistic = true;
+  counted_cases = 0;
+  fail_after = 10;  // the small cases pass, the first realistic one fails
+  const auto result = run_property(*impl, counting, options);
+  fail_after = 0;
+  EXPECT_EQ(result.status, PropertyResult::Status::failed);
+  EXPECT_EQ(result.cases, 11);
+  EXPECT_EQ(result.failure, "failed on purpose");
+  EXPECT_FALSE(result.reproduce.empty());
+}
 
 }  // namespace
 }  // namespace bnh
