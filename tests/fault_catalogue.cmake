@@ -41,6 +41,11 @@ fault_test(overrun_bytes 1 PATTERNS ${fails} "wrote to byte 0 past the end of y"
 fault_test(underrun 1 PATTERNS ${fails} "wrote to byte 8 before the start of y" ARGS ${one_property})
 fault_test(write_input 1 PATTERNS ${fails}
   "crashed with SIGSEGV [(]segmentation fault[)]: wrote into its read-only input x at byte 0" ARGS ${one_property})
+# A crash on bad input is a failure, never a refusal.
+fault_test(crash_on_bad_input 1 PATTERNS
+  "input validation: misbehaved on bad input: bn_forward_infer: N = 0.*[(]a failure[)]"
+  "crashed with SIGSEGV" "some properties FAILED"
+  ARGS --property bad_input_refused --cases 5 --seed 5)
 # A plugin that changes the FP environment does not change the harness's arithmetic.
 add_test(NAME fault.fp_environment COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fault_fp_environment.sh
   $<TARGET_FILE:bnh> $<TARGET_FILE:bnh_fault_fp_environment>)
