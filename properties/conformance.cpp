@@ -308,14 +308,14 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     validate_input(impl, options, result);
     return finish();
   }
-  if (!property.generated) {
+  if (!property.generated) {  // once, on no generated case
     Observed observed(impl);
     const CaseVerdict verdict = judge(observed, property, Case{});
-    result.cases = verdict.outcome == CaseVerdict::Outcome::held ? 1 : 0;
-    if (verdict.outcome == CaseVerdict::Outcome::failed) result.status = PropertyResult::Status::failed;
-    if (verdict.outcome != CaseVerdict::Outcome::held && verdict.outcome != CaseVerdict::Outcome::failed) {
-      result.status = PropertyResult::Status::skipped;
-    }
+    using Outcome = CaseVerdict::Outcome;
+    result.status = verdict.outcome == Outcome::held     ? PropertyResult::Status::passed
+                    : verdict.outcome == Outcome::failed ? PropertyResult::Status::failed
+                                                         : PropertyResult::Status::skipped;
+    result.cases = result.status == PropertyResult::Status::skipped ? 0 : 1;
     result.failure = verdict.message;
     return finish();
   }
