@@ -12,8 +12,10 @@
 #include <set>
 #include <sstream>
 
+#include "bnh/text.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_files.hpp"
 #include "cli/targets.hpp"
 #include "reports/accuracy.hpp"
 #include "reports/render_markdown.hpp"
@@ -36,16 +38,74 @@ the tolerance model's condition-normalized units (u x the output's scale, docs/t
 options:
 )" + std::string(target_usage) + R"(  --ops LIST         operations (default: all five)
   --dtype LIST       f32,f64 (default: both)
-  --kappas LIST      the ratios |mean| / std (default: 1,10,100,...,1e8)
+  --kappas LIST      the ratios |mean| / std, each in (0, 1e12] (default: 1,10,100,...,1e8)
   --m LIST           values per channel (default: 16,256,4096,65536)
-  --channels C       channels per case (default: 2)
-  --cases K          cases per point; layouts alternate NCHW, NHWC (default: 2)
+  --channels C       channels per case (default: 2, at most 16777216)
+  --cases K          cases per point; layouts alternate NCHW, NHWC (default: 2, at most 1000)
   --seed S           seed of the data (default: 1)
-  --output PATH      the report (default: reports/accuracy.json)
+  --output PATH      the report (default: reports/accuracy.json, its folder created if
+                     missing); checked to be writable before the run
   --help             this text
 
-Exit status: 0 every error within its bound, 1 some error beyond it, 2 bad usage.
+A dtype or operation the implementation does not support is skipped, with one line saying so.
+A run that would need more than this machine's memory (the cases of every point of one M are
+held at once: about 16 x cases x (1 + kappas) + 400 bytes a value) is refused before it starts.
+
+Exit status: 0 every error within its bound, 1 some error beyond it or a call that failed,
+2 bad usage, 3 nothing was measured (nothing asked for is supported).
 )";
+
+constexpr std::int64_t max_cases = 1000;
+// u kappa is 1e-4 in f64 at 1e12; further out the data's spread nears the rounding of its mean
+// and values overflow, where no implementation can be judged.
+constexpr double max_kappa = 1e12;
+constexpr std::int64_t max_channels = std::int64_t{1} << 24;
+// Memory per value of a channel: each case holds x and dy in double; measuring one case takes
+// the reference's and the implementation's buffers besides (measured near 280 bytes).
+constexpr double case_bytes_per_value = 16;
+constexpr double work_bytes_per_value = 400;
+
+// Says, one line each, which dtypes and operations an implementation does not support, and drops
+// those that none supports. False when nothing is left to measure.
+bool announce_skipped(const std::vector<Implementation*>& implementations, reports::AccuracyOptions& options) {
+  auto supports = [](const Implementation& impl, DType dtype, Layout layout) {
+    TensorDesc desc;
+    desc.dtype = dtype;
+    desc.layout = layout;
+    return impl.supports(desc);
+  };
+  std::vector<DType> dtypes;
+  for (DType dtype : options.dtypes) {
+    bool anyone = false;
+    for (const Implementation* impl : implementations) {
+      const std::string name = printable(impl->name()), type = to_string(dtype);
+      const bool nchw = supports(*impl, dtype, Layout::nchw), nhwc = supports(*impl, dtype, Layout::nhwc);
+      if (!nchw && !nhwc) {
+        std::cout << "skipped " << type << " for " << name << ": it does not support " << type << '\n';
+      } else if (!nchw || !nhwc) {
+        std::cout << "skipped the " << (nchw ? "nhwc" : "nchw") << " cases of " << type << " for " << name
+                  << ": it supports " << type << " in " << (nchw ? "nchw" : "nhwc") << " only\n";
+      }
+      anyone = anyone || nchw || nhwc;
+    }
+    if (anyone) dtypes.push_back(dtype);
+  }
+  std::vector<Operation> operations;
+  for (Operation operation : options.operations) {
+    bool anyone = false;
+    for (const Implementation* impl : implementations) {
+      if (!impl->supports(operation)) {
+        std::cout << "skipped " << to_string(operation) << " for " << printable(impl->name())
+                  << ": it does not provide it\n";
+      }
+      anyone = anyone || impl->supports(operation);
+    }
+    if (anyone) operations.push_back(operation);
+  }
+  options.dtypes = dtypes;
+  options.operations = operations;
+  return !dtypes.empty() && !operations.empty();
+}
 
 std::string compact(double value) {
   std::ostringstream out;
@@ -81,7 +141,7 @@ void print_tables(const nlohmann::json& entries, const std::vector<double>& kapp
   constexpr int width = 9;
   for (const auto& block : order) {
     const auto& [impl, dtype, operation] = block;
-    std::cout << '\n' << impl << "  " << operation << "  " << dtype << '\n';
+    std::cout << '\n' << printable(impl) << "  " << operation << "  " << dtype << '\n';
     std::cout << "  " << std::left << std::setw(14) << "" << std::setw(8) << "M" << std::right;
     for (const auto& column : columns) std::cout << std::setw(width) << (column == "normal" ? column : "k=" + column);
     std::cout << std::setw(width + 2) << "bound" << '\n';
@@ -131,23 +191,45 @@ int run_accuracy(const std::vector<std::string>& words) {
 
   reports::AccuracyOptions options;
   for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
+  if (options.operations.empty()) options.operations.assign(std::begin(all_operations), std::end(all_operations));
   options.dtypes.clear();
   for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
   options.kappas = arguments.real_list("--kappas", {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}, 0);
+  for (double kappa : options.kappas) {
+    if (kappa > max_kappa) {
+      std::ostringstream out;
+      out << "bnh accuracy: --kappas must be at most 1e12 (past it the mean swamps the spread even in f64), got " << kappa;
+      throw UsageError(out.str());
+    }
+  }
   std::sort(options.kappas.begin(), options.kappas.end());
   options.kappas.erase(std::unique(options.kappas.begin(), options.kappas.end()), options.kappas.end());
-  const std::int64_t channels = arguments.integer("--channels", 2, 1);
-  options.shapes.clear();
-  for (std::int64_t m : arguments.integer_list("--m", {16, 256, 4096, 65536}, 2)) {
-    options.shapes.push_back(reports::shape_with_m(m, channels));
-  }
-  options.cases = static_cast<int>(arguments.integer("--cases", 2, 1));
+  const std::int64_t channels = arguments.integer("--channels", 2, 1, max_channels);
+  const std::vector<std::int64_t> ms = arguments.integer_list("--m", {16, 256, 4096, 65536}, 2);
+  options.cases = static_cast<int>(arguments.integer("--cases", 2, 1, max_cases));
   options.seed = arguments.unsigned_integer("--seed", 1);
+  // Every point's cases of one dtype and M are held at once; refused before any is made.
+  const double largest_m = static_cast<double>(*std::max_element(ms.begin(), ms.end()));
+  const double points = 1 + static_cast<double>(options.kappas.size());
+  require_memory("accuracy", "--m " + std::to_string(static_cast<std::int64_t>(largest_m)) + " with --channels " +
+                                 std::to_string(channels) + " and --cases " + std::to_string(options.cases),
+                 largest_m * static_cast<double>(channels) *
+                     (case_bytes_per_value * points * options.cases + work_bytes_per_value));
+  options.shapes.clear();
+  for (std::int64_t m : ms) options.shapes.push_back(reports::shape_with_m(m, channels));
+  const bool default_output = !arguments.has("--output");
   const std::string output = arguments.value("--output", "reports/accuracy.json");
+  // Find out now, not after the sweep, that the report cannot be written.
+  if (default_output) {
+    check_default_output(output);
+  } else {
+    check_writable(output);
+  }
 
   std::vector<Target> chosen = targets("accuracy", arguments, false);
   std::vector<Implementation*> implementations;
   for (auto& target : chosen) implementations.push_back(target.implementation.get());
+  const bool measurable = announce_skipped(implementations, options);
 
   const bool terminal = isatty(fileno(stderr)) != 0;
   const auto started = std::chrono::steady_clock::now();
@@ -157,9 +239,9 @@ int run_accuracy(const std::vector<std::string>& words) {
     if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
   });
   if (terminal) std::cerr << "\r\033[K" << std::flush;
-  if (entries.empty()) {
-    std::cerr << "bnh accuracy: the implementation supports none of the operations asked for\n";
-    return 2;
+  if (!measurable || entries.empty()) {
+    std::cout << "nothing was measured: the implementation supports none of the operations and dtypes asked for\n";
+    return exit_status::nothing_checked;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "accuracy: " << combinations << " implementation x operation x dtype x M combinations against the "
@@ -168,7 +250,7 @@ int run_accuracy(const std::vector<std::string>& words) {
   nlohmann::json report = reports::new_report(reports::machine_info({}), reports::build_info());
   report["suite"] = {{"name", "accuracy"}, {"cases", options.cases}, {"seed", options.seed}, {"channels", channels}};
   report["accuracy"] = entries;
-  reports::write_report(output, report);
+  write_file(output, reports::report_text(report));
 
   std::cout << "Worst error against the 50-digit reference: condition-normalized (u x scale; '!' beyond the "
                "bound) and in ULPs.\nColumns: standard-normal data, then every channel's |mean| at k standard "
@@ -179,13 +261,14 @@ int run_accuracy(const std::vector<std::string>& words) {
   for (const auto& entry : entries) {
     if (!failed(entry)) continue;
     std::ostringstream out;
-    const std::string selector = chosen.size() == 1 ? chosen.front().selector : "--impl " + entry["implementation"].get<std::string>();
+    const std::string selector =
+        printable(chosen.size() == 1 ? chosen.front().selector : "--impl " + entry["implementation"].get<std::string>());
     const std::string where = entry["regime"] == "normal" ? "standard-normal data"
                                                           : "kappa " + reports::format_kappa(entry["kappa"].get<double>());
-    out << entry["implementation"].get<std::string>() << " " << entry["operation"].get<std::string>() << " "
+    out << printable(entry["implementation"].get<std::string>()) << " " << entry["operation"].get<std::string>() << " "
         << entry["dtype"].get<std::string>() << ", M " << entry["m"] << ", " << where << ": ";
     if (entry.contains("error")) {
-      out << "a valid call failed: " << entry["error"].get<std::string>();
+      out << "a valid call failed: " << printable(entry["error"].get<std::string>());
     } else {
       out << entry["worst_output"].get<std::string>() << " error " << error_text(entry, "max_scaled_error")
           << " > bound " << compact(entry["bound"].get<double>()) << " in " << entry["failed_cases"] << " of "

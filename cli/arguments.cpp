@@ -1,6 +1,14 @@
 #include "cli/arguments.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <thread>
 
 namespace bnh::cli {
 
@@ -64,8 +72,9 @@ std::int64_t Arguments::parse_integer(const std::string& flag, const std::string
   const bool out_of_range = used == 0 && !text.empty() &&
                             text.find_first_not_of("+-0123456789") == std::string::npos;
   if (out_of_range || (used == text.size() && (parsed < minimum || parsed > maximum))) {
-    throw UsageError("bnh " + command_ + ": " + flag + " must be in [" + std::to_string(minimum) +
-                     ", " + std::to_string(maximum) + "], got " + text);
+    const std::string range = maximum == INT64_MAX ? ">= " + std::to_string(minimum)
+                                                   : "in [" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+    throw UsageError("bnh " + command_ + ": " + flag + " must be " + range + ", got " + text);
   }
   if (used == 0 || used != text.size()) {
     throw UsageError("bnh " + command_ + ": " + flag + " expects an integer, got '" + text + "'");
@@ -124,10 +133,10 @@ std::vector<double> Arguments::real_list(const std::string& flag, const std::vec
 }
 
 std::vector<std::int64_t> Arguments::integer_list(const std::string& flag, const std::vector<std::int64_t>& fallback,
-                                                  std::int64_t minimum) const {
+                                                  std::int64_t minimum, std::int64_t maximum) const {
   if (!has(flag)) return fallback;
   std::vector<std::int64_t> values;
-  for (const auto& item : list(flag, {})) values.push_back(parse_integer(flag, item, minimum));
+  for (const auto& item : list(flag, {})) values.push_back(parse_integer(flag, item, minimum, maximum));
   return values;
 }
 
@@ -138,6 +147,55 @@ std::vector<std::string> Arguments::list(const std::string& flag,
   auto items = split(found->second, ',');
   if (items.empty()) throw UsageError("bnh " + command_ + ": " + flag + " needs at least one item");
   return items;
+}
+
+namespace {
+
+// A cgroup's memory limit (v2, then v1), or infinity when there is none or it cannot be read.
+double cgroup_memory_limit() {
+  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(file);
+    double bytes = 0;
+    if (in >> bytes && bytes > 0) return bytes;  // "max" (no limit) does not parse
+  }
+  return INFINITY;
+}
+
+std::string bytes_text(double bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 6) {
+    bytes /= 1024;
+    ++unit;
+  }
+  std::ostringstream out;
+  out << std::setprecision(bytes < 10 ? 2 : 3) << bytes << ' ' << units[unit];
+  return out.str();
+}
+
+}  // namespace
+
+double memory_limit_bytes() {
+  double limit = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (!(limit > 0)) limit = INFINITY;
+  limit = std::min(limit, cgroup_memory_limit());
+  rlimit address_space{};
+  if (getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY) {
+    limit = std::min(limit, static_cast<double>(address_space.rlim_cur));
+  }
+  return limit;
+}
+
+void require_memory(const std::string& command, const std::string& what, double bytes) {
+  const double limit = memory_limit_bytes();
+  if (bytes > limit) {
+    throw UsageError("bnh " + command + ": " + what + " needs about " + bytes_text(bytes) +
+                     " of memory, more than the " + bytes_text(limit) + " this machine allows");
+  }
+}
+
+std::int64_t thread_limit() {
+  return std::max<std::int64_t>(1024, 4 * static_cast<std::int64_t>(std::thread::hardware_concurrency()));
 }
 
 std::vector<std::string> split(const std::string& text, char separator) {

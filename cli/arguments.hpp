@@ -35,7 +35,7 @@ class Arguments {
   // Comma-separated numbers, each checked as real() and integer() check one.
   std::vector<double> real_list(const std::string& flag, const std::vector<double>& fallback, double above) const;
   std::vector<std::int64_t> integer_list(const std::string& flag, const std::vector<std::int64_t>& fallback,
-                                         std::int64_t minimum) const;
+                                         std::int64_t minimum, std::int64_t maximum = INT64_MAX) const;
 
  private:
   std::int64_t parse_integer(const std::string& flag, const std::string& text, std::int64_t minimum,
@@ -46,6 +46,19 @@ class Arguments {
   std::map<std::string, std::string> values_;
   std::set<std::string> switches_;
 };
+
+// Limits a run is checked against before it allocates or starts threads, so that a flag asking
+// for too much is one line and status 2, not an abort (docs/conventions.md, "Exit statuses").
+//
+// The bytes a run may use: the machine's physical memory, or less when a cgroup or `ulimit -v`
+// allows less.
+double memory_limit_bytes();
+// Throws UsageError("bnh COMMAND: WHAT needs about 15 TiB of memory, more than the 23 GiB this
+// machine allows") when `bytes` (an estimate, computed in double so that no product overflows)
+// is beyond memory_limit_bytes().
+void require_memory(const std::string& command, const std::string& what, double bytes);
+// The most threads a command may ask for: 4 per hardware thread, and never fewer than 1024.
+std::int64_t thread_limit();
 
 std::vector<std::string> split(const std::string& text, char separator);
 

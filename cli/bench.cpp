@@ -13,6 +13,7 @@
 #include "bnh/registry.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_files.hpp"
 #include "reports/accuracy.hpp"
 #include "reports/report.hpp"
 #include "reports/summary.hpp"
@@ -20,6 +21,10 @@
 namespace bnh::cli {
 
 namespace {
+
+constexpr std::int64_t max_repetitions = 999;
+constexpr double max_min_time = 3600;
+constexpr double fixed_bytes = 1 << 30;  // the probe's three arrays, the accuracy sweep, the program
 
 constexpr const char* bench_usage = R"(usage: bnh bench [--suite NAME] [--quick] [options]
 
@@ -33,19 +38,22 @@ options:
   --suite NAME         resnet50 (default), mlp, small-batch, cache-sweep, quick
   --quick              short run for CI: the quick suite (unless --suite is given),
                        3 repetitions of at least 0.01 s
-  --n N                batch of the resnet50 and quick suites (default: 16)
+  --n N                batch of the resnet50 and quick suites (default: 16); a suite whose
+                       tensors would not fit in this machine's memory is refused
   --shapes LIST        only these shapes of the suite, as labelled in ids (16x64x56x56,
                        4096x1024)
   --impls LIST         implementations (default: all; see bnh list)
   --ops LIST           operations (default: all five)
   --dtype LIST         f32,f64 (default: f32)
   --layout LIST        nchw,nhwc (default: both)
-  --threads LIST       thread counts (default: 1)
-  --repetitions N      repetitions, odd (default: 3): rounds through every benchmark,
-                       so that each one's repetitions are spread over the run
-  --min-time SECONDS   least time per repetition (default: 0.1)
+  --threads LIST       thread counts (default: 1; at most 4 per hardware thread, and
+                       never less than 1024 allowed)
+  --repetitions N      repetitions, odd, at most 999 (default: 3): rounds through every
+                       benchmark, so that each one's repetitions are spread over the run
+  --min-time SECONDS   least time per repetition (default: 0.1, at most 3600)
   --clock KIND         auto (default: CPU time at 1 thread, wall time above), cpu, real
-  --output PATH        the report (default: reports/latest.json)
+  --output PATH        the report (default: reports/latest.json, its folder created if
+                       missing); checked to be writable before the run
   --no-accuracy        skip the accuracy measurement
   --help               this text
 
@@ -54,23 +62,16 @@ environment:
                          deliberately slowed build, for testing bnh compare (recorded in the
                          report as suite.slowdown)
 
-Exit status: 0 the report was written, 2 bad usage.
+Exit status: 0 the report was written, 2 bad usage or an output that cannot be written.
 )";
 
+// Thread counts in [1, thread_limit()]: a team of 100000 threads does not start (and ended in
+// a crash inside OpenMP).
 std::vector<int> thread_counts(const Arguments& arguments) {
   std::vector<int> counts;
-  for (const auto& text : arguments.list("--threads", {"1"})) {
-    std::size_t used = 0;
-    int value = 0;
-    try {
-      value = std::stoi(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != text.size() || value < 1) {
-      throw UsageError("bnh bench: --threads expects positive integers, got '" + text + "'");
-    }
-    if (std::find(counts.begin(), counts.end(), value) == counts.end()) counts.push_back(value);
+  for (std::int64_t value : arguments.integer_list("--threads", {1}, 1, thread_limit())) {
+    const int threads = static_cast<int>(value);
+    if (std::find(counts.begin(), counts.end(), threads) == counts.end()) counts.push_back(threads);
   }
   return counts;
 }
@@ -138,19 +139,46 @@ int run_bench(const std::vector<std::string>& words) {
   config.layouts.clear();
   for (const auto& name : arguments.list("--layout", {"nchw", "nhwc"})) config.layouts.push_back(parse_layout(name));
   config.threads = thread_counts(arguments);
-  config.repetitions = static_cast<int>(arguments.integer("--repetitions", 3, 1));
+  config.repetitions = static_cast<int>(arguments.integer("--repetitions", 3, 1, max_repetitions));
   if (config.repetitions % 2 == 0) {
     throw UsageError("bnh bench: --repetitions must be odd (the median of an even count is not a "
                      "measurement), got " + std::to_string(config.repetitions));
   }
   config.min_time = arguments.real("--min-time", quick ? 0.01 : 0.1, 0);
+  if (config.min_time > max_min_time) {
+    throw UsageError("bnh bench: --min-time must be at most " + std::to_string(static_cast<int>(max_min_time)) +
+                     " seconds, got " + arguments.value("--min-time", ""));
+  }
   try {
     config.clock = bench::parse_clock(arguments.value("--clock", "auto"));
   } catch (const Error& error) {
     throw UsageError(std::string("bnh bench: ") + error.what());
   }
   config.slowdown = bench::slowdown_from_environment();
+  // The workspace holds x, dy and the output of the largest shape, at the largest dtype; the
+  // bandwidth probe and the accuracy sweep need a fixed amount besides.
+  double largest = 0;
+  std::string largest_label;
+  for (const auto& shape : shapes) {  // in double: with a large --n the product overflows int64
+    const double elements = static_cast<double>(shape.n) * static_cast<double>(shape.c) *
+                            static_cast<double>(shape.h) * static_cast<double>(shape.w);
+    if (elements > largest) {
+      largest = elements;
+      largest_label = shape.label();
+    }
+  }
+  std::size_t widest = 0;
+  for (DType dtype : config.dtypes) widest = std::max(widest, element_size(dtype));
+  require_memory("bench", "the suite's largest tensor, " + largest_label + ",",
+                 largest * static_cast<double>(widest) * 4 + fixed_bytes);
+  const bool default_output = !arguments.has("--output");
   const std::string output = arguments.value("--output", "reports/latest.json");
+  // Find out now, not after the run, that the report cannot be written.
+  if (default_output) {
+    check_default_output(output);
+  } else {
+    check_writable(output);
+  }
   const bool accuracy = !arguments.has("--no-accuracy");
 
   const auto started = std::chrono::steady_clock::now();
@@ -238,7 +266,7 @@ int run_bench(const std::vector<std::string>& words) {
     });
   }
 
-  reports::write_report(output, report);
+  write_file(output, reports::report_text(report));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << '\n' << reports::format_summary_text(report);
   if (!result.errors.empty()) {

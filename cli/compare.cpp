@@ -25,8 +25,10 @@ options:
   --alpha P       significance level (default: 0.05)
   --help          this text
 
+A report whose times are zero, negative or not finite is refused: it is not a measurement.
+
 Exit status: 0 no significant regression, 1 a significant regression, 2 bad usage or a file
-that is not a bnharness report.
+that is not a bnharness report (or whose times are not positive and finite).
 )";
 
 }  // namespace
@@ -57,6 +59,8 @@ int run_compare(const std::vector<std::string>& words) {
   const nlohmann::json newer = reports::read_report(positionals[1]);
   reports::Comparison comparison;
   try {
+    reports::check_times(base, positionals[0]);
+    reports::check_times(newer, positionals[1]);
     comparison = reports::compare_reports(base, newer, options);
   } catch (const nlohmann::json::exception& error) {  // a value of an unexpected type
     throw Error(std::string("malformed report: ") + error.what());

@@ -1,17 +1,25 @@
+#include <cmath>
 #include <iostream>
 #include <set>
 #include <sstream>
 
+#include "bnh/text.hpp"
+#include "bnh/validate.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "cli/targets.hpp"
-#include "bnh/validate.hpp"
 #include "properties/case.hpp"
 #include "properties/gradient_check.hpp"
 
 namespace bnh::cli {
 
 namespace {
+
+// What one element of the tensor costs the check, at most: the case's x and dy, the point and
+// its two perturbations, the directions, the forward's outputs and the backward's gradients in
+// double, and a plugin's copies of its buffers. Measured near 110 bytes in-process.
+constexpr double bytes_per_element = 160;
+constexpr double max_full_entries = 1 << 24;  // as gradient_check allows
 
 const std::string gradcheck_usage = R"(usage: bnh gradcheck (--impl NAME | --plugin PATH.so) --shape N,C,H,W [options]
 
@@ -20,20 +28,24 @@ differences of the training forward against the backward, on random data (docs/g
 Renorm holds r and d fixed (stop-gradient), so both sides must agree.
 
 options:
-)" + std::string(target_usage) + R"(  --shape N,C,H,W    the tensor (required; N,C for a 2-D input)
+)" + std::string(target_usage) + R"(  --shape N,C,H,W    the tensor (required; N,C for a 2-D input); refused when the check
+                     would need more than this machine's memory (about 160 bytes an element)
   --layout L         nchw or nhwc (default nchw)
-  --dtype D          f64 or f32 (default f64)
+  --dtype LIST       f64, f32 or both (default: f64 if the implementation supports it, else
+                     f32); a dtype it does not support is skipped, with the reason
   --mode M           bn or renorm (default bn)
-  --full             the full Jacobian (default up to 4096 entries)
+  --full             the full Jacobian (default up to 4096 entries; at most 2^24)
   --fast             directional v^T J u checks, as PyTorch's gradcheck fast mode
   --eps E            batch-norm eps (default 1e-5)
-  --step H           finite-difference step, relative to each input's scale (default: 1e-6
-                     for f64, 1e-2 for f32)
-  --atol A --rtol R  tolerances (default: 1e-5, 1e-4 for f64; 1e-2, 1e-2 for f32)
+  --step H           finite-difference step in (0, 1), relative to each input's scale
+                     (default: 1e-6 for f64, 1e-2 for f32)
+  --atol A --rtol R  tolerances, >= 0 (default: 1e-5, 1e-4 for f64; 1e-2, 1e-2 for f32)
   --seed S           seed of the data and directions (default 1)
   --help             this text
 
-Exit status: 0 the gradients agree, 1 they do not, 2 bad usage.
+Exit status: 0 the gradients agree, 1 they do not (or the implementation crashed or hung),
+2 bad usage, 3 nothing was checked (no dtype or operation the check needs is supported, or a
+plugin declined the call).
 )";
 
 TensorDesc parse_shape(const std::string& text) {
@@ -57,18 +69,25 @@ TensorDesc parse_shape(const std::string& text) {
   return TensorDesc{dims[0], dims[1], dims[2], dims[3]};
 }
 
-double real_value(const Arguments& arguments, const std::string& flag, double fallback) {
-  if (!arguments.has(flag)) return fallback;
-  const std::string text = arguments.value(flag, "");
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) throw UsageError("bnh gradcheck: " + flag + " expects a number, got '" + text + "'");
+// A tolerance: finite and >= 0; -1 (the dtype's default) when not given.
+double tolerance(const Arguments& arguments, const std::string& flag) {
+  if (!arguments.has(flag)) return -1;
+  const double value = arguments.real(flag, -1, -INFINITY);
+  if (value < 0) throw UsageError("bnh gradcheck: " + flag + " must be >= 0, got " + arguments.value(flag, ""));
   return value;
+}
+
+// The operations the check calls: the training forward (renorm also uses bn's, for xhat) and
+// the backward of the mode.
+std::vector<Operation> operations_needed(GradientMode mode) {
+  if (mode == GradientMode::bn) return {Operation::bn_forward_train, Operation::bn_backward};
+  return {Operation::bn_forward_train, Operation::renorm_forward_train, Operation::renorm_backward};
+}
+
+// Each line of a multi-line text (plugin messages included) made safe for the terminal.
+void print_lines(const std::string& text) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) std::cout << printable(line) << '\n';
 }
 
 }  // namespace
@@ -76,7 +95,7 @@ double real_value(const Arguments& arguments, const std::string& flag, double fa
 int run_gradcheck(const std::vector<std::string>& words) {
   if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
     std::cout << gradcheck_usage;
-    return 0;
+    return exit_status::success;
   }
   std::set<std::string> value_flags{"--shape", "--layout", "--dtype", "--mode", "--eps",
                                     "--step", "--atol", "--rtol", "--seed"};
@@ -86,52 +105,118 @@ int run_gradcheck(const std::vector<std::string>& words) {
   const Arguments arguments("gradcheck", words, value_flags, switches);
   if (arguments.has("--help")) {
     std::cout << gradcheck_usage;
-    return 0;
+    return exit_status::success;
   }
   if (!arguments.has("--shape")) throw UsageError("bnh gradcheck: --shape N,C,H,W is required");
   if (arguments.has("--full") && arguments.has("--fast")) throw UsageError("bnh gradcheck: --full or --fast, not both");
-  TensorDesc desc = parse_shape(arguments.value("--shape", ""));
+  const std::string shape_text = arguments.value("--shape", "");
+  TensorDesc desc = parse_shape(shape_text);
   desc.layout = parse_layout(arguments.value("--layout", "nchw"));
-  desc.dtype = parse_dtype(arguments.value("--dtype", "f64"));
+  std::vector<DType> requested;
+  for (const auto& name : arguments.list("--dtype", {})) requested.push_back(parse_dtype(name));
   const std::string mode = arguments.value("--mode", "bn");
-  if (mode != "bn" && mode != "renorm") throw UsageError("bnh gradcheck: --mode is bn or renorm, got '" + mode + "'");
+  if (mode != "bn" && mode != "renorm") throw UsageError("bnh gradcheck: --mode is bn or renorm, got '" + printable(mode) + "'");
 
   Params params;
-  params.eps = real_value(arguments, "--eps", params.eps);
+  params.eps = arguments.real("--eps", params.eps, 0);
   GradientCheckOptions options;
   options.mode = mode == "bn" ? GradientMode::bn : GradientMode::renorm;
-  options.step = real_value(arguments, "--step", 0);
-  options.atol = real_value(arguments, "--atol", -1);
-  options.rtol = real_value(arguments, "--rtol", -1);
+  options.step = arguments.real("--step", 0, 0);
+  // The step is relative to each input's scale: one whole scale or more is no derivative.
+  if (options.step >= 1) throw UsageError("bnh gradcheck: --step must be below 1, got " + arguments.value("--step", ""));
+  options.atol = tolerance(arguments, "--atol");
+  options.rtol = tolerance(arguments, "--rtol");
   options.seed = arguments.unsigned_integer("--seed", 1);
-  const bool small = desc.elements() * (desc.elements() + 2 * desc.c) <= 4096;
+
+  // The shape and the memory it needs are refused before a plugin is loaded or anything is
+  // allocated; validation does not depend on the dtype.
+  validate_call(options.mode == GradientMode::bn ? Operation::bn_forward_train : Operation::renorm_forward_train,
+                desc, params);
+  const double elements = static_cast<double>(desc.elements());
+  require_memory("gradcheck", "--shape " + shape_text, elements * bytes_per_element);
+  const double entries = elements * (elements + 2 * static_cast<double>(desc.c));  // of the full Jacobian
+  const bool small = entries <= 4096;
+  if (arguments.has("--full") && entries > max_full_entries) {
+    throw UsageError("bnh gradcheck: --full on " + shape_text + " compares " + std::to_string(static_cast<std::int64_t>(entries)) +
+                     " Jacobian entries, more than 2^24; use --fast");
+  }
   options.method = arguments.has("--fast") || (!arguments.has("--full") && !small) ? GradientMethod::fast
                                                                                     : GradientMethod::full;
 
   auto chosen = targets("gradcheck", arguments, false);
   if (chosen.size() != 1) throw UsageError("bnh gradcheck: give one implementation");
   Implementation& implementation = *chosen.front().implementation;
-  validate_call(mode == "bn" ? Operation::bn_forward_train : Operation::renorm_forward_train, desc, params);
-  const Case test_case = random_case(desc, options.seed, params);
+  const std::string name = printable(implementation.name());
 
-  std::cout << implementation.name() << ": " << mode << " gradient check, " << desc.to_string() << ", "
-            << (options.method == GradientMethod::full ? "full Jacobian" : "directional (fast)") << "\n";
-  const GradientCheckResult result = gradient_check(implementation, test_case, options);
-  std::cout << result.describe() << '\n';
-  if (!result.supported) {
-    std::cout << "not supported by " << implementation.name() << '\n';
-    return 2;
+  std::string missing;
+  for (Operation operation : operations_needed(options.mode)) {
+    if (!implementation.supports(operation)) missing += (missing.empty() ? "" : ", ") + std::string(to_string(operation));
   }
-  if (!result.passed()) {
-    std::ostringstream command;
-    command << "bnh gradcheck " << chosen.front().selector << " --shape " << desc.n << ',' << desc.c
-            << ',' << desc.h << ',' << desc.w << " --layout " << to_string(desc.layout) << " --dtype "
-            << to_string(desc.dtype) << " --mode " << mode
-            << (options.method == GradientMethod::full ? " --full" : " --fast") << " --seed " << options.seed;
-    std::cout << "reproduce: " << command.str() << '\n';
-    return 1;
+  if (!missing.empty()) {
+    std::cout << "nothing was checked: " << name << " does not provide " << missing << " (the " << mode
+              << " gradient check needs them)\n";
+    return exit_status::nothing_checked;
   }
-  return 0;
+
+  // The dtypes asked for that the implementation supports; by default its most precise one.
+  auto supported = [&](DType dtype) {
+    TensorDesc typed = desc;
+    typed.dtype = dtype;
+    return implementation.supports(typed);
+  };
+  std::vector<DType> dtypes;
+  if (requested.empty()) {
+    for (DType dtype : {DType::f64, DType::f32}) {
+      if (supported(dtype)) {
+        dtypes.push_back(dtype);
+        break;
+      }
+    }
+    if (dtypes.empty()) {
+      std::cout << "nothing was checked: " << name << " supports neither f64 nor f32 in " << to_string(desc.layout)
+                << '\n';
+      return exit_status::nothing_checked;
+    }
+  }
+  for (DType dtype : requested) {
+    if (supported(dtype)) {
+      dtypes.push_back(dtype);
+    } else {
+      std::cout << "skipped " << to_string(dtype) << ": " << name << " does not support " << to_string(dtype) << ' '
+                << to_string(desc.layout) << '\n';
+    }
+  }
+
+  bool any_checked = false, any_failed = false;
+  for (DType dtype : dtypes) {
+    desc.dtype = dtype;
+    const Case test_case = random_case(desc, options.seed, params);
+    std::cout << name << ": " << mode << " gradient check, " << desc.to_string() << ", "
+              << (options.method == GradientMethod::full ? "full Jacobian" : "directional (fast)") << "\n";
+    const GradientCheckResult result = gradient_check(implementation, test_case, options);
+    if (result.refused || !result.supported) {
+      std::cout << "skipped " << to_string(dtype) << ": "
+                << (result.refused ? printable(result.error) : name + " does not support it") << '\n';
+      continue;
+    }
+    any_checked = true;
+    print_lines(result.describe());
+    if (!result.passed()) {
+      any_failed = true;
+      std::ostringstream command;
+      command << "bnh gradcheck " << printable(chosen.front().selector) << " --shape " << desc.n << ',' << desc.c
+              << ',' << desc.h << ',' << desc.w << " --layout " << to_string(desc.layout) << " --dtype "
+              << to_string(desc.dtype) << " --mode " << mode
+              << (options.method == GradientMethod::full ? " --full" : " --fast") << " --seed " << options.seed;
+      std::cout << "reproduce: " << command.str() << '\n';
+    }
+  }
+  if (any_failed) return exit_status::check_failed;
+  if (!any_checked) {
+    std::cout << "nothing was checked: none of the dtypes asked for could be checked on " << name << '\n';
+    return exit_status::nothing_checked;
+  }
+  return exit_status::success;
 }
 
 }  // namespace bnh::cli

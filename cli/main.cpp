@@ -1,8 +1,10 @@
 // bnh: verify and measure batch normalization and batch renormalization implementations.
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
+#include "bnh/text.hpp"
 #include "bnh/types.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
@@ -24,42 +26,60 @@ commands:
   compare    compare two reports: ratios, significance, exit 1 on a regression
 
 Run 'bnh <command> --help' for a command's options.
-Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.
+Exit status: 0 success, 1 a check failed (a plugin that crashed or hung included),
+2 bad usage or bad input, 3 nothing was checked, 4 an internal error (docs/conventions.md).
 )";
+
+namespace exit_status = bnh::cli::exit_status;
+
+int run(const std::string& command, const std::vector<std::string>& rest) {
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << usage;
+    return exit_status::success;
+  }
+  if (command == "list") return bnh::cli::run_list(rest);
+  if (command == "check") return bnh::cli::run_check(rest);
+  if (command == "gradcheck") return bnh::cli::run_gradcheck(rest);
+  if (command == "accuracy") return bnh::cli::run_accuracy(rest);
+  if (command == "bench") return bnh::cli::run_bench(rest);
+  if (command == "report") return bnh::cli::run_report(rest);
+  if (command == "compare") return bnh::cli::run_compare(rest);
+  const std::string kind = command.rfind("-", 0) == 0 ? "option" : "command";
+  std::cerr << "bnh: unknown " << kind << " '" << bnh::printable(command) << "' (see bnh --help)\n";
+  return exit_status::bad_usage;
+}
 
 }  // namespace
 
+// Whatever escapes a subcommand ends here as one line and a documented status: no path ends in
+// std::terminate.
 int main(int argc, char** argv) {
   const std::vector<std::string> words(argv + 1, argv + argc);
   if (words.empty()) {
     std::cerr << usage;
-    return 2;
+    return exit_status::bad_usage;
   }
   const std::string& command = words.front();
-  const std::vector<std::string> rest(words.begin() + 1, words.end());
+  const std::string prefix = "bnh " + bnh::printable(command) + ": ";
   try {
-    if (command == "--help" || command == "-h" || command == "help") {
-      std::cout << usage;
-      return 0;
-    }
-    if (command == "list") return bnh::cli::run_list(rest);
-    if (command == "check") return bnh::cli::run_check(rest);
-    if (command == "gradcheck") return bnh::cli::run_gradcheck(rest);
-    if (command == "accuracy") return bnh::cli::run_accuracy(rest);
-    if (command == "bench") return bnh::cli::run_bench(rest);
-    if (command == "report") return bnh::cli::run_report(rest);
-    if (command == "compare") return bnh::cli::run_compare(rest);
-    if (command.rfind("-", 0) == 0) {
-      std::cerr << "bnh: unknown option '" << command << "' (see bnh --help)\n";
-    } else {
-      std::cerr << "bnh: unknown command '" << command << "' (see bnh --help)\n";
-    }
-    return 2;
-  } catch (const bnh::cli::UsageError& error) {
-    std::cerr << error.what() << '\n';
-    return 2;
+    return run(command, std::vector<std::string>(words.begin() + 1, words.end()));
+  } catch (const bnh::cli::UsageError& error) {  // already "bnh <command>: ..."
+    std::cerr << bnh::printable(error.what()) << '\n';
+    return exit_status::bad_usage;
+  } catch (const bnh::PluginFault& fault) {  // a plugin that crashed or hung while loading
+    std::cerr << prefix << bnh::printable(fault.what()) << '\n';
+    return exit_status::check_failed;
   } catch (const bnh::Error& error) {
-    std::cerr << "bnh " << command << ": " << error.what() << '\n';
-    return 2;
+    std::cerr << prefix << bnh::printable(error.what()) << '\n';
+    return exit_status::bad_usage;
+  } catch (const std::bad_alloc&) {
+    std::cerr << prefix << "out of memory: the run needs more than this machine or its limits (ulimit -v) allow\n";
+    return exit_status::internal_error;
+  } catch (const std::exception& error) {
+    std::cerr << prefix << "internal error: " << bnh::printable(error.what()) << '\n';
+    return exit_status::internal_error;
+  } catch (...) {
+    std::cerr << prefix << "internal error: an exception that is not a std::exception\n";
+    return exit_status::internal_error;
   }
 }

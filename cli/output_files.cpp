@@ -39,6 +39,15 @@ void check_writable(const std::string& path) {
   }
 }
 
+void check_default_output(const std::string& path) {
+  const std::string folder = folder_of(path);
+  struct stat info {};
+  if (stat(folder.c_str(), &info) != 0 && mkdir(folder.c_str(), 0777) != 0) {
+    throw Error("cannot write " + path + ": cannot create folder " + folder + ": " + std::strerror(errno));
+  }
+  check_writable(path);
+}
+
 void write_file(const std::string& path, const std::string& text) {
   check_writable(path);
   const std::string temporary = path + ".partial." + std::to_string(getpid());

@@ -3,6 +3,7 @@
 #include "bnh/types.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/output_files.hpp"
 #include "reports/render_html.hpp"
 #include "reports/render_markdown.hpp"
 #include "reports/report.hpp"
@@ -22,7 +23,10 @@ options:
   --markdown PATH   the Markdown summary (default: REPORT with .md for .json)
   --help            this text
 
-Exit status: 0 both were written, 2 bad usage or a file that is not a bnharness report.
+Both outputs are checked to be writable (their folders must exist) before either is written.
+
+Exit status: 0 both were written, 2 bad usage, a file that is not a bnharness report, or an
+output that cannot be written.
 )";
 
 std::string sibling(const std::string& path, const std::string& extension) {
@@ -58,6 +62,10 @@ int run_report(const std::vector<std::string>& words) {
   const std::string html = arguments.value("--html", sibling(input, ".html"));
   const std::string markdown = arguments.value("--markdown", sibling(input, ".md"));
   if (html == input || markdown == input) throw UsageError("bnh report: an output would overwrite the report itself");
+  if (html == markdown) throw UsageError("bnh report: --html and --markdown name the same file");
+  // Both outputs are checked before either is written: no half of a rendering is left behind.
+  check_writable(html);
+  check_writable(markdown);
   std::string html_text, markdown_text;
   try {
     html_text = reports::render_html(report);
@@ -65,8 +73,8 @@ int run_report(const std::vector<std::string>& words) {
   } catch (const nlohmann::json::exception& error) {  // a value of an unexpected type
     throw Error(input + ": malformed report: " + error.what());
   }
-  reports::write_text_atomically(html, html_text);
-  reports::write_text_atomically(markdown, markdown_text);
+  write_file(html, html_text);
+  write_file(markdown, markdown_text);
   std::cout << "wrote " << html << " and " << markdown << '\n';
   return 0;
 }

@@ -383,6 +383,10 @@ std::string GradientCheckResult::describe() const {
     out << "not supported";
     return out.str();
   }
+  if (refused) {
+    out << "the implementation declined the call: " << error;
+    return out.str();
+  }
   if (!error.empty()) {
     out << "the implementation threw: " << error;
     return out.str();
@@ -454,6 +458,10 @@ GradientCheckResult gradient_check(Implementation& implementation, const Case& t
     });
   } catch (const Unsupported&) {
     result.supported = false;
+    result.inputs.clear();
+  } catch (const PluginRefusal& refusal) {
+    result.refused = true;
+    result.error = refusal.what();
     result.inputs.clear();
   } catch (const std::exception& error) {
     result.error = error.what();

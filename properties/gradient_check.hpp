@@ -102,6 +102,8 @@ struct InputDiscrepancy {
 struct GradientCheckResult {
   bool supported = true;   // false when the implementation lacks an operation / dtype / layout
   std::string error;       // non-empty if the implementation threw
+  bool refused = false;    // it threw bnh::PluginRefusal: a plugin declined this valid call
+                           // (error says why), so nothing was checked; still not passed()
   double step = 0, atol = 0, rtol = 0;  // what was used
   std::vector<InputDiscrepancy> inputs;
   // An unsupported check passes (callers skip it, as with reference agreement); one that threw

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "bnh/registry.hpp"
+#include "bnh/text.hpp"
 #include "properties/reference_agreement.hpp"
 
 namespace bnh::reports {
@@ -80,7 +81,7 @@ nlohmann::json measure_point(Implementation& impl, Operation operation, const Po
   }
   if (measured == 0) return nullptr;
   nlohmann::json entry = {
-      {"implementation", impl.name()},
+      {"implementation", valid_utf8(impl.name())},  // a plugin's name may be any bytes
       {"operation", to_string(operation)},
       {"regime", point.regime},
       {"kappa", point.kappa},
@@ -91,7 +92,7 @@ nlohmann::json measure_point(Implementation& impl, Operation operation, const Po
       {"cases", measured},
       {"failed_cases", failed},
   };
-  if (!error.empty()) entry["error"] = error;
+  if (!error.empty()) entry["error"] = valid_utf8(error);
   return entry;
 }
 

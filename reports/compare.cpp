@@ -143,10 +143,29 @@ std::vector<double> times_of(const nlohmann::json& entry) {
 
 }  // namespace
 
+void check_times(const nlohmann::json& report, const std::string& name) {
+  const auto& benchmarks = report.at("benchmarks");
+  for (std::size_t i = 0; i < benchmarks.size(); ++i) {
+    const auto& entry = benchmarks[i];
+    auto require_positive = [&](const nlohmann::json& time, const std::string& what) {
+      const double seconds = time.get<double>();
+      if (seconds > 0 && std::isfinite(seconds)) return;
+      std::ostringstream value;
+      value << seconds;
+      throw Error(name + ": benchmarks[" + std::to_string(i) + "] (" + entry.at("id").get<std::string>() + ") has " +
+                  what + " of " + value.str() + " s: times must be positive and finite");
+    };
+    for (const auto& time : entry.at("repetitions")) require_positive(time, "a repetition time");
+    require_positive(entry.at("median_s"), "a median time");
+  }
+}
+
 Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& newer,
                            const CompareOptions& options) {
   if (!(options.threshold >= 0)) throw Error("the threshold must be >= 0");
   if (!(options.alpha > 0 && options.alpha < 1)) throw Error("alpha must be between 0 and 1");
+  check_times(base, "the base report");
+  check_times(newer, "the new report");
   Comparison result;
   std::map<std::string, const nlohmann::json*> base_by_id;
   for (const auto& entry : base.at("benchmarks")) base_by_id[entry.at("id").get<std::string>()] = &entry;

@@ -51,6 +51,13 @@ struct Comparison {
 
 const char* to_string(BenchmarkComparison::Verdict verdict);
 
+// Throws bnh::Error ("NAME: benchmarks[3] (ID) has a repetition time of -0.001 s: times must
+// be positive and finite") when a benchmark's repetition times or median are zero, negative or
+// not finite: a ratio or a rank test on such times would call a broken run faster.
+void check_times(const nlohmann::json& report, const std::string& name);
+
+// Checks both reports' times first (check_times, naming them "the base report", "the new
+// report").
 Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& newer,
                            const CompareOptions& options = {});
 

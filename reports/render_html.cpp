@@ -730,7 +730,7 @@ std::string header_section(const nlohmann::json& report) {
   if (build.contains("libraries") && build["libraries"].is_object()) {
     std::string libraries;
     for (const auto& [name, version] : build["libraries"].items()) {
-      libraries += (libraries.empty() ? "" : ", ") + name + " " + (version.is_string() ? version.get<std::string>() : version.dump());
+      libraries += (libraries.empty() ? "" : ", ") + name + " " + (version.is_string() ? version.get<std::string>() : safe_dump(version));
     }
     row("libraries", libraries);
   }

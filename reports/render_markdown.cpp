@@ -62,10 +62,14 @@ std::string format_kappa(double kappa) {
 
 namespace {
 
-// Markdown table cells may not hold '|'.
+// Markdown table cells may not hold '|' nor a line break.
 std::string cell(std::string text) {
   std::string escaped;
-  for (char ch : text) escaped += ch == '|' ? std::string("\\|") : std::string(1, ch);
+  for (char ch : text) {
+    if (ch == '|') escaped += "\\|";
+    else if (ch == '\n' || ch == '\r') escaped += ' ';
+    else escaped += ch;
+  }
   return escaped;
 }
 
@@ -109,7 +113,7 @@ void header(std::ostringstream& out, const nlohmann::json& report) {
     out << "- **libraries**";
     bool first = true;
     for (const auto& [name, version] : build["libraries"].items()) {
-      out << (first ? " " : ", ") << name << " " << (version.is_string() ? version.get<std::string>() : version.dump());
+      out << (first ? " " : ", ") << name << " " << (version.is_string() ? version.get<std::string>() : safe_dump(version));
       first = false;
     }
     out << "\n";

@@ -220,7 +220,7 @@ std::string text_of(const nlohmann::json& object, const char* key, const std::st
   const auto found = object.find(key);
   if (found == object.end() || found->is_null()) return fallback;
   if (found->is_string()) return found->get<std::string>();
-  return found->dump();
+  return safe_dump(*found);
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
@@ -259,8 +259,14 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   }
 }
 
+std::string safe_dump(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string report_text(const nlohmann::json& report) { return safe_dump(report, 1) + "\n"; }
+
 void write_report(const std::string& path, const nlohmann::json& report) {
-  write_text_atomically(path, report.dump(1) + "\n");
+  write_text_atomically(path, report_text(report));
 }
 
 namespace {
@@ -276,7 +282,7 @@ void validate_report(const nlohmann::json& report, const std::string& name) {
   const auto schema = report.find("schema");
   if (schema == report.end()) throw Error(name + ": not a bnharness report (no \"schema\" key)");
   if (!schema->is_string() || schema->get<std::string>() != schema_name) {
-    throw Error(name + ": not a bnharness report (\"schema\" is " + schema->dump() + ", expected \"" +
+    throw Error(name + ": not a bnharness report (\"schema\" is " + safe_dump(*schema) + ", expected \"" +
                 schema_name + "\")");
   }
   const auto version = report.find("version");
@@ -350,6 +356,10 @@ nlohmann::json parse_report(const std::string& text, const std::string& name) {
                   " before the document is complete)");
     }
     throw Error(name + ": not JSON (syntax error at byte " + std::to_string(error.byte) + ")");
+  } catch (const nlohmann::json::exception& error) {  // a number beyond a double: "1e400"
+    std::string message = error.what();
+    message.erase(0, message.find("] ") == std::string::npos ? 0 : message.find("] ") + 2);
+    throw Error(name + ": not a usable report: " + message);
   }
   validate_report(report, name);
   return report;
@@ -360,10 +370,15 @@ nlohmann::json read_report(const std::string& path) {
   if (std::filesystem::is_directory(path, code)) throw Error(path + ": is a directory, not a report");
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error(path + ": cannot read (" + std::strerror(errno) + ")");
-  std::ostringstream text;
-  text << file.rdbuf();
+  // Read in chunks appended outside the stream: `text << file.rdbuf()` swallows an exception
+  // (out of memory) and returns what it had, which then read as an empty or truncated report.
+  std::string text;
+  std::vector<char> chunk(1 << 16);
+  while (file.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || file.gcount() > 0) {
+    text.append(chunk.data(), static_cast<std::size_t>(file.gcount()));
+  }
   if (file.bad()) throw Error(path + ": cannot read (" + std::strerror(errno) + ")");
-  return parse_report(text.str(), path);
+  return parse_report(text, path);
 }
 
 }  // namespace bnh::reports

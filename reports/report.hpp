@@ -44,6 +44,11 @@ std::string suite_description(const nlohmann::json& report);
 // reader sees the old file or the new one, never half of one. Creates missing directories.
 void write_text_atomically(const std::string& path, const std::string& text);
 void write_report(const std::string& path, const nlohmann::json& report);
+// The text write_report writes. A string that is not valid UTF-8 (a plugin's name or message)
+// is written with U+FFFD for its bad bytes rather than aborting the dump.
+std::string report_text(const nlohmann::json& report);
+// dump() of any value, with the same replacement: for messages and keys built from a report.
+std::string safe_dump(const nlohmann::json& value, int indent = -1);
 
 // Parses and validates; `name` is the file name the messages use. Refuses text that is empty,
 // not JSON, truncated, not a bnharness report, of a version this program does not read, or

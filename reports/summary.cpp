@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "bnh/types.hpp"
+#include "reports/report.hpp"
 
 namespace bnh::reports {
 
@@ -46,7 +47,7 @@ std::optional<double> mean_of(const std::vector<double>& values) {
   return geometric_mean(values);
 }
 
-std::string shape_key(const nlohmann::json& entry) { return entry.at("shape").dump(); }
+std::string shape_key(const nlohmann::json& entry) { return safe_dump(entry.at("shape")); }
 
 std::int64_t elements_of(const nlohmann::json& entry) {
   std::int64_t elements = 1;

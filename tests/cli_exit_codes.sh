@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The command's exit statuses and one-line errors: 0 success, 1 a failed check, 2 bad usage.
+# The command's exit statuses and one-line errors: 0 success, 1 a failed check, 2 bad usage,
+# 3 nothing checked, 4 an internal error (docs/conventions.md).
 set -u
 bnh=$1 minimal_plugin=$2 wrong_abi_plugin=$3
 source "$(dirname "$0")/expect.sh"
 
 expect 0 'usage: bnh <command>' -- "$bnh" --help
+expect 0 '3 nothing was checked, 4 an internal error' -- "$bnh" --help
 expect 2 'usage: bnh <command>' -- "$bnh"
 expect 2 "unknown command 'frobnicate'" -- "$bnh" frobnicate
 expect 2 "unknown option '--frobnicate'" -- "$bnh" --frobnicate
@@ -26,7 +28,7 @@ expect 0 'agreement_bn_forward_train .*skipped' -- "$bnh" check --plugin "$minim
 expect 2 "unknown property 'nosuch'" -- "$bnh" check --property nosuch
 expect 2 "case spec: bad shape" -- "$bnh" check --impl naive --case "f32 nchw 2by3"
 expect 0 'agreement_bn_forward_train +holds' -- "$bnh" check --impl naive --case "f32 nhwc 2x3x4x5 regime=large-mean seed=3"
-expect 2 '--cases must be >= 1' -- "$bnh" check --cases 0
+expect 2 '--cases must be in \[1, [0-9]+\], got 0' -- "$bnh" check --cases 0
 
 expect 0 'usage: bnh gradcheck' -- "$bnh" gradcheck --help
 expect 2 '--shape N,C,H,W is required' -- "$bnh" gradcheck --impl naive

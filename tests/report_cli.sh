@@ -24,7 +24,7 @@ expect 2 "has no shape '1x2'" -- "$bnh" bench --suite mlp --shapes 1x2
 expect 2 "unknown implementation 'nosuch'" -- "$bnh" bench --impls nosuch
 expect 2 "unknown dtype 'f16'" -- "$bnh" bench --dtype f16
 expect 2 '--min-time expects a number' -- "$bnh" bench --min-time fast
-expect 2 '--threads expects positive integers' -- "$bnh" bench --threads 0
+expect 2 '--threads must be in \[1, [0-9]+\], got 0' -- "$bnh" bench --threads 0
 expect 2 'BNH_BENCH_SLOWDOWN must be a number >= 1' -- env BNH_BENCH_SLOWDOWN=0.5 "$bnh" bench --quick
 expect 2 'expected one report file, got none' -- "$bnh" report
 expect 2 "unknown flag '--pdf'" -- "$bnh" report "$dir/empty-run.json" --pdf x

@@ -143,6 +143,27 @@ TEST(Compare, FewRepetitionsAreWarnedAbout) {
   EXPECT_NE(result.warnings.back().find("fewer than 9 repetitions"), std::string::npos);
 }
 
+// A zero, negative or non-finite time is no measurement: compared, it would read as faster.
+TEST(Compare, RefusesTimesThatAreNotPositiveAndFinite) {
+  for (double bad : {0.0, -1.0, std::nan(""), HUGE_VAL}) {
+    std::vector<double> broken = times;
+    broken[1] = bad;
+    for (const auto& [base, newer] : {std::pair{broken, times}, std::pair{times, broken}}) {
+      try {
+        compare_reports(report_with({{"a", base}}), report_with({{"a", newer}}));
+        ADD_FAILURE() << "a time of " << bad << " was compared";
+      } catch (const bnh::Error& error) {
+        EXPECT_NE(std::string(error.what()).find("times must be positive and finite"), std::string::npos)
+            << error.what();
+      }
+    }
+  }
+  nlohmann::json zero_median = report_with({{"a", times}});
+  zero_median["benchmarks"][0]["median_s"] = 0.0;
+  EXPECT_THROW(check_times(zero_median, "r.json"), bnh::Error);
+  EXPECT_NO_THROW(check_times(report_with({{"a", times}}), "r.json"));
+}
+
 TEST(Compare, UnmatchedBenchmarksAreListedAndTheGeometricMeanIsOverMatches) {
   const auto result = compare_reports(report_with({{"a", times}, {"b", times}}),
                                       report_with({{"a", scaled(times, 2)}, {"c", times}}));
@@ -256,6 +277,31 @@ TEST_F(ReportFiles, RefusesEmptyMissingAndMalformedFiles) {
             std::string::npos);
 }
 
+TEST_F(ReportFiles, RefusesANumberBeyondADouble) {
+  nlohmann::json report = report_with({{"a", times}});
+  std::string text = report.dump();
+  const std::string median = "\"median_s\":1.0";
+  ASSERT_NE(text.find(median), std::string::npos) << text;
+  text.replace(text.find(median), median.size(), "\"median_s\":1e400");
+  const std::string message = refusal(file("o.json", text));
+  EXPECT_NE(message.find(": not a usable report: number overflow parsing '1e400'"), std::string::npos) << message;
+}
+
+// Plugin strings may be any bytes: written as valid UTF-8 (U+FFFD for bad bytes), never an
+// abort of the dump (nlohmann's type_error.316).
+TEST_F(ReportFiles, WritesStringsThatAreNotUtf8) {
+  nlohmann::json report = report_with({{"a", times}});
+  report["benchmarks"][0]["implementation"] = "bad\xff\xfe name";
+  std::string text;
+  ASSERT_NO_THROW(text = report_text(report));
+  EXPECT_NE(text.find("bad\xEF\xBF\xBD\xEF\xBF\xBD name"), std::string::npos);
+  const std::string path = dir_ + "/utf8.json";
+  ASSERT_NO_THROW(write_report(path, report));
+  EXPECT_EQ(read_report(path)["benchmarks"][0]["implementation"], "bad\xEF\xBF\xBD\xEF\xBF\xBD name");
+  EXPECT_NO_THROW(render_markdown(report));
+  EXPECT_NO_THROW(render_html(report));
+}
+
 // ---- rendering -------------------------------------------------------------------------------
 
 nlohmann::json rendered_report() {
@@ -333,6 +379,51 @@ TEST(Accuracy, OneEntryPerImplementationOperationDtypeAndPoint) {
   }
   EXPECT_EQ(entries[0]["regime"], "normal");
   EXPECT_EQ(entries[2]["kappa"], 1e4);
+}
+
+// An implementation as a hostile plugin presents itself: a name and a refusal that are not
+// UTF-8 and hold control characters.
+class HostileStrings : public bnh::Implementation {
+ public:
+  std::string name() const override { return "bad\xff\xfe\nname"; }
+  std::string description() const override { return "\x1b[31m"; }
+  bool supports(const bnh::TensorDesc& desc) const override { return desc.dtype == bnh::DType::f64; }
+  bool supports(bnh::Operation operation) const override { return operation == bnh::Operation::bn_forward_infer; }
+  void bn_forward_infer(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*,
+                        const void*, const void*, void*) override {
+    throw bnh::PluginRefusal("bad\xff rejected bn_forward_infer: \xc3\x1b[2J");
+  }
+  void bn_forward_train(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, void*,
+                        void*, void*, void*, void*) override {
+    throw bnh::Unsupported("no");
+  }
+  void bn_backward(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, const void*,
+                   const void*, void*, void*, void*) override {
+    throw bnh::Unsupported("no");
+  }
+  void renorm_forward_train(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, void*,
+                            void*, void*, void*, void*, void*, void*) override {
+    throw bnh::Unsupported("no");
+  }
+  void renorm_backward(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*,
+                       const void*, const void*, const void*, const void*, void*, void*, void*) override {
+    throw bnh::Unsupported("no");
+  }
+};
+
+TEST(Accuracy, EntriesOfAPluginWithHostileStringsAreValidJson) {
+  HostileStrings hostile;
+  AccuracyOptions options;
+  options.operations = {bnh::Operation::bn_forward_infer};
+  options.dtypes = {bnh::DType::f64};
+  options.kappas = {1};
+  options.cases = 1;
+  options.shapes = {shape_with_m(16, 2)};
+  const auto entries = measure_accuracy({&hostile}, options);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_TRUE(entries[0].contains("error"));
+  EXPECT_NO_THROW(entries.dump());  // the strict dump: every string is valid UTF-8
+  EXPECT_EQ(entries[0]["implementation"], "bad\xEF\xBF\xBD\xEF\xBF\xBD\nname");
 }
 
 TEST(Accuracy, SweepsMWithGivenImplementations) {
