@@ -46,6 +46,16 @@ fault_test(crash_on_bad_input 1 PATTERNS
   "input validation: misbehaved on bad input: bn_forward_infer: N = 0.*[(]a failure[)]"
   "crashed with SIGSEGV" "some properties FAILED"
   ARGS --property bad_input_refused --cases 5 --seed 5)
+# While loading: a library constructor, bnh_impl_v1_get; then supports(), asked in the worker.
+fault_test(crash_constructor 1 PATTERNS
+  "crashed while loading [(]in its library constructors[)] with SIGSEGV" ARGS ${one_property})
+fault_test(hang_constructor 1 PATTERNS
+  "hung while loading [(]in its library constructors[)]: no result within 1 s [(]killed[)]"
+  ARGS ${one_property} --timeout 1)
+fault_test(crash_get 1 PATTERNS
+  "crashed while loading [(]in bnh_impl_v1_get[)] with SIGSEGV" ARGS ${one_property})
+fault_test(crash_supports 1 PATTERNS "fault crashed in supports[(][)] with SIGSEGV" ARGS ${one_property})
+
 # A plugin that changes the FP environment does not change the harness's arithmetic.
 add_test(NAME fault.fp_environment COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fault_fp_environment.sh
   $<TARGET_FILE:bnh> $<TARGET_FILE:bnh_fault_fp_environment>)
