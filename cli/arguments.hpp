@@ -57,7 +57,7 @@ double memory_limit_bytes();
 // machine allows") when `bytes` (an estimate, computed in double so that no product overflows)
 // is beyond memory_limit_bytes().
 void require_memory(const std::string& command, const std::string& what, double bytes);
-// The most threads a command may ask for: 4 per hardware thread, and never fewer than 1024.
+// The most threads a command may ask for: 1024, or 4 per hardware thread where that is more.
 std::int64_t thread_limit();
 
 std::vector<std::string> split(const std::string& text, char separator);

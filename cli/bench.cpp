@@ -46,8 +46,8 @@ options:
   --ops LIST           operations (default: all five)
   --dtype LIST         f32,f64 (default: f32)
   --layout LIST        nchw,nhwc (default: both)
-  --threads LIST       thread counts (default: 1; at most 4 per hardware thread, and
-                       never less than 1024 allowed)
+  --threads LIST       thread counts (default: 1; at most 1024, or 4 per hardware
+                       thread where that is more)
   --repetitions N      repetitions, odd, at most 999 (default: 3): rounds through every
                        benchmark, so that each one's repetitions are spread over the run
   --min-time SECONDS   least time per repetition (default: 0.1, at most 3600)

@@ -3,7 +3,7 @@
 # before anything runs; what escapes a command becomes one line and a documented status (1 for
 # a plugin that crashes while loading, 4 for running out of memory), never an abort.
 set -u
-bnh=$1 f32_only_plugin=$2 crash_on_load_plugin=$3 minimal_plugin=$4
+bnh=$1 f32_only_plugin=$2 crash_on_load_plugin=$3 minimal_plugin=$4 refuse_small_batch_plugin=$5
 dir=$(mktemp -d)
 trap 'chmod -R u+w "$dir"; rm -rf "$dir"' EXIT
 source "$(dirname "$0")/expect.sh"
@@ -21,6 +21,10 @@ expect 0 'renorm gradient check, f32 nhwc 3x2x2x2, full Jacobian' -- \
   "$bnh" gradcheck --plugin "$f32_only_plugin" --shape 3,2,2,2 --layout nhwc --dtype f64,f32 --mode renorm
 expect 3 'nothing was checked: minimal does not provide bn_forward_train, bn_backward' -- \
   "$bnh" gradcheck --plugin "$minimal_plugin" --shape 3,2
+# A plugin that declines a valid call checks nothing there: status 3, with its reason.
+expect 3 'skipped f32: .*rejected bn_forward_train: this kernel needs a batch of at least 4' -- \
+  "$bnh" gradcheck --plugin "$refuse_small_batch_plugin" --shape 3,2
+expect 0 'gradient check .*passed' -- "$bnh" gradcheck --plugin "$refuse_small_batch_plugin" --shape 4,2
 quick=(--m 16 --kappas 1 --cases 1 --output "$dir/a.json")
 expect 0 'skipped f64 for f32_only: it does not support f64' -- "$bnh" accuracy --plugin "$f32_only_plugin" "${quick[@]}"
 expect 0 'every error is within its bound' -- "$bnh" accuracy --plugin "$f32_only_plugin" "${quick[@]}"
@@ -60,6 +64,12 @@ expect 2 "bench: the suite's largest tensor, 9223372036854775807x64x112x112, nee
   "$bnh" bench --n 9223372036854775807
 expect 2 '--repetitions must be in \[1, 999\], got 4294967297' -- "$bnh" bench --quick --repetitions 4294967297
 expect 2 '--min-time must be at most 3600 seconds, got 1e300' -- "$bnh" bench --quick --min-time 1e300
+
+# The default output's folder is created, as before; a folder the user names must exist.
+mkdir "$dir/fresh"
+expect 0 'wrote reports/accuracy.json' -- bash -c 'cd "$1" && exec "$0" accuracy --impl naive --m 16 --kappas 1 --cases 1 \
+  --ops bn_forward_infer' "$bnh" "$dir/fresh"
+expect 0 'accuracy' -- cat "$dir/fresh/reports/accuracy.json"
 
 # Output paths are checked before the run: a missing folder, a folder named as the file. One
 # line means nothing ran (a run prints progress first).

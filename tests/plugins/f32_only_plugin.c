@@ -4,7 +4,9 @@
    implementation supports (bnh gradcheck, bnh accuracy) and say which they skipped.
 
    Built again with CRASH_WHILE_LOADING, bnh_impl_v1_get dereferences NULL: a plugin that
-   crashes while loading, which bnh reports as a failed check (status 1). */
+   crashes while loading, which bnh reports as a failed check (status 1). Built with
+   REFUSE_SMALL_BATCH, the training forwards decline N < 4, as a library with a kernel for
+   large batches only might: a valid call refused, which checks nothing and fails nothing. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +44,9 @@ static int64_t per_channel(const bnh_tensor_desc *desc) { return desc->n * desc-
 
 static int check_training(const bnh_tensor_desc *desc, const bnh_params *params) {
   if (per_channel(desc) < 2) return refuse("expected more than 1 value per channel when training");
+#ifdef REFUSE_SMALL_BATCH
+  if (desc->n < 4) return refuse("this kernel needs a batch of at least 4");
+#endif
   if (!(params->eps > 0) || !isfinite(params->eps)) return refuse("eps must be > 0 and finite");
   if (!(params->momentum >= 0 && params->momentum <= 1)) return refuse("momentum must be in [0, 1]");
   return 0;
