@@ -2,6 +2,7 @@
 
 #include <random>
 #include <sstream>
+#include <stdexcept>
 
 namespace bnh {
 
@@ -39,6 +40,87 @@ Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& param
     result.running_var[c] = representable(1.0 + 0.9 * uniform(engine));  // in (0.1, 1.9)
   }
   return result;
+}
+
+const char* to_string(Regime regime) {
+  switch (regime) {
+    case Regime::exact_statistics: return "exact";
+    case Regime::standard_normal: return "normal";
+    case Regime::large_mean: return "large-mean";
+    case Regime::near_constant: return "near-constant";
+    case Regime::constant_channels: return "constant";
+    case Regime::mixed_magnitudes: return "mixed";
+    case Regime::heavy_tails: return "heavy-tails";
+    case Regime::huge: return "huge";
+    case Regime::tiny: return "tiny";
+  }
+  return "unknown";
+}
+
+Regime parse_regime(const std::string& text) {
+  for (Regime regime : all_regimes) {
+    if (text == to_string(regime)) return regime;
+  }
+  throw Error("unknown data regime '" + text + "'");
+}
+
+namespace {
+
+// A kind by its name, or by the number that specs printed before kinds had names.
+int parse_kind(const std::string& key, const std::string& text, const char* first, const char* second) {
+  if (text == first || text == "0") return 0;
+  if (text == second || text == "1") return 1;
+  throw Error("case spec: " + key + " is " + first + " or " + second + ", not '" + text + "'");
+}
+
+}  // namespace
+
+std::string CaseSpec::to_string() const {
+  std::ostringstream out;
+  out.precision(17);
+  out << bnh::to_string(desc.dtype) << ' ' << bnh::to_string(desc.layout) << ' ' << desc.n << 'x'
+      << desc.c << 'x' << desc.h << 'x' << desc.w << " regime=" << bnh::to_string(regime)
+      << " seed=" << data_seed << " gamma=" << (gamma_kind == 0 ? "unit" : "random")
+      << " running=" << (running_kind == 0 ? "near" : "far") << " eps=" << eps
+      << " momentum=" << momentum << " rmax=" << rmax << " dmax=" << dmax;
+  return out.str();
+}
+
+CaseSpec CaseSpec::parse(const std::string& text) {
+  std::istringstream in(text);
+  std::string dtype, layout, shape;
+  CaseSpec spec;
+  if (!(in >> dtype >> layout >> shape)) {
+    throw Error("case spec '" + text + "': expected 'DTYPE LAYOUT NxCxHxW key=value...'");
+  }
+  spec.desc.dtype = parse_dtype(dtype);
+  spec.desc.layout = parse_layout(layout);
+  char x1 = 0, x2 = 0, x3 = 0;
+  std::istringstream dims(shape);
+  if (!(dims >> spec.desc.n >> x1 >> spec.desc.c >> x2 >> spec.desc.h >> x3 >> spec.desc.w) ||
+      x1 != 'x' || x2 != 'x' || x3 != 'x') {
+    throw Error("case spec: bad shape '" + shape + "' (expected NxCxHxW)");
+  }
+  std::string item;
+  while (in >> item) {
+    const auto equals = item.find('=');
+    if (equals == std::string::npos) throw Error("case spec: expected key=value, got '" + item + "'");
+    const std::string key = item.substr(0, equals), value = item.substr(equals + 1);
+    try {
+      if (key == "regime") spec.regime = parse_regime(value);
+      else if (key == "seed") spec.data_seed = std::stoull(value);
+      else if (key == "gamma") spec.gamma_kind = parse_kind(key, value, "unit", "random");
+      else if (key == "running") spec.running_kind = parse_kind(key, value, "near", "far");
+      else if (key == "eps") spec.eps = std::stod(value);
+      else if (key == "momentum") spec.momentum = std::stod(value);
+      else if (key == "rmax") spec.rmax = std::stod(value);
+      else if (key == "dmax") spec.dmax = std::stod(value);
+      else throw Error("case spec: unknown key '" + key + "'");
+    } catch (const std::logic_error&) {
+      throw Error("case spec: bad value in '" + item + "'");
+    }
+  }
+  return spec;
 }
 
 }  // namespace bnh

@@ -1,5 +1,10 @@
 // One test case: a problem (shape, layout, dtype, parameters) and its data. Data is held in
 // double; for f32 cases every value is already an f32 value, so conversion is exact both ways.
+//
+// A case spec is the one line that names a generated case: shape, layout, dtype, data regime,
+// parameters and a data seed (docs/properties.md, "Case specs"). make_case()
+// (properties/generators.hpp) turns it into data deterministically, so a printed counterexample
+// replays exactly with bnh check --case "SPEC".
 #pragma once
 
 #include <cstdint>
@@ -25,5 +30,36 @@ struct Case {
 // Standard-normal x and dy, gamma and beta around 1 and 0 (some negative), running statistics
 // near the batch's, all rounded to desc.dtype. Deterministic in `seed`.
 Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& params = {});
+
+// Data regimes, from the simplest to the hardest; shrinking moves towards the first.
+enum class Regime {
+  exact_statistics,   // mean +- a in pairs, few-bit values: statistics exact in any order
+  standard_normal,
+  large_mean,         // mean up to 1e4 (f32) or 1e8 (f64) times the spread
+  near_constant,      // spread a few units in the last place of the mean
+  constant_channels,  // some channels exactly constant
+  mixed_magnitudes,   // channels many orders of magnitude apart
+  heavy_tails,        // a ratio of normals: rare huge values
+  huge,               // sums of squares near (f32: beyond) the dtype's overflow
+  tiny,               // subnormal data: the variance vanishes under eps
+};
+inline constexpr Regime all_regimes[] = {
+    Regime::exact_statistics, Regime::standard_normal, Regime::large_mean,
+    Regime::near_constant,    Regime::constant_channels, Regime::mixed_magnitudes,
+    Regime::heavy_tails,      Regime::huge,              Regime::tiny};
+const char* to_string(Regime regime);
+Regime parse_regime(const std::string& text);
+
+struct CaseSpec {
+  TensorDesc desc{2, 1, 1, 1};
+  Regime regime = Regime::exact_statistics;
+  std::uint64_t data_seed = 0;
+  int gamma_kind = 0;          // 0: gamma = 1, beta = 0; 1: random, including 0 and negative
+  int running_kind = 0;        // 0: near the batch statistics (renorm unclipped); 1: far (clipped)
+  double eps = 1e-5, momentum = 0.1, rmax = 3, dmax = 5;
+
+  std::string to_string() const;            // "f32 nchw 2x3x4x5 regime=... seed=... ..."
+  static CaseSpec parse(const std::string& text);  // inverse of to_string; throws bnh::Error
+};
 
 }  // namespace bnh
