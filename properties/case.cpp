@@ -1,5 +1,7 @@
 #include "properties/case.hpp"
 
+#include <cmath>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -66,6 +68,18 @@ Regime parse_regime(const std::string& text) {
 
 namespace {
 
+// The shortest decimal that reads back as the same double: eps=1e-05, not 1.0000000000000001e-05.
+std::string shortest(double value) {
+  std::ostringstream out;
+  for (int digits = 6; digits <= 17; ++digits) {
+    out.str("");
+    out.precision(digits);
+    out << value;
+    if (!std::isfinite(value) || std::strtod(out.str().c_str(), nullptr) == value) break;
+  }
+  return out.str();
+}
+
 // A kind by its name, or by the number that specs printed before kinds had names.
 int parse_kind(const std::string& key, const std::string& text, const char* first, const char* second) {
   if (text == first || text == "0") return 0;
@@ -77,12 +91,11 @@ int parse_kind(const std::string& key, const std::string& text, const char* firs
 
 std::string CaseSpec::to_string() const {
   std::ostringstream out;
-  out.precision(17);
   out << bnh::to_string(desc.dtype) << ' ' << bnh::to_string(desc.layout) << ' ' << desc.n << 'x'
       << desc.c << 'x' << desc.h << 'x' << desc.w << " regime=" << bnh::to_string(regime)
       << " seed=" << data_seed << " gamma=" << (gamma_kind == 0 ? "unit" : "random")
-      << " running=" << (running_kind == 0 ? "near" : "far") << " eps=" << eps
-      << " momentum=" << momentum << " rmax=" << rmax << " dmax=" << dmax;
+      << " running=" << (running_kind == 0 ? "near" : "far") << " eps=" << shortest(eps)
+      << " momentum=" << shortest(momentum) << " rmax=" << shortest(rmax) << " dmax=" << shortest(dmax);
   return out.str();
 }
 

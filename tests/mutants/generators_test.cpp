@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "properties/generators.hpp"
@@ -120,9 +121,13 @@ TEST(Generator, CaseSpecsUseNamesAndReadOldNumbers) {
   spec.data_seed = 12;
   spec.gamma_kind = 1;
   spec.running_kind = 1;
+  spec.rmax = std::numeric_limits<double>::infinity();
   const std::string text = spec.to_string();
-  EXPECT_NE(text.find(" gamma=random running=far "), std::string::npos) << text;
+  EXPECT_NE(text.find(" gamma=random running=far eps=1e-05 momentum=0.1 rmax=inf dmax=5"), std::string::npos) << text;
   EXPECT_EQ(CaseSpec::parse(text).to_string(), text);
+  CaseSpec odd;
+  odd.eps = 0.1 + 0.2;  // 0.30000000000000004: every digit it needs to read back
+  EXPECT_EQ(CaseSpec::parse(odd.to_string()).eps, odd.eps);
   EXPECT_NE(CaseSpec().to_string().find(" gamma=unit running=near "), std::string::npos);
   const CaseSpec old = CaseSpec::parse("f32 nchw 2x3x1x1 regime=normal seed=5 gamma=1 running=0");
   EXPECT_EQ(old.gamma_kind, 1);
