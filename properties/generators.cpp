@@ -341,9 +341,9 @@ CaseSpec realistic_spec(Engine& engine, bool training) {
 
 // Simpler versions of a spec, the cheapest first: the smallest shape; each dimension stepped
 // down (to 1, then halfway, then ever nearer, as rapidcheck shrinks an integer); the tensor as
-// 2-D; an earlier regime; seed 0; gamma = 1 and beta = 0; running statistics near; each parameter's first
-// choice. rapidcheck takes the first that still fails and asks again, so a failure ends on the
-// smallest failing shape it can reach.
+// 2-D; an earlier regime; seed 0; gamma = 1 and beta = 0; running statistics near; each
+// parameter's first choice. rapidcheck takes the first that still fails and asks again, so a
+// failure ends on the smallest failing shape it can reach.
 rc::Seq<CaseSpec> simpler_specs(const CaseSpec& spec, bool training) {
   std::vector<CaseSpec> simpler;
   auto add = [&](const CaseSpec& candidate) {
