@@ -80,21 +80,27 @@ std::string shortest(double value) {
   return out.str();
 }
 
-// A kind by its name, or by the number that specs printed before kinds had names.
-int parse_kind(const std::string& key, const std::string& text, const char* first, const char* second) {
-  if (text == first || text == "0") return 0;
-  if (text == second || text == "1") return 1;
-  throw Error("case spec: " + key + " is " + first + " or " + second + ", not '" + text + "'");
+// A kind by its name, or by its number (0, 1), as specs printed before kinds had names.
+template <typename Kind>
+Kind parse_kind(const std::string& key, const std::string& text) {
+  for (Kind kind : {Kind{0}, Kind{1}}) {
+    if (text == to_string(kind) || text == std::to_string(static_cast<int>(kind))) return kind;
+  }
+  throw Error("case spec: " + key + " is " + to_string(Kind{0}) + " or " + to_string(Kind{1}) +
+              ", not '" + text + "'");
 }
 
 }  // namespace
+
+const char* to_string(GammaKind kind) { return kind == GammaKind::unit ? "unit" : "random"; }
+const char* to_string(RunningKind kind) { return kind == RunningKind::near ? "near" : "far"; }
 
 std::string CaseSpec::to_string() const {
   std::ostringstream out;
   out << bnh::to_string(desc.dtype) << ' ' << bnh::to_string(desc.layout) << ' ' << desc.n << 'x'
       << desc.c << 'x' << desc.h << 'x' << desc.w << " regime=" << bnh::to_string(regime)
-      << " seed=" << data_seed << " gamma=" << (gamma_kind == 0 ? "unit" : "random")
-      << " running=" << (running_kind == 0 ? "near" : "far") << " eps=" << shortest(eps)
+      << " seed=" << data_seed << " gamma=" << bnh::to_string(gamma)
+      << " running=" << bnh::to_string(running) << " eps=" << shortest(eps)
       << " momentum=" << shortest(momentum) << " rmax=" << shortest(rmax) << " dmax=" << shortest(dmax);
   return out.str();
 }
@@ -122,8 +128,8 @@ CaseSpec CaseSpec::parse(const std::string& text) {
     try {
       if (key == "regime") spec.regime = parse_regime(value);
       else if (key == "seed") spec.data_seed = std::stoull(value);
-      else if (key == "gamma") spec.gamma_kind = parse_kind(key, value, "unit", "random");
-      else if (key == "running") spec.running_kind = parse_kind(key, value, "near", "far");
+      else if (key == "gamma") spec.gamma = parse_kind<GammaKind>(key, value);
+      else if (key == "running") spec.running = parse_kind<RunningKind>(key, value);
       else if (key == "eps") spec.eps = std::stod(value);
       else if (key == "momentum") spec.momentum = std::stod(value);
       else if (key == "rmax") spec.rmax = std::stod(value);

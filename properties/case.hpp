@@ -50,12 +50,20 @@ inline constexpr Regime all_regimes[] = {
 const char* to_string(Regime regime);
 Regime parse_regime(const std::string& text);
 
+// gamma and beta: unit (gamma = 1, beta = 0) or random (multiples of 1/4 in [-2, 2], zero and
+// negative included).
+enum class GammaKind { unit, random };
+// Running statistics: near the batch's (renorm's r and d within their limits) or far (clipped).
+enum class RunningKind { near, far };
+const char* to_string(GammaKind kind);
+const char* to_string(RunningKind kind);
+
 struct CaseSpec {
   TensorDesc desc{2, 1, 1, 1};
   Regime regime = Regime::exact_statistics;
   std::uint64_t data_seed = 0;
-  int gamma_kind = 0;          // 0: gamma = 1, beta = 0; 1: random, including 0 and negative
-  int running_kind = 0;        // 0: near the batch statistics (renorm unclipped); 1: far (clipped)
+  GammaKind gamma = GammaKind::unit;
+  RunningKind running = RunningKind::near;
   double eps = 1e-5, momentum = 0.1, rmax = 3, dmax = 5;
 
   std::string to_string() const;            // "f32 nchw 2x3x4x5 regime=... seed=... ..."

@@ -156,7 +156,7 @@ Case make_case(const CaseSpec& spec) {
       }
     }
     // gamma: 1 or a few-bit value in [-2, 2], zero included; beta likewise.
-    if (spec.gamma_kind == 0) {
+    if (spec.gamma == GammaKind::unit) {
       result.gamma[c] = 1;
       result.beta[c] = 0;
     } else {
@@ -170,7 +170,7 @@ Case make_case(const CaseSpec& spec) {
     for (double v : values) squares += (v - mean) * (v - mean);
     const double var = squares / static_cast<double>(count);
     const double spread = std::sqrt(var + spec.eps);
-    if (spec.running_kind == 0) {
+    if (spec.running == RunningKind::near) {
       result.running_mean[c] = representable(mean + 0.1 * spread * maker.normal(), desc.dtype);
       result.running_var[c] = representable(var * maker.uniform(0.8, 1.25), desc.dtype);
     } else {
@@ -225,8 +225,8 @@ rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits) {
         spec.desc = std::get<0>(t);
         spec.regime = all_regimes[std::get<1>(t)];
         spec.data_seed = std::get<2>(t);
-        spec.gamma_kind = std::get<3>(t);
-        spec.running_kind = std::get<4>(t);
+        spec.gamma = std::get<3>(t) == 0 ? GammaKind::unit : GammaKind::random;
+        spec.running = std::get<4>(t) == 0 ? RunningKind::near : RunningKind::far;
         spec.eps = eps_choices[std::get<5>(t)];
         spec.momentum = momentum_choices[std::get<6>(t)];
         spec.rmax = rmax_choices[std::get<7>(t)];
@@ -330,8 +330,8 @@ CaseSpec realistic_spec(Engine& engine, bool training) {
   spec.desc.dtype = uniform(engine, 0, 1) == 0 ? DType::f32 : DType::f64;
   spec.regime = pick(engine, realistic_regimes);
   spec.data_seed = static_cast<std::uint64_t>(uniform(engine, 0, (1 << 30) - 1));
-  spec.gamma_kind = static_cast<int>(uniform(engine, 0, 1));
-  spec.running_kind = static_cast<int>(uniform(engine, 0, 1));
+  spec.gamma = uniform(engine, 0, 1) == 0 ? GammaKind::unit : GammaKind::random;
+  spec.running = uniform(engine, 0, 1) == 0 ? RunningKind::near : RunningKind::far;
   spec.eps = pick(engine, eps_choices);
   spec.momentum = pick(engine, momentum_choices);
   spec.rmax = pick(engine, rmax_choices);
@@ -379,8 +379,8 @@ rc::Seq<CaseSpec> simpler_specs(const CaseSpec& spec, bool training) {
     add(candidate);
   };
   simplify(&CaseSpec::data_seed, std::uint64_t{0});
-  simplify(&CaseSpec::gamma_kind, 0);
-  simplify(&CaseSpec::running_kind, 0);
+  simplify(&CaseSpec::gamma, GammaKind::unit);
+  simplify(&CaseSpec::running, RunningKind::near);
   simplify(&CaseSpec::eps, eps_choices[0]);
   simplify(&CaseSpec::momentum, momentum_choices[0]);
   simplify(&CaseSpec::rmax, rmax_choices[0]);

@@ -149,8 +149,8 @@ nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementati
       spec.desc.layout = index % 2 == 0 ? Layout::nchw : Layout::nhwc;
       spec.regime = Regime::standard_normal;
       spec.data_seed = options.seed + static_cast<std::uint64_t>(index);
-      spec.gamma_kind = 1;
-      spec.running_kind = 0;
+      spec.gamma = GammaKind::random;
+      spec.running = RunningKind::near;
       return spec;
     };
     Point normal{"normal", 0, {}};

@@ -79,8 +79,8 @@ TEST(Generator, RealisticShrinksEndOnTheSmallestFailingShape) {
       const CaseSpec minimal = shrink_to_minimum(drawn, fails);
       ++*counter;
       EXPECT_EQ(minimal.data_seed, 0u);
-      EXPECT_EQ(minimal.gamma_kind, 0);
-      EXPECT_EQ(minimal.running_kind, 0);
+      EXPECT_EQ(minimal.gamma, GammaKind::unit);
+      EXPECT_EQ(minimal.running, RunningKind::near);
       EXPECT_EQ(minimal.eps, 1e-5);
       EXPECT_EQ(minimal.desc.dtype, drawn.value().desc.dtype);
       EXPECT_EQ(minimal.desc.layout, drawn.value().desc.layout);
@@ -119,8 +119,8 @@ TEST(Generator, CaseSpecsUseNamesAndReadOldNumbers) {
   spec.desc = TensorDesc{4, 33, 2, 3, Layout::nhwc, DType::f64};
   spec.regime = Regime::heavy_tails;
   spec.data_seed = 12;
-  spec.gamma_kind = 1;
-  spec.running_kind = 1;
+  spec.gamma = GammaKind::random;
+  spec.running = RunningKind::far;
   spec.rmax = std::numeric_limits<double>::infinity();
   const std::string text = spec.to_string();
   EXPECT_NE(text.find(" gamma=random running=far eps=1e-05 momentum=0.1 rmax=inf dmax=5"), std::string::npos) << text;
@@ -130,8 +130,8 @@ TEST(Generator, CaseSpecsUseNamesAndReadOldNumbers) {
   EXPECT_EQ(CaseSpec::parse(odd.to_string()).eps, odd.eps);
   EXPECT_NE(CaseSpec().to_string().find(" gamma=unit running=near "), std::string::npos);
   const CaseSpec old = CaseSpec::parse("f32 nchw 2x3x1x1 regime=normal seed=5 gamma=1 running=0");
-  EXPECT_EQ(old.gamma_kind, 1);
-  EXPECT_EQ(old.running_kind, 0);
+  EXPECT_EQ(old.gamma, GammaKind::random);
+  EXPECT_EQ(old.running, RunningKind::near);
   EXPECT_THROW(CaseSpec::parse("f32 nchw 2x3x1x1 gamma=2"), Error);
   EXPECT_THROW(CaseSpec::parse("f32 nchw 2x3x1x1 running=close"), Error);
 }
