@@ -21,6 +21,11 @@ expect 2 "unknown operation 'forward'" -- "$bnh" check --ops forward
 expect 0 'agreement_bn_backward .*pass' -- "$bnh" check --impl naive --ops bn_forward_train,bn_backward --cases 5
 expect 2 '--seed expects a non-negative integer' -- "$bnh" check --seed abc
 expect 2 '--cases needs a value' -- "$bnh" check --cases
+# Counts are 64-bit and bounded: none is cut to int (4294967296 once ran 0 cases and passed).
+for count in 4294967296 2147483648 1000000000000 99999999999999999999999 -1 0; do
+  expect 2 "--cases must be in \\[1, 10000000\\], got $count" -- "$bnh" check --impl naive --cases "$count"
+done
+expect 2 '--timeout must be in \[1, 86400\]' -- "$bnh" check --plugin "$minimal_plugin" --timeout 4294967296
 expect 2 'cannot load plugin .*nosuch.so' -- "$bnh" check --plugin ./nosuch.so
 expect 2 'speaks ABI version 2, this harness speaks 1' -- "$bnh" check --plugin "$wrong_abi_plugin"
 expect 0 'all properties hold' -- "$bnh" check --plugin "$minimal_plugin" --cases 5
