@@ -72,7 +72,7 @@ class InProcessPlugin {
         status = t.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
         break;
     }
-    if (status != 0 && t.last_error != nullptr && t.last_error() != nullptr) reason = printable(t.last_error());
+    if (status != 0 && t.last_error != nullptr && t.last_error() != nullptr) reason = valid_utf8(t.last_error());
     return status;
   }
 
@@ -90,8 +90,8 @@ class PluginImplementation final : public Implementation {
       description_ = sandbox_->description();
     } else {
       in_process_.emplace(path);
-      name_ = printable(in_process_->table().name);
-      description_ = printable(in_process_->table().description != nullptr ? in_process_->table().description : "");
+      name_ = valid_utf8(in_process_->table().name);
+      description_ = valid_utf8(in_process_->table().description != nullptr ? in_process_->table().description : "");
     }
   }
 

@@ -139,8 +139,8 @@ Sandbox::Sandbox(std::string plugin_path, double timeout_seconds)
     close(arena_file_);
     throw;
   }
-  name_ = printable(control_->name);
-  description_ = printable(control_->description);
+  name_ = valid_utf8(control_->name);
+  description_ = valid_utf8(control_->description);
   operations_ = control_->operations;
   has_supports_ = control_->has_supports != 0;
 }
@@ -329,7 +329,7 @@ int Sandbox::call(Operation operation, const bnh_tensor_desc& desc, const bnh_pa
   }
   const int status = control_->status;
   if (status != 0) {
-    reason = printable(control_->message);
+    reason = valid_utf8(control_->message);
     return status;
   }
   for (std::size_t k = 0; k < buffers.size(); ++k) {

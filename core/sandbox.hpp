@@ -39,7 +39,7 @@ class Sandbox {
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
-  // Sanitised: valid UTF-8, one printable line.
+  // Valid UTF-8 (printing them is the printer's business: bnh::printable).
   const std::string& name() const { return name_; }
   const std::string& description() const { return description_; }
   bool provides(Operation operation) const;

@@ -27,6 +27,15 @@ for string in evil refused; do
     fail "the ${string}head...${string}tail string is split across lines"
   fi
 done
+# Escaped once: the escape shows as \x1B, not \\x1B.
+grep -aqF 'evilhead' "$workdir/stdout" && ! grep -aqF '\\x1B' "$workdir/stdout" ||
+  fail "the plugin's strings are escaped twice on the terminal"
+# JSON keeps the text itself, as valid UTF-8: the newline and the escape, not their escaped forms.
+python3 - "$workdir/report.json" <<'PYTHON' || fail "report.json does not hold the plugin's name as it is"
+import json, sys
+names = [entry["implementation"] for entry in json.load(open(sys.argv[1]))["implementations"]]
+assert any("\n\x1b[2J" in name and "\ufffd" in name for name in names), names
+PYTHON
 [ "$failures" -ne 0 ] && show_output "${command[@]}"
 expect_no_stray "after bnh exited"
 finish
