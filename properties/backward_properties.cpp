@@ -1,0 +1,148 @@
+// Properties of the backward: the sums its gradients obey, linearity in dy, and agreement with
+// finite differences of the implementation's own forward.
+#include "properties/property_checks.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include "properties/execution.hpp"
+#include "properties/property_helpers.hpp"
+#include "properties/tolerance.hpp"
+
+namespace bnh::detail {
+
+// Per channel, sum dx = 0, and sum dx * xhat = gamma r invstd dgamma_bn (1 - mean(xhat^2)):
+// dx is orthogonal to the constant (and, but for eps, to xhat), which normalization removes.
+void gradient_sums_vanish(Implementation& impl, const Case& tc) {
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
+    checked = true;
+    const auto forward = run_forward_train(impl, tc, renorm);
+    const auto back = run_backward(impl, tc, renorm, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+    const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+    const double k = bound_for(tc), u = unit_roundoff(tc.desc.dtype);
+    const double count = static_cast<double>(tc.desc.per_channel());
+    const std::int64_t channels = tc.desc.c;
+    std::vector<double> total(channels, 0), total_xhat(channels, 0), allowance(channels, 0),
+        allowance_xhat(channels, 0), dy_xhat(channels, 0), mean_square_xhat(channels, 0);
+    for (std::int64_t i = 0; i < tc.desc.elements(); ++i) {
+      const auto c = channel_of(tc.desc, i);
+      const double xhat = (tc.x[i] - forward.save_mean[c]) * forward.save_invstd[c];
+      const double kappa = std::fabs(tc.x[i]) * forward.save_invstd[c] + std::fabs(xhat) + 1;
+      total[c] += back.dx[i];
+      total_xhat[c] += back.dx[i] * xhat;
+      dy_xhat[c] += tc.dy[i] * xhat;
+      mean_square_xhat[c] += xhat * xhat / count;
+      allowance[c] += k * u * scales.dx[i];
+      allowance_xhat[c] += k * u * scales.dx[i] * kappa + std::fabs(back.dx[i]) * k * u * kappa;
+    }
+    for (std::int64_t c = 0; c < channels; ++c) {
+      if (!std::isfinite(total[c])) continue;
+      const double r = renorm ? forward.r[c] : 1.0;
+      const double expected_xhat = tc.gamma[c] * r * forward.save_invstd[c] * dy_xhat[c] *
+                                   (1 - mean_square_xhat[c]);
+      if (std::fabs(total[c]) > allowance[c] ||
+          std::fabs(total_xhat[c] - expected_xhat) > allowance_xhat[c]) {
+        std::ostringstream out;
+        out << (renorm ? "renorm" : "bn") << " channel " << c << ": sum dx = " << total[c]
+            << " (allowed " << allowance[c] << "), sum dx*xhat = " << total_xhat[c]
+            << " against " << expected_xhat << " (allowed " << allowance_xhat[c] << ")";
+        fail(out.str());
+      }
+    }
+  }
+  if (!checked) nothing_to_check();
+}
+
+// dbeta = sum dy and dgamma = sum dy * xhat (renorm: r sum dy * xhat + d sum dy), from the
+// inputs the backward received.
+void parameter_gradients(Implementation& impl, const Case& tc) {
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
+    checked = true;
+    const auto forward = run_forward_train(impl, tc, renorm, false);
+    const auto back = run_backward(impl, tc, renorm, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+    std::vector<double> dbeta(tc.desc.c, 0), dy_xhat(tc.desc.c, 0), dgamma(tc.desc.c);
+    for (std::int64_t i = 0; i < tc.desc.elements(); ++i) {
+      const auto c = channel_of(tc.desc, i);
+      dbeta[c] += tc.dy[i];
+      dy_xhat[c] += tc.dy[i] * (tc.x[i] - forward.save_mean[c]) * forward.save_invstd[c];
+    }
+    for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+      dgamma[c] = renorm ? forward.r[c] * dy_xhat[c] + forward.d[c] * dbeta[c] : dy_xhat[c];
+    }
+    const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+    const double k = bound_for(tc);
+    expect_close(label(renorm) + "dbeta against sum dy", back.dbeta, dbeta, scales.dbeta, k, tc.desc.dtype);
+    expect_close(label(renorm) + (renorm ? "dgamma against r sum dy * xhat + d sum dy" : "dgamma against sum dy * xhat"),
+                 back.dgamma, dgamma, scales.dgamma, k, tc.desc.dtype);
+  }
+  if (!checked) nothing_to_check();
+}
+
+// The backward is linear in dy: backward(2 dy + dy') = 2 backward(dy) + backward(dy'), with dy'
+// the same values in reverse order.
+void backward_linear_in_dy(Implementation& impl, const Case& tc) {
+  Case reversed = tc, combined = tc;
+  std::reverse(reversed.dy.begin(), reversed.dy.end());
+  for (std::size_t i = 0; i < tc.dy.size(); ++i) {
+    combined.dy[i] = representable(2 * tc.dy[i] + reversed.dy[i], tc.desc.dtype);
+  }
+  const double k = bound_for(tc);
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
+    checked = true;
+    const auto f = run_forward_train(impl, tc, renorm, false);
+    const auto first = run_backward(impl, tc, renorm, f.save_mean, f.save_invstd, f.r, f.d);
+    const auto second = run_backward(impl, reversed, renorm, f.save_mean, f.save_invstd, f.r, f.d);
+    const auto both = run_backward(impl, combined, renorm, f.save_mean, f.save_invstd, f.r, f.d);
+    const auto s1 = backward_scales(tc, f.save_mean, f.save_invstd, f.r, f.d);
+    const auto s2 = backward_scales(reversed, f.save_mean, f.save_invstd, f.r, f.d);
+    const auto s3 = backward_scales(combined, f.save_mean, f.save_invstd, f.r, f.d);
+    expect_close(label(renorm) + "dx of 2 dy + dy'", both.dx, sum(scaled(first.dx, 2), second.dx),
+                 sum(sum(scaled(s1.dx, 2), s2.dx), s3.dx), k, tc.desc.dtype);
+    expect_close(label(renorm) + "dgamma of 2 dy + dy'", both.dgamma, sum(scaled(first.dgamma, 2), second.dgamma),
+                 sum(sum(scaled(s1.dgamma, 2), s2.dgamma), s3.dgamma), k, tc.desc.dtype);
+  }
+  if (!checked) nothing_to_check();
+}
+
+// The backward is the derivative of the implementation's own forward: finite differences,
+// the full Jacobian for small tensors and directional (v^T J u) otherwise. Finite differences
+// resolve the derivative only while the data's conditioning allows (docs/gradcheck.md), so
+// badly conditioned and subnormal cases do not apply.
+template <GradientMode mode>
+void gradient_matches_finite_differences(Implementation& impl, const Case& tc) {
+  const double kappa_limit = tc.desc.dtype == DType::f32 ? 30 : 1e3;
+  std::vector<double> mean, var;
+  reference_statistics(tc, mean, var);
+  std::vector<double> max_abs_x(tc.desc.c, 0);
+  for (std::int64_t i = 0; i < tc.desc.elements(); ++i) {
+    const auto c = channel_of(tc.desc, i);
+    max_abs_x[c] = std::max(max_abs_x[c], std::fabs(tc.x[i]));
+  }
+  for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+    const double sigma = std::sqrt(var[c] + tc.params.eps);
+    // Where eps dominates the variance, xhat is tiny and the saved mean's rounding alone moves
+    // it by a large fraction: its derivatives are below what finite differences resolve.
+    if (max_abs_x[c] / sigma + 1 > kappa_limit || var[c] < tc.params.eps || max_abs_x[c] > 1e15) {
+      throw Unsupported("conditioning beyond what finite differences resolve");
+    }
+  }
+  GradientCheckOptions options;
+  options.mode = mode;
+  options.method = tc.desc.elements() <= 64 ? GradientMethod::full : GradientMethod::fast;
+  const GradientCheckResult result = gradient_check(impl, tc, options);
+  if (!result.supported) throw Unsupported("not supported");
+  if (!result.passed()) fail(result.describe());
+}
+
+template void gradient_matches_finite_differences<GradientMode::bn>(Implementation&, const Case&);
+template void gradient_matches_finite_differences<GradientMode::renorm>(Implementation&, const Case&);
+
+}  // namespace bnh::detail

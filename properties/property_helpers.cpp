@@ -1,0 +1,70 @@
+#include "properties/property_helpers.hpp"
+
+#include <cstring>
+#include <sstream>
+
+#include "properties/properties.hpp"
+#include "properties/tolerance.hpp"
+#include "reference/reference.hpp"
+
+namespace bnh::detail {
+
+[[noreturn]] void fail(const std::string& message) { throw PropertyFailure(message); }
+
+double representable(double value, DType dtype) {
+  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
+}
+
+std::vector<double> sum(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> result(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) result[i] = a[i] + b[i];
+  return result;
+}
+
+std::vector<double> scaled(const std::vector<double>& a, double factor) {
+  std::vector<double> result(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) result[i] = a[i] * factor;
+  return result;
+}
+
+void expect_close(const std::string& what, const std::vector<double>& actual,
+                  const std::vector<double>& expected, const std::vector<double>& scale,
+                  double bound, DType dtype) {
+  const Comparison comparison = compare_vectors(actual, expected, scale, dtype);
+  note_bound_fraction(comparison.max_scaled_error / bound);
+  if (!comparison.within(bound)) fail(comparison.describe(what, bound));
+}
+
+void expect_identical(const std::string& what, const std::vector<double>& first,
+                      const std::vector<double>& second) {
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    if (std::memcmp(&first[i], &second[i], sizeof(double)) != 0) {
+      std::ostringstream out;
+      out.precision(17);
+      out << what << " differs at index " << i << ": " << first[i] << " then " << second[i];
+      fail(out.str());
+    }
+  }
+}
+
+double bound_for(const Case& tc) { return accumulation_bound(tc.desc.dtype, tc.desc.per_channel()); }
+
+Operation forward_op(bool renorm) { return renorm ? Operation::renorm_forward_train : Operation::bn_forward_train; }
+Operation backward_op(bool renorm) { return renorm ? Operation::renorm_backward : Operation::bn_backward; }
+std::string label(bool renorm) { return renorm ? "renorm " : "bn "; }
+
+[[noreturn]] void nothing_to_check() { throw Unsupported("none of the operations it checks is provided"); }
+
+void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var) {
+  using reference::Real;
+  std::vector<Real> exact_mean, exact_var;
+  reference::detail::batch_statistics(tc.desc, reference::to_number<Real>(tc.x), exact_mean, exact_var);
+  mean.resize(tc.desc.c);
+  var.resize(tc.desc.c);
+  for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+    mean[c] = representable(reference::round_to<double>(exact_mean[c]), tc.desc.dtype);
+    var[c] = representable(reference::round_to<double>(exact_var[c]), tc.desc.dtype);
+  }
+}
+
+}  // namespace bnh::detail

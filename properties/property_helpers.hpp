@@ -1,0 +1,45 @@
+// What the property checks (properties/*_properties.cpp) share: comparing outputs, naming the
+// operation checked, the reference's statistics. Internal to the property files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bnh/types.hpp"
+#include "properties/case.hpp"
+
+namespace bnh::detail {
+
+// Throws PropertyFailure.
+[[noreturn]] void fail(const std::string& message);
+
+// The value as the dtype holds it.
+double representable(double value, DType dtype);
+
+std::vector<double> sum(const std::vector<double>& a, const std::vector<double>& b);
+std::vector<double> scaled(const std::vector<double>& a, double factor);
+
+// Two computations of the same exact values, each within `bound` of it, differ by at most twice
+// the bound over the sum of their scales.
+void expect_close(const std::string& what, const std::vector<double>& actual,
+                  const std::vector<double>& expected, const std::vector<double>& scale,
+                  double bound, DType dtype);
+// Bitwise, NaN included.
+void expect_identical(const std::string& what, const std::vector<double>& first,
+                      const std::vector<double>& second);
+
+// The accumulation bound k of the case's dtype and channel size.
+double bound_for(const Case& tc);
+
+// Properties that check batch norm and renorm alike take the operations one at a time.
+Operation forward_op(bool renorm);
+Operation backward_op(bool renorm);
+std::string label(bool renorm);
+
+// A property that runs on any of its operations and found none of them to check.
+[[noreturn]] void nothing_to_check();
+
+// The reference's batch mean and biased variance, rounded to the case's dtype.
+void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var);
+
+}  // namespace bnh::detail

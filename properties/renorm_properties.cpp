@@ -1,0 +1,81 @@
+// Properties of batch renormalization: the limits on r and d, and how renorm reduces to batch
+// norm.
+#include "properties/property_checks.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "properties/execution.hpp"
+#include "properties/property_helpers.hpp"
+#include "properties/tolerance.hpp"
+
+namespace bnh::detail {
+
+// rmax = 1, dmax = 0 is batch norm: r = 1, d = 0 exactly, and every output matches.
+void renorm_unit_limits_is_batch_norm(Implementation& impl, const Case& original) {
+  Case tc = original;
+  tc.params.rmax = 1;
+  tc.params.dmax = 0;
+  const auto bn = run_forward_train(impl, tc, false);
+  const auto renorm = run_forward_train(impl, tc, true);
+  for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+    if (!std::isfinite(renorm.r[c])) continue;
+    if (renorm.r[c] != 1 || renorm.d[c] != 0) {
+      fail("rmax = 1, dmax = 0 gave r = " + std::to_string(renorm.r[c]) + ", d = " +
+           std::to_string(renorm.d[c]) + " in channel " + std::to_string(c));
+    }
+  }
+  const auto scales = forward_scales(tc);
+  const double k = 2 * bound_for(tc);
+  expect_close("renorm y against bn y", renorm.y, bn.y, scales.y, k, tc.desc.dtype);
+  expect_close("renorm save_invstd against bn", renorm.save_invstd, bn.save_invstd, scales.save_invstd, k, tc.desc.dtype);
+  expect_close("renorm running_mean against bn", renorm.running_mean, bn.running_mean, scales.running_mean, k, tc.desc.dtype);
+  expect_close("renorm running_var against bn", renorm.running_var, bn.running_var, scales.running_var, k, tc.desc.dtype);
+  const auto bn_back = run_backward(impl, tc, false, bn.save_mean, bn.save_invstd);
+  const auto renorm_back = run_backward(impl, tc, true, bn.save_mean, bn.save_invstd, renorm.r, renorm.d);
+  const auto back_scales = backward_scales(tc, bn.save_mean, bn.save_invstd);
+  expect_close("renorm dx against bn dx", renorm_back.dx, bn_back.dx, back_scales.dx, k, tc.desc.dtype);
+  expect_close("renorm dgamma against bn dgamma", renorm_back.dgamma, bn_back.dgamma, back_scales.dgamma, k, tc.desc.dtype);
+}
+
+// 1/rmax <= r <= rmax and |d| <= dmax, up to the rounding of the limits to the dtype.
+void renorm_within_limits(Implementation& impl, const Case& tc) {
+  const auto forward = run_forward_train(impl, tc, true);
+  const double slack = 1 + 4 * unit_roundoff(tc.desc.dtype);
+  for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+    const double r = forward.r[c], d = forward.d[c];
+    if (std::isnan(r) || std::isnan(d)) continue;
+    if (r * slack < 1 / tc.params.rmax || r > tc.params.rmax * slack || std::fabs(d) > tc.params.dmax * slack) {
+      std::ostringstream out;
+      out.precision(10);
+      out << "channel " << c << ": r = " << r << " outside [1/rmax, rmax] = [" << 1 / tc.params.rmax
+          << ", " << tc.params.rmax << "] or d = " << d << " outside [-dmax, dmax], dmax = " << tc.params.dmax;
+      fail(out.str());
+    }
+  }
+}
+
+// Renorm's dx is r times batch norm's for the same dy and saved statistics; dbeta is the same
+// and dgamma = r dgamma_bn + d dbeta.
+void renorm_gradient_is_r_times_batch_norm(Implementation& impl, const Case& tc) {
+  const auto forward = run_forward_train(impl, tc, true);
+  const auto bn_back = run_backward(impl, tc, false, forward.save_mean, forward.save_invstd);
+  const auto renorm_back = run_backward(impl, tc, true, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+  std::vector<double> expected_dx(bn_back.dx.size()), expected_dgamma(tc.desc.c);
+  for (std::size_t i = 0; i < expected_dx.size(); ++i) {
+    expected_dx[i] = bn_back.dx[i] * forward.r[channel_of(tc.desc, static_cast<std::int64_t>(i))];
+  }
+  for (std::int64_t c = 0; c < tc.desc.c; ++c) {
+    expected_dgamma[c] = forward.r[c] * bn_back.dgamma[c] + forward.d[c] * bn_back.dbeta[c];
+  }
+  const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+  const double k = 2 * bound_for(tc);
+  expect_close("renorm dx against r * bn dx", renorm_back.dx, expected_dx, scales.dx, k, tc.desc.dtype);
+  expect_close("renorm dbeta against bn dbeta", renorm_back.dbeta, bn_back.dbeta, scales.dbeta, k, tc.desc.dtype);
+  expect_close("renorm dgamma against r dgamma_bn + d dbeta", renorm_back.dgamma, expected_dgamma,
+               scales.dgamma, k, tc.desc.dtype);
+}
+
+}  // namespace bnh::detail

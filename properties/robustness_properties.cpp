@@ -1,0 +1,142 @@
+// Properties of robustness: determinism, non-finite data kept to its channel, finite output
+// from finite input, bad input refused.
+#include "properties/property_checks.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "properties/bad_input.hpp"
+#include "properties/execution.hpp"
+#include "properties/property_helpers.hpp"
+#include "properties/tolerance.hpp"
+
+namespace bnh::detail {
+
+// The same call twice gives bitwise the same outputs.
+void determinism(Implementation& impl, const Case& tc) {
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm))) continue;
+    checked = true;
+    const std::string op = label(renorm);
+    const auto a = run_forward_train(impl, tc, renorm), b = run_forward_train(impl, tc, renorm);
+    expect_identical(op + "y", a.y, b.y);
+    expect_identical(op + "save_mean", a.save_mean, b.save_mean);
+    expect_identical(op + "save_invstd", a.save_invstd, b.save_invstd);
+    expect_identical(op + "running_mean", a.running_mean, b.running_mean);
+    expect_identical(op + "running_var", a.running_var, b.running_var);
+    if (!impl.supports(backward_op(renorm))) continue;
+    const auto back_a = run_backward(impl, tc, renorm, a.save_mean, a.save_invstd, a.r, a.d);
+    const auto back_b = run_backward(impl, tc, renorm, a.save_mean, a.save_invstd, a.r, a.d);
+    expect_identical(op + "dx", back_a.dx, back_b.dx);
+    expect_identical(op + "dgamma", back_a.dgamma, back_b.dgamma);
+    expect_identical(op + "dbeta", back_a.dbeta, back_b.dbeta);
+  }
+  if (impl.supports(Operation::bn_forward_infer)) {
+    checked = true;
+    expect_identical("inference y", run_forward_infer(impl, tc), run_forward_infer(impl, tc));
+  }
+  if (!checked) nothing_to_check();
+}
+
+// A NaN or infinity in one channel leaves every other channel's outputs as they were.
+void non_finite_stays_in_channel(Implementation& impl, const Case& tc) {
+  if (tc.desc.c < 2) throw Unsupported("needs two channels");
+  const std::int64_t poisoned = static_cast<std::int64_t>(tc.x.size() * 7 % tc.desc.c);
+  Case bad = tc;
+  const double poison = (tc.x.size() % 2 == 0) ? std::nan("") : INFINITY;
+  for (std::int64_t i = 0; i < tc.desc.elements(); ++i) {
+    if (channel_of(tc.desc, i) == poisoned && i % 3 == 0) {
+      bad.x[i] = poison;
+      bad.dy[i] = poison;
+    }
+  }
+  bad.running_var[poisoned] = std::nan("");
+  auto expect_channels_kept = [&](const std::string& what, const std::vector<double>& clean,
+                                  const std::vector<double>& dirty, bool per_element) {
+    for (std::size_t i = 0; i < clean.size(); ++i) {
+      const auto c = per_element ? channel_of(tc.desc, static_cast<std::int64_t>(i)) : static_cast<std::int64_t>(i);
+      if (c == poisoned) continue;
+      const bool same = std::memcmp(&clean[i], &dirty[i], sizeof(double)) == 0 ||
+                        (std::isfinite(dirty[i]) && std::fabs(clean[i] - dirty[i]) <=
+                                                        1e3 * unit_roundoff(tc.desc.dtype) * std::fabs(clean[i]));
+      if (!same) {
+        std::ostringstream out;
+        out << what << " of channel " << c << " changed from " << clean[i] << " to " << dirty[i]
+            << " when channel " << poisoned << " held " << poison;
+        fail(out.str());
+      }
+    }
+  };
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm))) continue;
+    checked = true;
+    const std::string op = label(renorm);
+    const auto clean = run_forward_train(impl, tc, renorm), dirty = run_forward_train(impl, bad, renorm);
+    expect_channels_kept(op + "y", clean.y, dirty.y, true);
+    expect_channels_kept(op + "save_mean", clean.save_mean, dirty.save_mean, false);
+    expect_channels_kept(op + "save_invstd", clean.save_invstd, dirty.save_invstd, false);
+    expect_channels_kept(op + "running_mean", clean.running_mean, dirty.running_mean, false);
+    expect_channels_kept(op + "running_var", clean.running_var, dirty.running_var, false);
+    if (!impl.supports(backward_op(renorm))) continue;
+    const auto back_clean = run_backward(impl, tc, renorm, clean.save_mean, clean.save_invstd, clean.r, clean.d);
+    const auto back_dirty = run_backward(impl, bad, renorm, dirty.save_mean, dirty.save_invstd, dirty.r, dirty.d);
+    expect_channels_kept(op + "dx", back_clean.dx, back_dirty.dx, true);
+    expect_channels_kept(op + "dgamma", back_clean.dgamma, back_dirty.dgamma, false);
+  }
+  if (impl.supports(Operation::bn_forward_infer)) {
+    checked = true;
+    expect_channels_kept("inference y", run_forward_infer(impl, tc), run_forward_infer(impl, bad), true);
+  }
+  if (!checked) nothing_to_check();
+}
+
+// Finite input gives finite output, on every regime the generators make (huge values included).
+// The output named tells the cause: running_var, save_invstd or r infinite or zero where a sum
+// of squares overflowed; y or dx NaN where an infinity met a zero.
+void finite_output(Implementation& impl, const Case& tc) {
+  auto expect_finite = [&](const std::string& what, const std::vector<double>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        fail(what + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) + " from finite input");
+      }
+    }
+  };
+  bool checked = false;
+  for (bool renorm : {false, true}) {
+    if (!impl.supports(forward_op(renorm))) continue;
+    checked = true;
+    const std::string op = label(renorm);
+    const auto forward = run_forward_train(impl, tc, renorm);
+    for (const auto& [name, values] : {std::pair{"y", &forward.y}, {"save_mean", &forward.save_mean},
+                                       {"save_invstd", &forward.save_invstd}, {"running_mean", &forward.running_mean},
+                                       {"running_var", &forward.running_var}, {"r", &forward.r}, {"d", &forward.d}}) {
+      expect_finite(op + name, *values);
+    }
+    if (!impl.supports(backward_op(renorm))) continue;
+    const auto back = run_backward(impl, tc, renorm, forward.save_mean, forward.save_invstd, forward.r, forward.d);
+    expect_finite(op + "dx", back.dx);
+    expect_finite(op + "dgamma", back.dgamma);
+    expect_finite(op + "dbeta", back.dbeta);
+  }
+  if (impl.supports(Operation::bn_forward_infer)) {
+    checked = true;
+    expect_finite("inference y", run_forward_infer(impl, tc));
+  }
+  if (!checked) nothing_to_check();
+}
+
+// Every bad input of SPEC section 4 is refused (with bnh::Error; the built-ins' wording is
+// checked by the unit tests, a plugin words its own). This is the strict form; the runner
+// reports a plugin's silent acceptance separately unless asked to be strict.
+void bad_input_refused(Implementation& impl, const Case&) {
+  const std::string failure = input_validation_failure(check_input_validation(impl), true);
+  if (!failure.empty()) fail(failure);
+}
+
+}  // namespace bnh::detail
