@@ -21,8 +21,9 @@ inline constexpr std::size_t text_bytes = 4096;
 inline constexpr std::size_t max_buffers = 12;
 inline constexpr unsigned char canary = 0xCB;
 
-// Each side busy-waits this long for the other's next step before it sleeps on the socket:
-// waking a sleeping process costs more than most calls of a small case take.
+// The harness busy-waits (yielding) this long for an answer before it sleeps on the socket:
+// waking a sleeping process costs more than most calls of a small case take. The worker does
+// not: on a busy machine its spinning would take the core the harness needs.
 inline constexpr double spin_seconds = 50e-6;
 
 enum class Message : std::int32_t {
@@ -56,8 +57,8 @@ struct BufferSlot {
 };
 
 struct ControlBlock {
-  // Counts of requests posted and answered (atomic, for the busy-wait): every request is also
-  // one socket message, so the socket alone stays a complete protocol.
+  // Counts of requests posted and answered (atomic, for the harness's busy-wait): every request
+  // and answer is also one socket message, so the socket alone stays a complete protocol.
   std::uint32_t requests, replies;
 
   // Written by the harness before a request.

@@ -5,14 +5,12 @@
 // buffer and the offset.
 //   bnh-sandbox PLUGIN_PATH   (fds 3, 4, 5 as in core/sandbox_protocol.hpp)
 #include <dlfcn.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -125,15 +123,6 @@ int run_call(const bnh_impl_v1& table) {
   }
 }
 
-// Returns once the harness has posted a request after the `served`th, or after spin_seconds.
-void wait_briefly_for_request(std::uint32_t served) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(spin_seconds);
-  while (__atomic_load_n(&control->requests, __ATOMIC_ACQUIRE) == served) {
-    sched_yield();  // a busy machine gives the core to the other side
-    if (std::chrono::steady_clock::now() > deadline) return;
-  }
-}
-
 [[noreturn]] void refuse_library(const char* message) {
   copy_text(control->message, message);
   send_message(Message::load_failed);
@@ -189,9 +178,8 @@ int main(int argc, char** argv) {
   const bnh_impl_v1& table = load(argv[1]);
   control->phase = Phase::idle;
   send_message(Message::ready);
-  std::uint32_t served = 0;
+  std::uint32_t served = 0;  // the request being answered, for the harness's busy-wait
   for (;;) {
-    wait_briefly_for_request(served);
     Message request{};
     if (recv(socket_fd, &request, sizeof request, 0) != sizeof request) _exit(0);  // harness gone
     served = __atomic_load_n(&control->requests, __ATOMIC_ACQUIRE);
