@@ -4,13 +4,7 @@
 set(bnh_faults crash abort exit hang overrun_page overrun_bytes underrun write_input forks
   crash_on_bad_input crash_supports crash_constructor hang_constructor crash_get
   fp_environment hostile_strings)
-foreach(fault ${bnh_faults})
-  add_library(bnh_fault_${fault} MODULE plugins/fault_plugin.c)
-  target_include_directories(bnh_fault_${fault} PRIVATE ${PROJECT_SOURCE_DIR}/include)
-  target_link_libraries(bnh_fault_${fault} PRIVATE m)
-  string(TOUPPER ${fault} fault_macro)
-  target_compile_definitions(bnh_fault_${fault} PRIVATE FAULT_${fault_macro})
-endforeach()
+test_plugins(bnh_fault plugins/fault_plugin.c fault ${bnh_faults})
 
 set(fault_verdict ${CMAKE_CURRENT_SOURCE_DIR}/fault_verdict.sh)
 set(one_property --property agreement_bn_forward_infer --dtype f64 --cases 5 --seed 5)
