@@ -130,16 +130,21 @@ expect 1 'accuracy: plugin .* crashed while loading' -- \
 # Out of memory is one line and status 4: a report file read under an address-space limit 50 MB
 # above what bnh needs to start (which depends on the libraries it was built with).
 starts_within() { bash -c 'ulimit -v '"$1"'; exec "$0" --help' "$bnh" >/dev/null 2>&1; }
-low_kb=10000 high_kb=16000000
-while [ $((high_kb - low_kb)) -gt 10000 ]; do
-  middle_kb=$(((low_kb + high_kb) / 2))
-  if starts_within "$middle_kb"; then high_kb=$middle_kb; else low_kb=$middle_kb; fi
-done
-limit_kb=$((high_kb + 50000))
-head -c 100000000 /dev/zero | tr '\0' ' ' >"$dir/huge.json"
-expect 4 '^bnh report: out of memory' -- \
-  bash -c 'ulimit -v '"$limit_kb"'; exec "$0" "$@"' "$bnh" report "$dir/huge.json" --html "$dir/h.html" --markdown "$dir/h.md"
-rm -f "$dir/huge.json"
+if ! starts_within 16000000; then
+  # AddressSanitizer reserves terabytes of address space: no limit lets it start.
+  echo "note: bnh does not start under an address-space limit (a sanitizer build?); out-of-memory case not tested"
+else
+  low_kb=10000 high_kb=16000000
+  while [ $((high_kb - low_kb)) -gt 10000 ]; do
+    middle_kb=$(((low_kb + high_kb) / 2))
+    if starts_within "$middle_kb"; then high_kb=$middle_kb; else low_kb=$middle_kb; fi
+  done
+  limit_kb=$((high_kb + 50000))
+  head -c 100000000 /dev/zero | tr '\0' ' ' >"$dir/huge.json"
+  expect 4 '^bnh report: out of memory' -- \
+    bash -c 'ulimit -v '"$limit_kb"'; exec "$0" "$@"' "$bnh" report "$dir/huge.json" --html "$dir/h.html" --markdown "$dir/h.md"
+  rm -f "$dir/huge.json"
+fi
 # Terminal escapes in what the user typed are not echoed raw.
 expect 2 "unknown command 'x\\\\x1B\[2Jy'" -- "$bnh" "$(printf 'x\033[2Jy')"
 
