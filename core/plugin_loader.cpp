@@ -7,6 +7,7 @@
 #include "bnh/plugin.h"
 #include "bnh/text.hpp"
 #include "bnh/validate.hpp"
+#include "core/plugin_table.hpp"
 #include "core/sandbox.hpp"
 
 namespace bnh {
@@ -42,12 +43,7 @@ class InProcessPlugin {
     auto get = reinterpret_cast<Getter>(dlsym(library_, "bnh_impl_v1_get"));
     if (get == nullptr) fail("does not export bnh_impl_v1_get");
     table_ = get();
-    if (table_ == nullptr) fail("bnh_impl_v1_get returned NULL");
-    if (table_->abi_version != BNH_ABI_VERSION) {
-      fail("speaks ABI version " + std::to_string(table_->abi_version) + ", this harness speaks " +
-           std::to_string(BNH_ABI_VERSION));
-    }
-    if (table_->name == nullptr) fail("has a NULL name");
+    if (const std::string defect = plugin_table::defect(table_); !defect.empty()) fail(defect);
   }
   ~InProcessPlugin() { dlclose(library_); }
   InProcessPlugin(const InProcessPlugin&) = delete;
@@ -60,18 +56,7 @@ class InProcessPlugin {
     void* b[sandbox::max_buffers]{};
     for (std::size_t k = 0; k < arguments.size(); ++k) b[k] = const_cast<void*>(arguments[k].pointer);
     const bnh_impl_v1& t = *table_;
-    int status = 0;
-    switch (operation) {
-      case Operation::bn_forward_train: status = t.bn_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); break;
-      case Operation::bn_forward_infer: status = t.bn_forward_infer(d, p, b[0], b[1], b[2], b[3], b[4], b[5]); break;
-      case Operation::bn_backward: status = t.bn_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); break;
-      case Operation::renorm_forward_train:
-        status = t.renorm_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-        break;
-      case Operation::renorm_backward:
-        status = t.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-        break;
-    }
+    const int status = plugin_table::call(t, static_cast<int>(operation), d, p, b);
     if (status != 0 && t.last_error != nullptr && t.last_error() != nullptr) reason = valid_utf8(t.last_error());
     return status;
   }
@@ -105,13 +90,7 @@ class PluginImplementation final : public Implementation {
   }
   bool supports(Operation operation) const override {
     if (sandbox_) return sandbox_->provides(operation);
-    const bnh_impl_v1& t = in_process_->table();
-    const void* functions[] = {reinterpret_cast<const void*>(t.bn_forward_train),
-                               reinterpret_cast<const void*>(t.bn_forward_infer),
-                               reinterpret_cast<const void*>(t.bn_backward),
-                               reinterpret_cast<const void*>(t.renorm_forward_train),
-                               reinterpret_cast<const void*>(t.renorm_backward)};
-    return functions[static_cast<int>(operation)] != nullptr;
+    return (plugin_table::provided_operations(in_process_->table()) >> static_cast<int>(operation) & 1u) != 0;
   }
 
   void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,

@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
+#include "core/plugin_table.hpp"
 #include "core/sandbox_protocol.hpp"
 
 namespace {
@@ -107,20 +109,9 @@ void* pointer_of(const BufferSlot& slot) {
 }
 
 int run_call(const bnh_impl_v1& table) {
-  const bnh_tensor_desc* d = &control->desc;
-  const bnh_params* p = &control->params;
-  void* b[max_buffers]{};
-  for (int k = 0; k < control->buffer_count; ++k) b[k] = pointer_of(control->buffers[k]);
-  switch (control->operation) {
-    case 0: return table.bn_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-    case 1: return table.bn_forward_infer(d, p, b[0], b[1], b[2], b[3], b[4], b[5]);
-    case 2: return table.bn_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-    case 3:
-      return table.renorm_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-    case 4:
-      return table.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-    default: return -1;
-  }
+  void* buffers[max_buffers]{};
+  for (int k = 0; k < control->buffer_count; ++k) buffers[k] = pointer_of(control->buffers[k]);
+  return bnh::plugin_table::call(table, control->operation, &control->desc, &control->params, buffers);
 }
 
 [[noreturn]] void refuse_library(const char* message) {
@@ -143,23 +134,12 @@ const bnh_impl_v1& load(const char* path) {
   if (get == nullptr) refuse_library("does not export bnh_impl_v1_get");
   control->phase = Phase::getting_table;
   const bnh_impl_v1* table = get();
-  if (table == nullptr) refuse_library("bnh_impl_v1_get returned NULL");
-  if (table->abi_version != BNH_ABI_VERSION) {
-    char text[128];
-    std::snprintf(text, sizeof text, "speaks ABI version %u, this harness speaks %d",
-                  static_cast<unsigned>(table->abi_version), BNH_ABI_VERSION);
-    refuse_library(text);
+  if (const std::string defect = bnh::plugin_table::defect(table); !defect.empty()) {
+    refuse_library(defect.c_str());
   }
-  if (table->name == nullptr) refuse_library("has a NULL name");
   copy_text(control->name, table->name);
   copy_text(control->description, table->description);
-  const void* functions[] = {reinterpret_cast<const void*>(table->bn_forward_train),
-                             reinterpret_cast<const void*>(table->bn_forward_infer),
-                             reinterpret_cast<const void*>(table->bn_backward),
-                             reinterpret_cast<const void*>(table->renorm_forward_train),
-                             reinterpret_cast<const void*>(table->renorm_backward)};
-  control->operations = 0;
-  for (unsigned k = 0; k < 5; ++k) control->operations |= functions[k] != nullptr ? 1u << k : 0u;
+  control->operations = bnh::plugin_table::provided_operations(*table);
   control->has_supports = table->supports != nullptr;
   return *table;
 }
