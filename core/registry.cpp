@@ -14,13 +14,36 @@ std::vector<RegisteredImplementation>& registry() {
   return implementations;
 }
 
+std::string known_names() {
+  std::string known;
+  for (const auto& other : registered_names()) known += (known.empty() ? "" : ", ") + other;
+  return known;
+}
+
 }  // namespace
 
-bool register_implementation(const std::string& name, ImplementationFactory make) {
+const char* to_string(Role role) {
+  switch (role) {
+    case Role::baseline: return "baseline";
+    case Role::built_in: return "built-in";
+    case Role::peer: return "peer";
+    case Role::under_test: return "under test";
+  }
+  return "built-in";
+}
+
+Role parse_role(const std::string& text) {
+  for (Role role : {Role::baseline, Role::built_in, Role::peer, Role::under_test}) {
+    if (text == to_string(role)) return role;
+  }
+  throw Error("unknown role '" + text + "' (baseline, built-in, peer, under test)");
+}
+
+bool register_implementation(const std::string& name, ImplementationFactory make, Role role) {
   for (const auto& existing : registry()) {
     if (existing.name == name) throw Error("implementation '" + name + "' registered twice");
   }
-  registry().push_back({name, std::move(make)});
+  registry().push_back({name, std::move(make), role});
   return true;
 }
 
@@ -41,9 +64,14 @@ std::unique_ptr<Implementation> make_implementation(const std::string& name) {
   for (const auto& entry : registry()) {
     if (entry.name == name) return entry.make();
   }
-  std::string known;
-  for (const auto& other : registered_names()) known += (known.empty() ? "" : ", ") + other;
-  throw Error("unknown implementation '" + name + "' (built-in: " + known + ")");
+  throw Error("unknown implementation '" + name + "' (built-in: " + known_names() + ")");
+}
+
+Role registered_role(const std::string& name) {
+  for (const auto& entry : registry()) {
+    if (entry.name == name) return entry.role;
+  }
+  throw Error("unknown implementation '" + name + "' (built-in: " + known_names() + ")");
 }
 
 }  // namespace bnh

@@ -1,0 +1,194 @@
+// The report of `bnh bench` and `bnh accuracy` as types (docs/report-schema.md, version 1).
+// reports/schema.cpp is the only reader and writer of its JSON: the runner fills these structs,
+// derive() computes every derived figure in one place, and the renderers, the summary and
+// compare read the same structs. A figure that may be absent is a std::optional, written null.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bnh/registry.hpp"
+#include "properties/accuracy_sweep.hpp"
+
+// std::optional as JSON: null when empty (nlohmann/json 3.11.2 has no serializer of its own).
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<std::optional<T>> {
+  static void to_json(json& out, const std::optional<T>& value) {
+    if (value) {
+      out = *value;
+    } else {
+      out = nullptr;
+    }
+  }
+  static void from_json(const json& in, std::optional<T>& value) {
+    if (in.is_null()) {
+      value.reset();
+    } else {
+      value = in.get<T>();
+    }
+  }
+};
+}  // namespace nlohmann
+
+namespace bnh::reports {
+
+inline constexpr const char* schema_name = "bnharness-report";
+inline constexpr int schema_version = 1;
+
+// ---- machine and build ------------------------------------------------------------------------
+
+// Bytes; core/machine.hpp's facts, the sizes the kernels size their tiles by.
+struct CacheFacts {
+  std::int64_t l1d = 0, l2 = 0;
+  std::int64_t last_level = 0;  // the largest cache (L3, or L2 without one); "l3" in older reports
+  bool detected = true;         // false: a fallback stood in for a size the system did not give
+};
+
+struct BandwidthProbe {  // bench/bandwidth: streaming copy and triad over arrays of array_bytes
+  int threads = 1;
+  double copy_gbps = 0, triad_gbps = 0;
+  std::int64_t array_bytes = 0;
+};
+
+struct MachineFacts {
+  std::string cpu = "unknown";
+  int cores = 1;
+  CacheFacts caches;
+  std::string isa;                        // the vector ISA compiled for: "avx512", "avx2", ...
+  bool cpu_has_avx512f = false, cpu_has_avx2 = false;
+  std::optional<std::int64_t> memory_bytes;
+  std::string os;                         // "Linux 6.1.0-..."
+  std::vector<BandwidthProbe> bandwidth;  // empty: no probe ran (accuracy reports)
+};
+
+struct BuildFacts {
+  std::string compiler, flags, build_type, git_revision = "unknown";
+  std::map<std::string, std::string> libraries;  // name -> version
+};
+
+// ---- the run ----------------------------------------------------------------------------------
+
+struct Suite {
+  std::string name;                     // resnet50, mlp, ..., or "accuracy"
+  std::optional<std::int64_t> n;        // the batch, for the suites --n sets
+  int repetitions = 0;
+  double min_time = 0;
+  bool quick = false;
+  std::string clock = "auto";           // as given to --clock
+  std::vector<std::string> shapes;      // labels, as in ids
+  // An accuracy report's sweep: cases per point, channels, seed.
+  std::optional<int> cases, channels;
+  std::optional<std::uint64_t> seed;
+};
+
+// A measured call: times are seconds per call, one per repetition (round).
+struct Timing {
+  std::vector<double> repetitions;
+  std::vector<std::int64_t> iterations;  // calls timed in each repetition
+  std::string clock = "cpu";             // "cpu" or "real"
+  double median_s = 0, min_s = 0, stddev_s = 0;
+};
+
+struct Benchmark {
+  std::string id;  // operation/layout/dtype/shape/tN/implementation
+  std::string implementation;
+  Role role = Role::built_in;
+  std::string operation, layout, dtype;
+  std::vector<std::int64_t> shape;  // 4 entries, or 2 for an (N, C) input
+  int threads = 1;
+  Timing timing;                    // written flat: repetitions, median_s, ...
+  std::int64_t bytes = 0;           // compulsory traffic (bench/traffic)
+  double gbps = 0;                  // bytes / median_s
+  double elements_per_second = 0;
+  std::optional<std::string> bound;  // id of the bound measured for it (in Report::bounds)
+  // Derived (derive()): null where there is nothing to compare with.
+  std::optional<double> speedup_vs_naive;      // the baseline's median / this median
+  std::optional<double> speedup_vs_best_peer;  // the fastest peer's median / this median
+  std::optional<std::string> best_peer;
+  std::optional<double> roofline_fraction;     // gbps / the probe's copy bandwidth
+  std::optional<double> copy_fraction;         // gbps / the same shape's copy's gbps
+  std::optional<double> bound_fraction;        // the bound's median / this median
+};
+
+// The traffic an operation cannot avoid, done by plain kernels on the benchmark's own tensors in
+// the same rounds (docs/benchmarks.md, "Bounds"): kind "copy" (x into y), "read_copy" (one
+// tensor read, another copied) or "read2_copy" (two read, then one read and another copied).
+struct BoundMeasurement {
+  std::string id;  // kind/dtype/shape/tN: "copy/f32/16x64x56x56/t1"
+  std::string kind;
+  std::string dtype;
+  std::vector<std::int64_t> shape;
+  int threads = 1;
+  Timing timing;
+  std::int64_t bytes = 0;  // moved per call
+  double gbps = 0;
+};
+
+struct BenchmarkError {  // a call the implementation refused; no entry in benchmarks
+  std::string id, error;
+};
+
+// The accuracy entries are properties/accuracy_sweep.hpp's points, field for field; an infinite
+// error is written null, an empty error left out.
+using AccuracyEntry = AccuracyPoint;
+
+struct Report {
+  std::string schema = schema_name;
+  int version = schema_version;
+  std::string created;  // "2026-11-24T02:30:00Z"
+  MachineFacts machine;
+  BuildFacts build;
+  Suite suite;
+  // The implementation the summary and the charts are about (`bnh bench --focus`); derive()
+  // sets the fastest built-in when empty.
+  std::string focus;
+  std::vector<Benchmark> benchmarks;
+  std::vector<BoundMeasurement> bounds;  // "copies" in older reports (kind "copy")
+  std::vector<BenchmarkError> errors;
+  std::vector<AccuracyEntry> accuracy;
+};
+
+// ---- reading, writing, deriving ---------------------------------------------------------------
+
+// Refuses, as a bnh::Error with one line naming `name`: empty text, text that is not JSON or is
+// truncated, a number beyond a double, a report of another schema or version, or one missing
+// what every report has.
+Report parse_report(const std::string& text, const std::string& name);
+Report read_report(const std::string& path);
+// The JSON text (keys of absent figures null; invalid UTF-8 written as U+FFFD).
+std::string report_text(const Report& report);
+// Atomically: a temporary file beside `path`, renamed over it.
+void write_report(const std::string& path, const Report& report);
+
+// Every derived figure, from the measurements: speed-ups against the baseline and the best peer
+// of the same operation, layout, dtype, shape and thread count; the roofline, copy and bound
+// fractions; the focus when none is set.
+void derive(Report& report);
+
+// The built-in with the least geometric mean time over the groups it was measured in against
+// the other built-ins; "" without one.
+std::string fastest_built_in(const std::vector<Benchmark>& benchmarks);
+
+// An accuracy report: accuracy entries and no benchmarks.
+bool is_accuracy_report(const Report& report);
+// "resnet50, N = 16, 3 repetitions of at least 0.1 s", or for an accuracy report
+// "accuracy sweep, 2 cases per point, 2 channels, seed 1".
+std::string suite_description(const Report& report);
+
+// The JSON conversions (for tests and for messages built from parts of a report).
+void to_json(nlohmann::json& out, const Report& report);
+void from_json(const nlohmann::json& in, Report& report);
+
+}  // namespace bnh::reports
+
+namespace bnh {
+// A role as JSON: its name ("under test"); an unknown name is refused.
+void to_json(nlohmann::json& out, Role role);
+void from_json(const nlohmann::json& in, Role& role);
+}  // namespace bnh
