@@ -1,206 +1,49 @@
 #include "reports/accuracy.hpp"
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
-#include <memory>
-
-#include "bnh/registry.hpp"
-#include "bnh/text.hpp"
-#include "properties/reference_agreement.hpp"
 
 namespace bnh::reports {
 
 namespace {
 
-double representable(double value, DType dtype) {
-  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
-}
-
-struct Moments {
-  double mean = 0, stddev = 0;
-};
-
-Moments channel_moments(const Case& test_case, std::int64_t channel) {
-  const TensorDesc& desc = test_case.desc;
-  double sum = 0;
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) sum += test_case.x[desc.offset(n, channel, s)];
-  }
-  const double count = static_cast<double>(desc.per_channel());
-  Moments moments;
-  moments.mean = sum / count;
-  double squares = 0;
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) {
-      const double deviation = test_case.x[desc.offset(n, channel, s)] - moments.mean;
-      squares += deviation * deviation;
-    }
-  }
-  moments.stddev = std::sqrt(squares / count);
-  return moments;
-}
-
-// JSON has no infinity: an infinite error (a non-finite output where the answer is finite) is
-// written as null.
+// JSON has no infinity: an infinite error is written as null.
 nlohmann::json finite_or_null(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
 
-struct Point {
-  std::string regime;
-  double kappa;          // nominal; for "normal" the measured condition of its cases
-  std::vector<Case> cases;
-};
-
-// The worst errors of one implementation and operation over a point's cases; null when the
-// implementation supports none of them.
-nlohmann::json measure_point(Implementation& impl, Operation operation, const Point& point) {
-  double max_ulp = 0, worst_scaled = 0, worst_bound = 0, worst_ratio = -1;
-  std::string worst_output, error;
-  int measured = 0, failed = 0;
-  for (const Case& test_case : point.cases) {
-    const AgreementResult result = check_reference_agreement(impl, test_case, operation);
-    if (!result.supported) continue;
-    ++measured;
-    if (!result.passed()) ++failed;
-    if (!result.error.empty()) {
-      error = result.error;
-      continue;
-    }
-    for (const OutputError& output : result.outputs) {
-      max_ulp = std::max(max_ulp, output.max_ulp_error);
-      const double ratio = output.bound > 0 ? output.max_scaled_error / output.bound : output.max_scaled_error;
-      if (std::isnan(ratio) || ratio > worst_ratio) {
-        worst_ratio = std::isnan(ratio) ? std::numeric_limits<double>::infinity() : ratio;
-        worst_scaled = output.max_scaled_error;
-        worst_bound = output.bound;
-        worst_output = output.output;
-      }
-    }
-  }
-  if (measured == 0) return nullptr;
-  nlohmann::json entry = {
-      {"implementation", valid_utf8(impl.name())},  // a plugin's name may be any bytes
-      {"operation", to_string(operation)},
-      {"regime", point.regime},
-      {"kappa", point.kappa},
-      {"max_ulp_error", finite_or_null(max_ulp)},
-      {"max_scaled_error", finite_or_null(worst_scaled)},
-      {"bound", worst_bound},
-      {"worst_output", worst_output},
-      {"cases", measured},
-      {"failed_cases", failed},
-  };
-  if (!error.empty()) entry["error"] = valid_utf8(error);
-  return entry;
-}
-
 }  // namespace
 
-Case make_conditioned_case(const CaseSpec& spec, double kappa) {
-  CaseSpec normal = spec;
-  normal.regime = Regime::standard_normal;
-  Case result = make_case(normal);
-  const TensorDesc& desc = result.desc;
-  for (std::int64_t c = 0; c < desc.c; ++c) {
-    const Moments moments = channel_moments(result, c);
-    const double target = (c % 2 == 0 ? 1.0 : -1.0) * kappa * moments.stddev;
-    const double shift = target - moments.mean;
-    for (std::int64_t n = 0; n < desc.n; ++n) {
-      for (std::int64_t s = 0; s < desc.spatial(); ++s) {
-        double& value = result.x[desc.offset(n, c, s)];
-        value = representable(value + shift, desc.dtype);
-      }
-    }
-    result.running_mean[c] = representable(result.running_mean[c] + shift, desc.dtype);
-  }
-  result.exact_statistics = false;
-  result.origin = spec.to_string() + " kappa=" + std::to_string(kappa);
-  return result;
-}
-
-double condition_of(const Case& test_case) {
-  double worst = 0;
-  for (std::int64_t c = 0; c < test_case.desc.c; ++c) {
-    const Moments moments = channel_moments(test_case, c);
-    if (moments.stddev > 0) worst = std::max(worst, std::fabs(moments.mean) / moments.stddev);
-  }
-  return worst;
-}
-
-TensorDesc shape_with_m(std::int64_t m, std::int64_t channels) {
-  if (m % 8 == 0) return TensorDesc{8, channels, m / 8, 1};
-  return TensorDesc{1, channels, m, 1};
-}
-
-nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations,
-                                const AccuracyOptions& options, const AccuracyProgress& progress) {
-  std::vector<Operation> operations = options.operations;
-  if (operations.empty()) operations.assign(std::begin(all_operations), std::end(all_operations));
-
-  // The cases of one dtype and shape, made once and shared by every implementation and operation.
-  auto points_for = [&](DType dtype, const TensorDesc& shape) {
-    std::vector<Point> points;
-    auto spec_for = [&](int index) {
-      CaseSpec spec;
-      spec.desc = shape;
-      spec.desc.dtype = dtype;
-      spec.desc.layout = index % 2 == 0 ? Layout::nchw : Layout::nhwc;
-      spec.regime = Regime::standard_normal;
-      spec.data_seed = options.seed + static_cast<std::uint64_t>(index);
-      spec.gamma = GammaKind::random;
-      spec.running = RunningKind::near;
-      return spec;
-    };
-    Point normal{"normal", 0, {}};
-    for (int i = 0; i < options.cases; ++i) {
-      normal.cases.push_back(make_case(spec_for(i)));
-      normal.kappa = std::max(normal.kappa, condition_of(normal.cases.back()));
-    }
-    points.push_back(std::move(normal));
-    for (double kappa : options.kappas) {
-      Point point{"large-mean", kappa, {}};
-      for (int i = 0; i < options.cases; ++i) point.cases.push_back(make_conditioned_case(spec_for(i), kappa));
-      points.push_back(std::move(point));
-    }
-    return points;
-  };
-
+nlohmann::json accuracy_entries(const std::vector<AccuracyPoint>& points) {
   nlohmann::json entries = nlohmann::json::array();
-  const int total = static_cast<int>(implementations.size() * operations.size() * options.dtypes.size() *
-                                     options.shapes.size());
-  int done = 0;
-  for (DType dtype : options.dtypes) {
-    for (const TensorDesc& shape : options.shapes) {
-      const std::vector<Point> points = points_for(dtype, shape);
-      for (Implementation* impl : implementations) {
-        for (Operation operation : operations) {
-          for (const Point& point : points) {
-            nlohmann::json entry = measure_point(*impl, operation, point);
-            if (entry.is_null()) continue;  // unsupported: left out
-            entry["dtype"] = to_string(dtype);
-            entry["m"] = shape.per_channel();
-            entry["shape"] = {shape.n, shape.c, shape.h, shape.w};
-            entries.push_back(std::move(entry));
-          }
-          ++done;
-          if (progress) progress(done, total);
-        }
-      }
-    }
+  for (const AccuracyPoint& point : points) {
+    nlohmann::json entry = {
+        {"implementation", point.implementation},
+        {"operation", to_string(point.operation)},
+        {"dtype", to_string(point.dtype)},
+        {"regime", to_string(point.regime)},
+        {"kappa", point.kappa},
+        {"m", point.m},
+        {"shape", point.shape},
+        {"max_ulp_error", finite_or_null(point.max_ulp_error)},
+        {"max_scaled_error", finite_or_null(point.max_scaled_error)},
+        {"bound", point.bound},
+        {"worst_output", point.worst_output},
+        {"cases", point.cases},
+        {"failed_cases", point.failed_cases},
+    };
+    if (!point.error.empty()) entry["error"] = point.error;
+    entries.push_back(std::move(entry));
   }
   return entries;
 }
 
-nlohmann::json measure_accuracy(const AccuracyOptions& options, const AccuracyProgress& progress) {
-  std::vector<std::unique_ptr<Implementation>> owned;
-  std::vector<Implementation*> implementations;
-  for (const auto& name : options.implementations.empty() ? registered_names() : options.implementations) {
-    owned.push_back(make_implementation(name));
-    implementations.push_back(owned.back().get());
-  }
-  return measure_accuracy(implementations, options, progress);
+nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations, AccuracyOptions& options,
+                                const AccuracyProgress& progress) {
+  return accuracy_entries(bnh::measure_accuracy(implementations, options, progress));
+}
+
+nlohmann::json measure_accuracy(AccuracyOptions& options, const AccuracyProgress& progress) {
+  return accuracy_entries(bnh::measure_accuracy(options, progress));
 }
 
 }  // namespace bnh::reports

@@ -1,58 +1,28 @@
-// Accuracy against conditioning, for the report's "accuracy" entries and `bnh accuracy`: every
-// implementation's every operation, per dtype and per count M of values a channel holds, on
-// generated cases whose channels have a chosen ratio of mean to standard deviation (kappa),
-// compared with the 50-digit reference under the tolerance model
-// (properties/reference_agreement.hpp, docs/tolerances.md). With the defaults (one small shape,
-// a few cases) it runs inside `bnh bench` in seconds.
+// Transitional: the accuracy sweep lives in properties/accuracy_sweep.hpp; these wrappers give
+// its points as the report's JSON "accuracy" entries until the report schema writes them.
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "bnh/implementation.hpp"
-#include "bnh/types.hpp"
-#include "properties/case.hpp"
-#include "properties/generators.hpp"
+#include "properties/accuracy_sweep.hpp"
 
 namespace bnh::reports {
 
-// The case of `spec` (its regime is replaced by standard normal data) with every channel of x
-// shifted so that its mean is exactly kappa times its standard deviation (before x is rounded
-// to the dtype), alternately positive and negative; the running mean moves with it, so that
-// renorm's r and d stay what they were. kappa = 0 leaves the data centred.
-Case make_conditioned_case(const CaseSpec& spec, double kappa);
+using bnh::AccuracyOptions;
+using bnh::AccuracyProgress;
+using bnh::condition_of;
+using bnh::make_conditioned_case;
+using bnh::shape_with_m;
 
-// The largest |mean| / standard deviation over the channels of a case's x.
-double condition_of(const Case& test_case);
+// The points as the report's "accuracy" entries (docs/report-schema.md).
+nlohmann::json accuracy_entries(const std::vector<AccuracyPoint>& points);
 
-struct AccuracyOptions {
-  std::vector<std::string> implementations;   // by name: empty, every registered implementation
-  std::vector<Operation> operations;          // empty: all five
-  std::vector<DType> dtypes{DType::f32, DType::f64};
-  std::vector<double> kappas{1, 1e2, 1e4, 1e6, 1e8};   // the large-mean points
-  int cases = 4;                              // per point; layouts alternate NCHW, NHWC
-  std::vector<TensorDesc> shapes{{16, 4, 8, 8}};   // M = 1024 per channel
-  std::uint64_t seed = 1;
-};
-
-// A shape with `channels` channels holding m values each: N = 8 and H = m / 8 when 8 divides
-// m, else N = 1 and H = m (W = 1 either way).
-TensorDesc shape_with_m(std::int64_t m, std::int64_t channels);
-
-// Called after each implementation x operation x dtype x shape with (done, total).
-using AccuracyProgress = std::function<void(int, int)>;
-
-// One entry per implementation x operation x dtype x shape x (regime, kappa): the "normal"
-// regime (make_case's standard-normal data, kappa its measured condition) and the "large-mean"
-// regime at each of options.kappas. Unsupported combinations are left out.
-// options.implementations is not read: the implementations are given.
-nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations,
-                                const AccuracyOptions& options, const AccuracyProgress& progress = {});
-// The implementations named by options.implementations.
-nlohmann::json measure_accuracy(const AccuracyOptions& options, const AccuracyProgress& progress = {});
+// The options by non-const reference, so that an unqualified call with an lvalue under `using
+// namespace bnh::reports` picks these over bnh::measure_accuracy (found by argument lookup).
+nlohmann::json measure_accuracy(const std::vector<Implementation*>& implementations, AccuracyOptions& options,
+                                const AccuracyProgress& progress = {});
+nlohmann::json measure_accuracy(AccuracyOptions& options, const AccuracyProgress& progress = {});
 
 }  // namespace bnh::reports
