@@ -21,7 +21,7 @@
 //   both, tail first         what blocked and openmp run: the normalize pass starts with the last
 //                            rows, which the statistics pass left in the last-level cache
 //   openmp, 1 thread         the registered implementation
-//   column strips            the alternative that reads x from memory once: 16 channels at a
+//   column strips            the alternative that reads x from memory once: a vector of channels at a
 //                            time down every row (statistics, then normalization from cache)
 #include <algorithm>
 #include <chrono>
@@ -34,7 +34,8 @@
 
 #include "bench/bandwidth.hpp"
 #include "bnh/registry.hpp"
-#include "impls/tiles.hpp"
+#include "core/machine.hpp"
+#include "impls/tiles/team_passes.hpp"
 
 namespace {
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: give N C H W (positive), or nothing\n", argv[0]);
     return 2;
   }
+  const bnh::CacheSizes& caches = bnh::machine().caches;
   const std::int64_t elements = dims[0] * dims[1] * dims[2] * dims[3];
   Buffer x(elements), y(elements);
   for (std::int64_t i = 0; i < elements; ++i) {
@@ -108,7 +110,7 @@ int main(int argc, char** argv) {
   };
   std::printf("x: %lld x %lld x %lld x %lld f32, %.1f MB; last-level cache %.0f MB\n\n", static_cast<long long>(dims[0]),
               static_cast<long long>(dims[1]), static_cast<long long>(dims[2]), static_cast<long long>(dims[3]),
-              static_cast<double>(elements) * 4 / 1e6, static_cast<double>(tiles::cache_sizes().last_level) / 1e6);
+              static_cast<double>(elements) * 4 / 1e6, static_cast<double>(caches.last_level) / 1e6);
 
   // The registered implementation, as bnh bench calls it (running statistics tracked).
   const auto openmp = bnh::make_implementation("openmp");
@@ -119,8 +121,10 @@ int main(int argc, char** argv) {
   {  // NCHW
     const bnh::TensorDesc desc{dims[0], dims[1], dims[2], dims[3], bnh::Layout::nchw, bnh::DType::f32};
     const tiles::Geometry g = tiles::geometry_of(desc);
-    const tiles::RunBlocks blocks(g, sizeof(float), 2);
-    std::vector<float> scale(g.coefficient_count(), 1.5f), shift(g.coefficient_count(), 0.25f);
+    const tiles::RunBlocks blocks(g, sizeof(float), 2, 1, caches);
+    tiles::AffineCoefficients<float> affine_coefficients(g);
+    std::fill(affine_coefficients.scale.begin(), affine_coefficients.scale.end(), 1.5f);
+    std::fill(affine_coefficients.shift.begin(), affine_coefficients.shift.end(), 0.25f);
     const std::int64_t groups = (g.channels + blocks.channels_per_group - 1) / blocks.channels_per_group;
     auto statistics = [&](std::int64_t group) {
       tiles::Moments part[tiles::max_channels_per_group];
@@ -133,8 +137,7 @@ int main(int argc, char** argv) {
     auto normalize = [&](std::int64_t group) {
       const std::int64_t end = std::min(g.channels, group + blocks.channels_per_group);
       for (std::int64_t b = 0; b < blocks.blocks_per_group; ++b) {
-        tiles::normalize_block(g, static_cast<const float*>(x.data), y.data, blocks.block(group, end, b), scale.data(),
-                               shift.data(), true);
+        tiles::normalize_block(g, static_cast<const float*>(x.data), y.data, blocks.block(group, end, b), affine_coefficients, true);
       }
     };
     const std::int64_t step = blocks.channels_per_group;
@@ -145,7 +148,7 @@ int main(int argc, char** argv) {
             {"one after the other", [&] { for (std::int64_t c = 0; c < g.channels; c += step) { statistics(c); normalize(c); } }},
             {"forward_channels", [&] {
                tiles::forward_channels(g, static_cast<const float*>(x.data), y.data, blocks, 0, g.channels, affine,
-                                       scale.data(), shift.data(), true);
+                                       affine_coefficients, true);
                tiles::finish_streaming();
              }},
             {"openmp, 1 thread", [&] {
@@ -157,23 +160,25 @@ int main(int argc, char** argv) {
   if (dims[1] % 16 == 0) {  // NHWC, C a multiple of 16 so that strips are whole cache lines
     const bnh::TensorDesc desc{dims[0], dims[1], dims[2], dims[3], bnh::Layout::nhwc, bnh::DType::f32};
     const tiles::Geometry g = tiles::geometry_of(desc);
-    const tiles::RowTiles row_tiles(g, sizeof(float));
-    std::vector<float> scale(g.coefficient_count(), 1.5f), shift(g.coefficient_count(), 0.25f);
+    const tiles::RowTiles row_tiles(g, sizeof(float), caches);
+    tiles::AffineCoefficients<float> affine_coefficients(g);
+    std::fill(affine_coefficients.scale.begin(), affine_coefficients.scale.end(), 1.5f);
+    std::fill(affine_coefficients.shift.begin(), affine_coefficients.shift.end(), 0.25f);
     tiles::ColumnMoments moments(g.channels);
     const auto strips = [&] {
-      using Line = tiles::Line<float>;
-      for (std::int64_t column = 0; column < g.channels; column += 16) {
-        Line sum = {}, squares = {};
+      using Vector = tiles::Vector<float>;
+      for (std::int64_t column = 0; column < g.channels; column += tiles::lanes) {
+        Vector sum = {}, squares = {};
         for (std::int64_t row = 0; row < g.rows; ++row) {
-          const Line value = tiles::load_line(x.data + row * g.channels + column);
+          const Vector value = tiles::load_vector(x.data + row * g.channels + column);
           sum += value;
           squares += value * value;
         }
         statistics_sink = sum[0] + squares[0];  // kept, not used: the pass is what is timed
-        const Line a = Line{} + 1.5f, b = Line{} + 0.25f;
+        const Vector a = tiles::broadcast(1.5f), b = tiles::broadcast(0.25f);
         for (std::int64_t row = 0; row < g.rows; ++row) {
           const std::int64_t at = row * g.channels + column;
-          tiles::stream_line(y.data + at, tiles::load_line(x.data + at) * a + b);
+          tiles::stream_vector(y.data + at, tiles::load_vector(x.data + at) * a + b);
         }
       }
       tiles::finish_streaming();
@@ -185,19 +190,19 @@ int main(int argc, char** argv) {
            {{"statistics", statistics},
             {"normalize in memory order", [&] {
                tiles::normalize_row_tiles(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
-                                          scale.data(), shift.data(), true);
+                                          affine_coefficients, true);
                tiles::finish_streaming();
              }},
             {"both, in memory order", [&] {
                statistics();
                tiles::normalize_row_tiles(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
-                                          scale.data(), shift.data(), true);
+                                          affine_coefficients, true);
                tiles::finish_streaming();
              }},
             {"both, tail first", [&] {
                statistics();
                tiles::normalize_rows(g, static_cast<const float*>(x.data), y.data, row_tiles, 0, row_tiles.count,
-                                     scale.data(), shift.data(), true);
+                                     affine_coefficients, true, caches);
                tiles::finish_streaming();
              }},
             {"openmp, 1 thread", [&] {

@@ -1,4 +1,4 @@
-// The tiled implementations, blocked and openmp (impls/tiles.hpp): openmp repeats itself bit for
+// The tiled implementations, blocked and openmp (impls/tiles/): openmp repeats itself bit for
 // bit at a given thread count, and both agree with the 50-digit reference on the shapes their
 // tiles and thread splits make special, on a tensor larger than the last-level cache, and on
 // data whose large mean would cancel a careless variance away.

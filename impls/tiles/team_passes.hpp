@@ -1,0 +1,232 @@
+// The three passes of the tiled kernels (channel_math.hpp assembles the operations from them),
+// spread over an OpenMP team of params.threads threads (0: OpenMP's default). At one thread they
+// are the single-threaded, cache-aware walk of the tensor (the `blocked` implementation).
+//
+// Who does what:
+//   - run view (NCHW) with enough channels: each thread takes a contiguous share of whole
+//     channels and runs them group by group (runs.hpp).
+//   - run view with fewer channels than threads (or too few to share out evenly): the threads
+//     split every channel's blocks, the batch and spatial dimensions, between them.
+//   - row view (NHWC, 2-D): each thread takes a contiguous band of rows for both passes, so its
+//     normalize pass finds its rows in its own cache; the channels are the vector dimension.
+// Outputs larger than the last-level cache are written with streaming stores.
+//
+// Determinism: the split depends only on the shape, the caches and the team size, each thread
+// reduces its share in a fixed order, and a single thread merges each channel's per-thread
+// partial results in thread order (no reduction clauses, no dynamic schedules). At a given
+// thread count the results are bitwise identical from run to run.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/machine.hpp"
+#include "impls/tiles/channel_math.hpp"
+#include "impls/tiles/rows.hpp"
+#include "impls/tiles/runs.hpp"
+
+namespace bnh::tiles {
+
+// Below this many elements, starting a team costs more than the team saves.
+inline constexpr std::int64_t parallel_threshold = std::int64_t{1} << 15;
+
+inline int team_size(const Params& params, const Geometry& g) {
+  if (g.elements < parallel_threshold) return 1;
+  return params.threads > 0 ? params.threads : omp_get_max_threads();
+}
+
+struct Share {
+  std::int64_t begin, end;
+};
+
+// The part-th of `parts` contiguous, nearly equal shares of [0, count), with inner boundaries
+// on multiples of `granularity` (a cache line's worth of elements, so that threads seldom write
+// the same line).
+inline Share share(std::int64_t count, int part, int parts, std::int64_t granularity = 1) {
+  auto boundary = [&](int index) {
+    if (index >= parts) return count;
+    const std::int64_t exact = count / parts * index + count % parts * index / parts;
+    return std::min(count, exact / granularity * granularity);
+  };
+  return Share{boundary(part), boundary(part + 1)};
+}
+
+// Whole channels per thread, unless there are fewer channels than threads, or sharing them out
+// would leave threads idle while the channels are big enough to split instead.
+inline bool whole_channels_per_thread(const Geometry& g, int threads) {
+  constexpr std::int64_t small_channel = 1 << 14;  // elements; not worth two barriers
+  if (g.channels < threads) return false;
+  return g.channels % threads == 0 || g.channels >= 4 * threads || g.per_channel < small_channel;
+}
+
+struct TeamPasses {
+  template <typename T>
+  static void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* y,
+                            const TrainingTensors<T>& tensors) {
+    const CacheSizes& caches = machine().caches;
+    const Geometry g = geometry_of(desc);
+    const bool stream = should_stream(g, sizeof(T), 2, caches);
+    const int team = team_size(params, g);
+    AffineCoefficients<T> affine(g);
+    auto finish = [&](std::int64_t c, const Moments& moments) {
+      return finish_training_channel(tensors, params, c, moments);
+    };
+
+    if (g.by_rows) {
+      const RowTiles row_tiles(g, sizeof(T), caches);
+      std::vector<ColumnMoments> partial(team, ColumnMoments(g.channels));
+#pragma omp parallel num_threads(team)
+      {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const Share band = share(row_tiles.count, thread, threads);
+        row_moments(x, g.channels, row_tiles, band.begin, band.end, partial[thread]);
+#pragma omp barrier
+        // Each thread finishes a share of the channels, merging the bands in thread order.
+        const Share channels = share(g.channels, thread, threads);
+        for (std::int64_t c = channels.begin; c < channels.end; ++c) {
+          Moments moments;
+          for (int part = 0; part < threads; ++part) merge(moments, partial[part].of(c));
+          affine.set(g, c, finish(c, moments));
+        }
+#pragma omp barrier
+        normalize_rows(g, x, y, row_tiles, band.begin, band.end, affine, stream, caches);
+        if (stream) finish_streaming();
+      }
+    } else if (whole_channels_per_thread(g, team)) {
+      // Two groups' worth in L2: this group's x and y, or, when y is streamed (it takes no room in
+      // cache), this group's x and the next group's, prefetched while this one is normalized.
+      const RunBlocks blocks(g, sizeof(T), 2, 1, caches);
+#pragma omp parallel num_threads(team)
+      {
+        const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
+        forward_channels(g, x, y, blocks, channels.begin, channels.end, finish, affine, stream);
+        if (stream) finish_streaming();
+      }
+    } else {
+      // One channel at a time, its blocks shared out; each thread normalizes the blocks it took
+      // the statistics of, which are in its cache.
+      const RunBlocks blocks(g, sizeof(T), stream ? 1 : 2, team, caches);
+      std::vector<Moments> partial(team);
+#pragma omp parallel num_threads(team)
+      {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const Share mine = share(blocks.blocks_per_group, thread, threads);
+        for (std::int64_t c = 0; c < g.channels; ++c) {
+          Moments moments, block_part;
+          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
+            block_moments(g, x, blocks.block(c, c + 1, index), &block_part);
+            merge(moments, block_part);
+          }
+          partial[thread] = moments;
+#pragma omp barrier
+#pragma omp single
+          {
+            Moments channel;
+            for (int part = 0; part < threads; ++part) merge(channel, partial[part]);
+            affine.set(g, c, finish(c, channel));
+          }
+          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
+            normalize_block(g, x, y, blocks.block(c, c + 1, index), affine, stream);
+          }
+        }
+        if (stream) finish_streaming();
+      }
+    }
+  }
+
+  template <typename T>
+  static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
+                            const T* beta, const T* running_mean, const T* running_var, T* y) {
+    const Geometry g = geometry_of(desc);
+    const AffineCoefficients<T> affine = inference_coefficients(g, params, gamma, beta, running_mean, running_var);
+    const bool stream = should_stream(g, sizeof(T), 2, machine().caches);
+#pragma omp parallel num_threads(team_size(params, g))
+    {
+      const Share mine = share(g.elements, omp_get_thread_num(), omp_get_num_threads(), line_elements<T>);
+      normalize_elements(g, x, y, mine.begin, mine.end, affine, stream);
+      if (stream) finish_streaming();
+    }
+  }
+
+  template <typename T>
+  static void backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x, T* dx,
+                       const GradientTensors<T>& tensors) {
+    const CacheSizes& caches = machine().caches;
+    const Geometry g = geometry_of(desc);
+    const bool stream = should_stream(g, sizeof(T), 3, caches);
+    const int team = team_size(params, g);
+    const double count = static_cast<double>(g.per_channel);
+    const std::vector<double> mean(tensors.save_mean, tensors.save_mean + g.channels);
+    GradientCoefficients<T> coefficients(g);
+    auto finish = [&](std::int64_t channel, const GradientSums& sums) {
+      return finish_gradient_channel(tensors, channel, count, sums);
+    };
+
+    if (g.by_rows) {
+      const RowTiles row_tiles(g, sizeof(T), caches);
+      std::vector<std::vector<double>> partial_dy(team, std::vector<double>(g.channels, 0.0));
+      std::vector<std::vector<double>> partial_dy_centered(team, std::vector<double>(g.channels, 0.0));
+#pragma omp parallel num_threads(team)
+      {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const Share band = share(row_tiles.count, thread, threads);
+        row_gradient_sums(dy, x, mean.data(), g.channels, row_tiles, band.begin, band.end,
+                          partial_dy[thread].data(), partial_dy_centered[thread].data());
+#pragma omp barrier
+        const Share channels = share(g.channels, thread, threads);
+        for (std::int64_t channel = channels.begin; channel < channels.end; ++channel) {
+          GradientSums sums;
+          for (int part = 0; part < threads; ++part) {
+            merge(sums, GradientSums{partial_dy[part][channel], partial_dy_centered[part][channel]});
+          }
+          coefficients.set(g, channel, finish(channel, sums));
+        }
+#pragma omp barrier
+        gradient_elements(g, dy, x, dx, row_tiles.first_row(band.begin) * g.channels,
+                          row_tiles.first_row(band.end) * g.channels, coefficients, stream);
+        if (stream) finish_streaming();
+      }
+    } else if (whole_channels_per_thread(g, team)) {
+      const RunBlocks blocks(g, sizeof(T), 3, 1, caches);
+#pragma omp parallel num_threads(team)
+      {
+        const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
+        backward_channels(g, dy, x, dx, blocks, channels.begin, channels.end, mean.data(), finish, coefficients,
+                          stream);
+        if (stream) finish_streaming();
+      }
+    } else {
+      const RunBlocks blocks(g, sizeof(T), 3, team, caches);
+      std::vector<GradientSums> partial(team);
+#pragma omp parallel num_threads(team)
+      {
+        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        const Share mine = share(blocks.blocks_per_group, thread, threads);
+        for (std::int64_t channel = 0; channel < g.channels; ++channel) {
+          GradientSums sums, block_part;
+          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
+            block_gradient_sums(g, dy, x, blocks.block(channel, channel + 1, index), &mean[channel], &block_part);
+            merge(sums, block_part);
+          }
+          partial[thread] = sums;
+#pragma omp barrier
+#pragma omp single
+          {
+            GradientSums total;
+            for (int part = 0; part < threads; ++part) merge(total, partial[part]);
+            coefficients.set(g, channel, finish(channel, total));
+          }
+          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
+            gradient_block(g, dy, x, dx, blocks.block(channel, channel + 1, index), coefficients, stream);
+          }
+        }
+        if (stream) finish_streaming();
+      }
+    }
+  }
+};
+
+}  // namespace bnh::tiles
