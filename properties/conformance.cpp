@@ -92,11 +92,11 @@ CaseVerdict judge(Observed& observed, const Property& property, const Case& test
   observed.forget();
   CaseVerdict verdict;
   try {
-    property.check(observed, test_case);
+    verdict.bound_fraction = property.check(observed, test_case);
   } catch (const Unsupported& why) {
     verdict = {Outcome::does_not_apply, why.what()};
   } catch (const PropertyFailure& failure) {
-    verdict = {Outcome::failed, failure.what()};
+    verdict = {Outcome::failed, failure.what(), failure.bound_fraction()};
   } catch (const std::exception& error) {
     verdict = {Outcome::failed, std::string("the implementation failed on a valid call: ") + error.what()};
   }
@@ -129,6 +129,7 @@ struct Tally {
   bool searching = true;      // false once a case failed: what follows is shrinking
   CaseSpec failing;           // the last case that failed: the shrunk counterexample
   bool failed = false;
+  BoundFraction bound_fraction;  // over the cases that held before any failed
 };
 
 // One rapidcheck run of `property` on cases drawn from `specs`; returns how many passed, and
@@ -148,7 +149,10 @@ int run_cases(Observed& observed, const Property& property, const rc::Gen<CaseSp
     const CaseVerdict verdict = judge(observed, property, test_case);
     switch (verdict.outcome) {
       case Outcome::held:
-        if (tally.searching) ++tally.accepted_in_run;
+        if (tally.searching) {
+          ++tally.accepted_in_run;
+          tally.bound_fraction.note(verdict.bound_fraction);
+        }
         return;
       case Outcome::does_not_apply:
         RC_DISCARD("case does not apply");
@@ -234,9 +238,7 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   result.targets = property.targets;
   result.generated = property.generated;
   const auto start = std::chrono::steady_clock::now();
-  take_worst_bound_fraction();
   auto finish = [&] {
-    result.worst_bound_fraction = take_worst_bound_fraction();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
   };
@@ -313,10 +315,10 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   if (tally.failed) {
     // The counterexample's own error against its bound, and the failing case counted.
     result.cases = passed + 1;
-    take_worst_bound_fraction();
-    judge(observed, property, make_case(tally.failing));
+    result.worst_bound_fraction = judge(observed, property, make_case(tally.failing)).bound_fraction.worst();
     return finish();
   }
+  result.worst_bound_fraction = tally.bound_fraction.worst();
   if (result.status == PropertyResult::Status::passed && !accepted_any) {
     result.status = PropertyResult::Status::skipped;
     result.failure = result.refusals > 0 ? "every case refused" : "no generated case applied";

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bnh/implementation.hpp"
@@ -77,8 +78,13 @@ ConformanceResult run_conformance(
 // for refusals and faults.
 struct CaseVerdict {
   enum class Outcome { held, failed, does_not_apply, refused };
+  CaseVerdict() = default;
+  CaseVerdict(Outcome outcome, std::string message, BoundFraction bound_fraction = {})
+      : outcome(outcome), message(std::move(message)), bound_fraction(bound_fraction) {}
   Outcome outcome = Outcome::held;
   std::string message;
+  // The check's largest error as a fraction of its bound (held or failed; properties.hpp).
+  BoundFraction bound_fraction;
 };
 CaseVerdict check_case(Implementation& implementation, const Property& property,
                        const Case& test_case, const ConformanceOptions& options);

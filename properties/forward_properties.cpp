@@ -16,7 +16,7 @@ namespace bnh::detail {
 
 // gamma = 1, beta = 0: every channel of y has mean 0 and variance var / (var + eps). Renorm runs
 // with rmax = 1, dmax = 0, where r = 1 and d = 0 make it batch norm.
-void normalized_output(Implementation& impl, const Case& original) {
+BoundFraction normalized_output(Implementation& impl, const Case& original) {
   Case tc = original;
   std::fill(tc.gamma.begin(), tc.gamma.end(), 1.0);
   std::fill(tc.beta.begin(), tc.beta.end(), 0.0);
@@ -63,11 +63,13 @@ void normalized_output(Implementation& impl, const Case& original) {
     }
   }
   if (!checked) nothing_to_check();
+  return {};
 }
 
 // Adding a constant to a channel (and to its running mean, which renorm's d is taken from)
 // changes neither y nor dx, dgamma.
-void shift_invariance(Implementation& impl, const Case& tc) {
+BoundFraction shift_invariance(Implementation& impl, const Case& tc) {
+  BoundFraction worst;
   Case shifted = tc;
   std::vector<double> mean, var;
   reference_statistics(tc, mean, var);
@@ -87,26 +89,29 @@ void shift_invariance(Implementation& impl, const Case& tc) {
     checked = true;
     const auto before = run_forward_train(impl, tc, renorm, false);
     const auto after = run_forward_train(impl, shifted, renorm, false);
-    expect_close(label(renorm) + "y after a shift", after.y, before.y,
-                 sum(forward_scales(tc, before.r, before.d).y, forward_scales(shifted, after.r, after.d).y), k, dtype);
+    worst.note(expect_close(label(renorm) + "y after a shift", after.y, before.y,
+                            sum(forward_scales(tc, before.r, before.d).y,
+                                forward_scales(shifted, after.r, after.d).y), k, dtype));
     if (!impl.supports(backward_op(renorm))) continue;
     const auto back_before = run_backward(impl, tc, renorm, before.save_mean, before.save_invstd, before.r, before.d);
     const auto back_after = run_backward(impl, shifted, renorm, after.save_mean, after.save_invstd, after.r, after.d);
     const auto scales_before = backward_scales(tc, before.save_mean, before.save_invstd, before.r, before.d);
     const auto scales_after = backward_scales(shifted, after.save_mean, after.save_invstd, after.r, after.d);
-    expect_close(label(renorm) + "dx after a shift", back_after.dx, back_before.dx,
-                 sum(scales_before.dx, scales_after.dx), k, dtype);
-    expect_close(label(renorm) + "dgamma after a shift", back_after.dgamma, back_before.dgamma,
-                 sum(scales_before.dgamma, scales_after.dgamma), k, dtype);
+    worst.note(expect_close(label(renorm) + "dx after a shift", back_after.dx, back_before.dx,
+                            sum(scales_before.dx, scales_after.dx), k, dtype));
+    worst.note(expect_close(label(renorm) + "dgamma after a shift", back_after.dgamma, back_before.dgamma,
+                            sum(scales_before.dgamma, scales_after.dgamma), k, dtype));
   }
   if (!checked) nothing_to_check();
+  return worst;
 }
 
 // Scaling x by a > 0 and eps by a^2 (and the running statistics alike, for renorm's r and d)
 // leaves y unchanged and scales dx by 1/a. a = 4 keeps every scaled input exact. The scaled
 // squares are 16 times larger: a sum of squares near overflow overflows, and the message says
 // so, since its y (= beta) could otherwise pass for a misplaced eps.
-void scale_invariance(Implementation& impl, const Case& tc) {
+BoundFraction scale_invariance(Implementation& impl, const Case& tc) {
+  BoundFraction worst;
   const double a = 4;
   Case big = tc;
   for (auto& v : big.x) v *= a;
@@ -137,33 +142,40 @@ void scale_invariance(Implementation& impl, const Case& tc) {
         fail(out.str());
       }
     }
-    expect_close(label(renorm) + "y after scaling x by 4 and eps by 16", after.y, before.y,
-                 forward_scales(tc, before.r, before.d).y, 2 * k, dtype);
+    worst.note(expect_close(label(renorm) + "y after scaling x by 4 and eps by 16", after.y, before.y,
+                            forward_scales(tc, before.r, before.d).y, 2 * k, dtype));
     if (!impl.supports(backward_op(renorm))) continue;
     const auto back_before = run_backward(impl, tc, renorm, before.save_mean, before.save_invstd, before.r, before.d);
     const auto back_after = run_backward(impl, big, renorm, after.save_mean, after.save_invstd, after.r, after.d);
     const auto scales = backward_scales(tc, before.save_mean, before.save_invstd, before.r, before.d);
-    expect_close(label(renorm) + "4 dx after scaling x by 4", scaled(back_after.dx, a), back_before.dx, scales.dx, 2 * k, dtype);
-    expect_close(label(renorm) + "dgamma after scaling x by 4", back_after.dgamma, back_before.dgamma, scales.dgamma, 2 * k, dtype);
-    expect_close(label(renorm) + "dbeta after scaling x by 4", back_after.dbeta, back_before.dbeta, scales.dbeta, 2 * k, dtype);
+    worst.note(expect_close(label(renorm) + "4 dx after scaling x by 4", scaled(back_after.dx, a),
+                            back_before.dx, scales.dx, 2 * k, dtype));
+    worst.note(expect_close(label(renorm) + "dgamma after scaling x by 4", back_after.dgamma,
+                            back_before.dgamma, scales.dgamma, 2 * k, dtype));
+    worst.note(expect_close(label(renorm) + "dbeta after scaling x by 4", back_after.dbeta,
+                            back_before.dbeta, scales.dbeta, 2 * k, dtype));
   }
   if (!checked) nothing_to_check();
+  return worst;
 }
 
 // Inference with the batch's own statistics as running statistics (biased variance) is the
 // training forward.
-void inference_matches_training(Implementation& impl, const Case& original) {
+BoundFraction inference_matches_training(Implementation& impl, const Case& original) {
+  BoundFraction worst;
   Case tc = original;
   reference_statistics(original, tc.running_mean, tc.running_var);
   const auto train = run_forward_train(impl, tc, false, false).y;
   const auto infer = run_forward_infer(impl, tc);
-  expect_close("inference y against training y", infer, train,
-               sum(forward_scales(tc).y, inference_scales(tc)), bound_for(tc), tc.desc.dtype);
+  worst.note(expect_close("inference y against training y", infer, train,
+                          sum(forward_scales(tc).y, inference_scales(tc)), bound_for(tc), tc.desc.dtype));
+  return worst;
 }
 
 // momentum = 0 leaves the running statistics untouched; momentum = 1 replaces them by the batch
 // mean and the unbiased batch variance.
-void running_statistics_update(Implementation& impl, const Case& original) {
+BoundFraction running_statistics_update(Implementation& impl, const Case& original) {
+  BoundFraction worst;
   if (!impl.supports(Operation::bn_forward_train) && !impl.supports(Operation::renorm_forward_train)) {
     nothing_to_check();
   }
@@ -184,11 +196,12 @@ void running_statistics_update(Implementation& impl, const Case& original) {
     const auto replaced = run_forward_train(impl, tc, renorm);
     const auto scales = forward_scales(tc);
     const double k = bound_for(tc);
-    expect_close(label(renorm) + "running_mean with momentum 1 against the batch mean",
-                 replaced.running_mean, mean, scales.running_mean, k, tc.desc.dtype);
-    expect_close(label(renorm) + "running_var with momentum 1 against the unbiased batch variance",
-                 replaced.running_var, unbiased, scales.running_var, k, tc.desc.dtype);
+    worst.note(expect_close(label(renorm) + "running_mean with momentum 1 against the batch mean",
+                            replaced.running_mean, mean, scales.running_mean, k, tc.desc.dtype));
+    worst.note(expect_close(label(renorm) + "running_var with momentum 1 against the unbiased batch variance",
+                            replaced.running_var, unbiased, scales.running_var, k, tc.desc.dtype));
   }
+  return worst;
 }
 
 }  // namespace bnh::detail

@@ -15,15 +15,15 @@ using namespace detail;
 
 namespace {
 
-thread_local double worst_bound_fraction = 0;
-
 // Agreement with the reference, one operation at a time.
 template <Operation op>
-void agrees_with_reference(Implementation& impl, const Case& tc) {
+BoundFraction agrees_with_reference(Implementation& impl, const Case& tc) {
   const AgreementResult result = check_reference_agreement(impl, tc, op);
   if (!result.supported) throw Unsupported("not supported");
-  for (const auto& output : result.outputs) note_bound_fraction(output.max_scaled_error / output.bound);
-  if (!result.passed()) fail(result.describe());
+  BoundFraction worst;
+  for (const auto& output : result.outputs) worst.note(output.max_scaled_error / output.bound);
+  if (!result.passed()) throw PropertyFailure(result.describe(), worst);
+  return worst;
 }
 
 const std::vector<Operation> bn_ops{Operation::bn_forward_train, Operation::bn_backward};
@@ -41,16 +41,6 @@ constexpr bool needs_all = false, needs_any = true;    // of its operations
 constexpr int realistic = 1, realistic_twice = 2, small_only = 0;  // per dtype and layout
 
 }  // namespace
-
-void note_bound_fraction(double fraction) {
-  if (!(fraction <= worst_bound_fraction)) worst_bound_fraction = fraction;  // NaN wins too
-}
-
-double take_worst_bound_fraction() {
-  const double worst = worst_bound_fraction;
-  worst_bound_fraction = 0;
-  return worst;
-}
 
 const std::vector<Property>& property_catalogue() {
   static const std::vector<Property> catalogue{

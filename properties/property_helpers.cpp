@@ -27,12 +27,13 @@ std::vector<double> scaled(const std::vector<double>& a, double factor) {
   return result;
 }
 
-void expect_close(const std::string& what, const std::vector<double>& actual,
-                  const std::vector<double>& expected, const std::vector<double>& scale,
-                  double bound, DType dtype) {
+double expect_close(const std::string& what, const std::vector<double>& actual,
+                    const std::vector<double>& expected, const std::vector<double>& scale,
+                    double bound, DType dtype) {
   const Comparison comparison = compare_vectors(actual, expected, scale, dtype);
-  note_bound_fraction(comparison.max_scaled_error / bound);
-  if (!comparison.within(bound)) fail(comparison.describe(what, bound));
+  const double fraction = comparison.max_scaled_error / bound;
+  if (!comparison.within(bound)) throw PropertyFailure(comparison.describe(what, bound), BoundFraction(fraction));
+  return fraction;
 }
 
 void expect_identical(const std::string& what, const std::vector<double>& first,

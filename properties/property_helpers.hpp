@@ -20,8 +20,8 @@ std::vector<double> sum(const std::vector<double>& a, const std::vector<double>&
 std::vector<double> scaled(const std::vector<double>& a, double factor);
 
 // Two computations of the same exact values, each within `bound` of it, differ by at most twice
-// the bound over the sum of their scales.
-void expect_close(const std::string& what, const std::vector<double>& actual,
+// the bound over the sum of their scales. Returns the largest error as a fraction of the bound.
+double expect_close(const std::string& what, const std::vector<double>& actual,
                   const std::vector<double>& expected, const std::vector<double>& scale,
                   double bound, DType dtype);
 // Bitwise, NaN included.

@@ -17,7 +17,7 @@
 namespace bnh::detail {
 
 // The same call twice gives bitwise the same outputs.
-void determinism(Implementation& impl, const Case& tc) {
+BoundFraction determinism(Implementation& impl, const Case& tc) {
   bool checked = false;
   for (bool renorm : {false, true}) {
     if (!impl.supports(forward_op(renorm))) continue;
@@ -41,10 +41,11 @@ void determinism(Implementation& impl, const Case& tc) {
     expect_identical("inference y", run_forward_infer(impl, tc), run_forward_infer(impl, tc));
   }
   if (!checked) nothing_to_check();
+  return {};
 }
 
 // A NaN or infinity in one channel leaves every other channel's outputs as they were.
-void non_finite_stays_in_channel(Implementation& impl, const Case& tc) {
+BoundFraction non_finite_stays_in_channel(Implementation& impl, const Case& tc) {
   if (tc.desc.c < 2) throw Unsupported("needs two channels");
   const std::int64_t poisoned = static_cast<std::int64_t>(tc.x.size() * 7 % tc.desc.c);
   Case bad = tc;
@@ -94,12 +95,13 @@ void non_finite_stays_in_channel(Implementation& impl, const Case& tc) {
     expect_channels_kept("inference y", run_forward_infer(impl, tc), run_forward_infer(impl, bad), true);
   }
   if (!checked) nothing_to_check();
+  return {};
 }
 
 // Finite input gives finite output, on every regime the generators make (huge values included).
 // The output named tells the cause: running_var, save_invstd or r infinite or zero where a sum
 // of squares overflowed; y or dx NaN where an infinity met a zero.
-void finite_output(Implementation& impl, const Case& tc) {
+BoundFraction finite_output(Implementation& impl, const Case& tc) {
   auto expect_finite = [&](const std::string& what, const std::vector<double>& values) {
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) {
@@ -129,14 +131,16 @@ void finite_output(Implementation& impl, const Case& tc) {
     expect_finite("inference y", run_forward_infer(impl, tc));
   }
   if (!checked) nothing_to_check();
+  return {};
 }
 
 // Every bad input of SPEC section 4 is refused (with bnh::Error; the built-ins' wording is
 // checked by the unit tests, a plugin words its own). This is the strict form; the runner
 // reports a plugin's silent acceptance separately unless asked to be strict.
-void bad_input_refused(Implementation& impl, const Case&) {
+BoundFraction bad_input_refused(Implementation& impl, const Case&) {
   const std::string failure = input_validation_failure(check_input_validation(impl), true);
   if (!failure.empty()) fail(failure);
+  return {};
 }
 
 }  // namespace bnh::detail

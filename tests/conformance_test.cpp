@@ -306,18 +306,23 @@ TEST(ConformanceVerdicts, WorstBoundIsTheCounterexamples) {
   EXPECT_GE(result.cases, 1);
   // Replayed by hand, the counterexample's own worst error against its bound.
   const CaseSpec spec = CaseSpec::parse(result.counterexample.substr(0, result.counterexample.find(" | ")));
-  take_worst_bound_fraction();
-  EXPECT_THROW(property.check(impl, make_case(spec)), PropertyFailure);
-  const double replayed = take_worst_bound_fraction();
+  double replayed = 0;
+  try {
+    property.check(impl, make_case(spec));
+    ADD_FAILURE() << "the counterexample passed when replayed";
+  } catch (const PropertyFailure& failure) {
+    replayed = failure.bound_fraction().worst();
+  }
   EXPECT_GT(replayed, 1);
   EXPECT_DOUBLE_EQ(result.worst_bound_fraction, replayed) << result.counterexample;
 }
 
 // A property that counts its cases, and fails from the `fail_after`-th on.
 int counted_cases = 0, fail_after = 0;
-void counting_check(Implementation&, const Case&) {
+BoundFraction counting_check(Implementation&, const Case&) {
   ++counted_cases;
   if (fail_after > 0 && counted_cases > fail_after) throw PropertyFailure("failed on purpose");
+  return {};
 }
 const Property counting{"counting", "nothing", {Operation::bn_forward_train}, counting_check, true, false, 3};
 
