@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bnh/operations.hpp"
 #include "bnh/plugin.h"
 
 namespace bnh::plugin_table {
@@ -20,30 +21,49 @@ inline std::string defect(const bnh_impl_v1* table) {
   return "";
 }
 
+// Calls visit(the table's function pointer for `operation`).
+template <typename Visit>
+decltype(auto) with_function(const bnh_impl_v1& table, Operation operation, Visit&& visit) {
+  switch (operation) {
+    case Operation::bn_forward_train: return visit(table.bn_forward_train);
+    case Operation::bn_forward_infer: return visit(table.bn_forward_infer);
+    case Operation::bn_backward: return visit(table.bn_backward);
+    case Operation::renorm_forward_train: return visit(table.renorm_forward_train);
+    case Operation::renorm_backward: break;
+  }
+  return visit(table.renorm_backward);
+}
+
+// The C ABI's argument lists are the table's, buffer for buffer.
+static_assert(agrees(operation_spec(Operation::bn_forward_train), decltype(bnh_impl_v1::bn_forward_train){}));
+static_assert(agrees(operation_spec(Operation::bn_forward_infer), decltype(bnh_impl_v1::bn_forward_infer){}));
+static_assert(agrees(operation_spec(Operation::bn_backward), decltype(bnh_impl_v1::bn_backward){}));
+static_assert(agrees(operation_spec(Operation::renorm_forward_train), decltype(bnh_impl_v1::renorm_forward_train){}));
+static_assert(agrees(operation_spec(Operation::renorm_backward), decltype(bnh_impl_v1::renorm_backward){}));
+
 // Bit k set: operation k (in bnh::all_operations' order) is provided.
 inline std::uint32_t provided_operations(const bnh_impl_v1& table) {
-  const bool provided[] = {table.bn_forward_train != nullptr, table.bn_forward_infer != nullptr,
-                           table.bn_backward != nullptr, table.renorm_forward_train != nullptr,
-                           table.renorm_backward != nullptr};
   std::uint32_t bits = 0;
-  for (unsigned k = 0; k < 5; ++k) bits |= provided[k] ? 1u << k : 0u;
+  for (Operation operation : all_operations) {
+    const bool provided = with_function(table, operation, [](auto function) { return function != nullptr; });
+    bits |= provided ? 1u << static_cast<unsigned>(operation) : 0u;
+  }
   return bits;
 }
 
-// Calls operation `operation` (its index in bnh::all_operations) with the buffers in the C ABI's
-// argument order; -1 for an unknown index.
-inline int call(const bnh_impl_v1& table, int operation, const bnh_tensor_desc* d,
-                const bnh_params* p, void* const* b) {
-  switch (operation) {
-    case 0: return table.bn_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-    case 1: return table.bn_forward_infer(d, p, b[0], b[1], b[2], b[3], b[4], b[5]);
-    case 2: return table.bn_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-    case 3:
-      return table.renorm_forward_train(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-    case 4:
-      return table.renorm_backward(d, p, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
-    default: return -1;
-  }
+// Calls function(desc, params, buffers[0], ...) with as many buffers as it takes.
+template <typename... Buffers>
+int call_with(int (*function)(const bnh_tensor_desc*, const bnh_params*, Buffers...),
+              const bnh_tensor_desc* desc, const bnh_params* params, const OperationBuffers& buffers) {
+  return spread<sizeof...(Buffers)>(buffers, [&](auto... pointers) { return function(desc, params, pointers...); });
+}
+
+// Calls the plugin's `operation` (which it must provide) on `buffers`; returns its status.
+inline int call(const bnh_impl_v1& table, Operation operation, const bnh_tensor_desc* desc,
+                const bnh_params* params, const OperationBuffers& buffers) {
+  return with_function(table, operation, [&](auto function) {
+    return call_with(function, desc, params, buffers);
+  });
 }
 
 }  // namespace bnh::plugin_table

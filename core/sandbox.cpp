@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "bnh/text.hpp"
+#include "bnh/validate.hpp"
 #include "core/sandbox_processes.hpp"
 
 namespace bnh {
@@ -29,7 +30,6 @@ namespace bnh {
 using sandbox::BufferSlot;
 using sandbox::Message;
 using sandbox::Phase;
-using sandbox::Role;
 
 namespace {
 
@@ -80,28 +80,41 @@ int shared_file(const char* name, std::size_t bytes) {
 
 // Where a bad access landed, in words: "wrote to byte 4096 past the end of y".
 std::string locate(const sandbox::ControlBlock& control) {
-  if (control.fault_in_arena == 0) return "";
+  const OperationSpec* spec = sandbox::operation_of(control.operation);
+  if (control.fault_in_arena == 0 || spec == nullptr) return "";
   const auto offset = static_cast<std::int64_t>(control.fault_offset);
   const auto page = static_cast<std::int64_t>(page_bytes());
   const char* verb = control.fault_is_write != 0 ? "wrote to" : "read";
-  for (int k = 0; k < control.buffer_count; ++k) {
+  for (std::size_t k = 0; k < spec->count; ++k) {
     const BufferSlot& slot = control.buffers[k];
-    if (slot.role == Role::absent) continue;
+    const BufferSpec& buffer = spec->buffers[k];
+    if (slot.present == 0) continue;
     const auto region = static_cast<std::int64_t>(slot.region_offset);
     const auto region_end = region + static_cast<std::int64_t>(slot.region_bytes);
     const auto data = static_cast<std::int64_t>(slot.data_offset);
     const auto data_end = data + static_cast<std::int64_t>(slot.bytes);
     if (offset >= region - page && offset < data) {
-      return std::string(": ") + verb + " byte " + std::to_string(data - offset) + " before the start of " + slot.name;
+      return std::string(": ") + verb + " byte " + std::to_string(data - offset) + " before the start of " + buffer.name;
     }
     if (offset >= data_end && offset < region_end + page) {
-      return std::string(": ") + verb + " byte " + std::to_string(offset - data_end) + " past the end of " + slot.name;
+      return std::string(": ") + verb + " byte " + std::to_string(offset - data_end) + " past the end of " + buffer.name;
     }
-    if (offset >= data && offset < data_end && slot.role == Role::input && control.fault_is_write != 0) {
-      return ": wrote into its read-only input " + std::string(slot.name) + " at byte " + std::to_string(offset - data);
+    if (offset >= data && offset < data_end && buffer.role == BufferRole::input && control.fault_is_write != 0) {
+      return ": wrote into its read-only input " + std::string(buffer.name) + " at byte " + std::to_string(offset - data);
     }
   }
   return "";
+}
+
+// A buffer's bytes for `desc`. A shape the harness cannot size (bad input) gets empty guarded
+// buffers: a plugin that refuses it, as it must, touches none of them.
+std::size_t buffer_bytes(Extent extent, const TensorDesc& desc) {
+  try {
+    validate_desc(desc);
+  } catch (const Error&) {
+    return 0;
+  }
+  return static_cast<std::size_t>(values_in(extent, desc)) * element_size(desc.dtype);
 }
 
 std::string seconds_text(double seconds) {
@@ -261,23 +274,22 @@ void Sandbox::ensure_arena(std::size_t bytes) {
   arena_bytes_ = grown;
 }
 
-int Sandbox::call(Operation operation, const bnh_tensor_desc& desc, const bnh_params& params,
-                  const std::vector<SandboxBuffer>& buffers, std::string& reason) {
+int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& params,
+                  const OperationBuffers& buffers, std::string& reason) {
   const std::string what = name_ + " " + to_string(operation);
-  if (buffers.size() > sandbox::max_buffers) throw Error(what + ": too many buffers");
+  const OperationSpec& spec = operation_spec(operation);
   if (worker_ < 0) start();
 
   // Each buffer: a guard page, its region (the data at the end, 64-byte aligned), a guard page.
   const std::size_t page = page_bytes();
-  std::vector<BufferSlot> slots(buffers.size());
+  BufferSlot slots[max_operation_buffers]{};
   std::size_t end = 0;
-  for (std::size_t k = 0; k < buffers.size(); ++k) {
+  for (std::size_t k = 0; k < spec.count; ++k) {
     BufferSlot& slot = slots[k];
-    std::strncpy(slot.name, buffers[k].name, sizeof slot.name - 1);
-    slot.role = buffers[k].role;
-    if (slot.role == Role::absent) continue;
-    const std::size_t span = round_up(buffers[k].bytes, 64);
-    slot.bytes = buffers[k].bytes;
+    slot.present = buffers[k] != nullptr;
+    if (slot.present == 0) continue;
+    slot.bytes = buffer_bytes(spec.buffers[k].extent, desc);
+    const std::size_t span = round_up(slot.bytes, 64);
     slot.region_offset = end + page;
     slot.region_bytes = round_up(span, page);
     slot.data_offset = slot.region_offset + slot.region_bytes - span;
@@ -285,46 +297,46 @@ int Sandbox::call(Operation operation, const bnh_tensor_desc& desc, const bnh_pa
   }
   ensure_arena(std::max(end, page));
 
-  for (std::size_t k = 0; k < buffers.size(); ++k) {
+  for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSlot& slot = slots[k];
-    if (slot.role == Role::absent) continue;
+    if (slot.present == 0) continue;
     unsigned char* region = arena_ + slot.region_offset;
     unsigned char* data = arena_ + slot.data_offset;
     std::memset(region, sandbox::canary, slot.data_offset - slot.region_offset);
     std::memset(data + slot.bytes, sandbox::canary, slot.region_offset + slot.region_bytes - slot.data_offset - slot.bytes);
-    if (slot.role == Role::output) {
+    if (spec.buffers[k].role == BufferRole::output) {
       std::memset(data, 0xFF, slot.bytes);  // NaN in every float format: an unwritten output shows
     } else {
-      std::memcpy(data, buffers[k].source, slot.bytes);
+      std::memcpy(data, buffers[k], slot.bytes);
     }
   }
   control_->arena_bytes = arena_bytes_;
   control_->operation = static_cast<std::int32_t>(operation);
-  control_->desc = desc;
-  control_->params = params;
-  control_->buffer_count = static_cast<std::int32_t>(slots.size());
-  std::copy(slots.begin(), slots.end(), control_->buffers);
+  control_->desc = desc.to_c();
+  control_->params = params.to_c();
+  std::copy(slots, slots + spec.count, control_->buffers);
   exchange(Message::call, what);
 
-  for (std::size_t k = 0; k < buffers.size(); ++k) {
+  for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSlot& slot = slots[k];
-    if (slot.role == Role::absent) continue;
+    const BufferSpec& buffer = spec.buffers[k];
+    if (slot.present == 0) continue;
     const unsigned char* data = arena_ + slot.data_offset;
     const std::size_t lead = slot.data_offset - slot.region_offset;
     const std::int64_t before = first_changed(arena_ + slot.region_offset, lead);
     if (before >= 0) {
       stop();
       throw PluginFault(what + " wrote to byte " + std::to_string(static_cast<std::int64_t>(lead) - before) +
-                        " before the start of " + slot.name);
+                        " before the start of " + buffer.name);
     }
     const std::int64_t after = first_changed(data + slot.bytes, slot.region_offset + slot.region_bytes - slot.data_offset - slot.bytes);
     if (after >= 0) {
       stop();
-      throw PluginFault(what + " wrote to byte " + std::to_string(after) + " past the end of " + slot.name);
+      throw PluginFault(what + " wrote to byte " + std::to_string(after) + " past the end of " + buffer.name);
     }
-    if (slot.role == Role::input && std::memcmp(data, buffers[k].source, slot.bytes) != 0) {
+    if (buffer.role == BufferRole::input && std::memcmp(data, buffers[k], slot.bytes) != 0) {
       stop();
-      throw PluginFault(what + " modified its read-only input " + slot.name);
+      throw PluginFault(what + " modified its read-only input " + buffer.name);
     }
   }
   const int status = control_->status;
@@ -332,9 +344,9 @@ int Sandbox::call(Operation operation, const bnh_tensor_desc& desc, const bnh_pa
     reason = valid_utf8(control_->message);
     return status;
   }
-  for (std::size_t k = 0; k < buffers.size(); ++k) {
-    if (slots[k].role == Role::output || slots[k].role == Role::in_out) {
-      std::memcpy(buffers[k].destination, arena_ + slots[k].data_offset, slots[k].bytes);
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    if (slots[k].present != 0 && spec.buffers[k].role != BufferRole::input) {
+      std::memcpy(buffers[k], arena_ + slots[k].data_offset, slots[k].bytes);
     }
   }
   return 0;

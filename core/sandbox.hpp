@@ -17,18 +17,11 @@
 #include <tuple>
 #include <vector>
 
+#include "bnh/operations.hpp"
 #include "bnh/types.hpp"
 #include "core/sandbox_protocol.hpp"
 
 namespace bnh {
-
-struct SandboxBuffer {
-  const char* name;
-  sandbox::Role role;
-  const void* source;   // the caller's data (inputs and in/out buffers)
-  void* destination;    // where results go (outputs and in/out buffers)
-  std::size_t bytes;
-};
 
 class Sandbox {
  public:
@@ -45,10 +38,12 @@ class Sandbox {
   bool provides(Operation operation) const;
   bool supports(const bnh_tensor_desc& desc);  // asked once per distinct desc
 
-  // Runs `operation` in the worker. Returns the plugin's status; `reason` gets its last_error()
-  // when that is nonzero. Outputs are copied back only on status 0.
-  int call(Operation operation, const bnh_tensor_desc& desc, const bnh_params& params,
-           const std::vector<SandboxBuffer>& buffers, std::string& reason);
+  // Runs `operation` in the worker on copies of `buffers`, each sized, guarded and protected as
+  // its entry in operation_spec(operation) says. Returns the plugin's status; `reason` gets its
+  // last_error() when that is nonzero. Outputs and in/out buffers are copied back only on
+  // status 0.
+  int call(Operation operation, const TensorDesc& desc, const Params& params,
+           const OperationBuffers& buffers, std::string& reason);
 
  private:
   struct Layout;

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 
+#include "bnh/operations.hpp"
 #include "bnh/plugin.h"
 
 namespace bnh::sandbox {
@@ -18,13 +20,18 @@ inline constexpr int control_fd = 4;
 inline constexpr int arena_fd = 5;
 
 inline constexpr std::size_t text_bytes = 4096;
-inline constexpr std::size_t max_buffers = 12;
 inline constexpr unsigned char canary = 0xCB;
 
 // The harness busy-waits (yielding) this long for an answer before it sleeps on the socket:
 // waking a sleeping process costs more than most calls of a small case take. The worker does
 // not: on a busy machine its spinning would take the core the harness needs.
 inline constexpr double spin_seconds = 50e-6;
+
+// The operation a control block names, or nothing for an index out of range.
+inline const OperationSpec* operation_of(std::int32_t index) {
+  const bool known = index >= 0 && index < static_cast<std::int32_t>(std::size(all_operations));
+  return known ? &operation_spec(static_cast<Operation>(index)) : nullptr;
+}
 
 enum class Message : std::int32_t {
   ready = 1,        // worker -> harness: the plugin is loaded, its name and table are in the block
@@ -45,14 +52,13 @@ enum class Phase : std::int32_t {
   idle,
 };
 
-enum class Role : std::int32_t { absent, input, output, in_out };
-
-// One buffer of a call, as offsets into the arena. The region [region_offset, region_offset +
-// region_bytes) is a whole number of pages with a PROT_NONE page on each side; the data ends
-// within 64 bytes of the region's end and the rest of the region (the slack) holds the canary.
+// One buffer of a call: the buffer at the same position in bnh::operation_spec(operation), which
+// says its name and whether the plugin may write it. As offsets into the arena: the region
+// [region_offset, region_offset + region_bytes) is a whole number of pages with a PROT_NONE page
+// on each side; the data ends within 64 bytes of the region's end and the rest of the region
+// (the slack) holds the canary.
 struct BufferSlot {
-  char name[16];
-  Role role;
+  std::int32_t present;  // 0: the caller passed NULL (an optional buffer it does not give)
   std::uint64_t region_offset, region_bytes, data_offset, bytes;
 };
 
@@ -66,8 +72,7 @@ struct ControlBlock {
   std::int32_t operation;  // the index of the operation in bnh::all_operations
   bnh_tensor_desc desc;
   bnh_params params;
-  std::int32_t buffer_count;
-  BufferSlot buffers[max_buffers];
+  BufferSlot buffers[max_operation_buffers];  // as many as the operation has
 
   // Written by the worker.
   Phase phase;

@@ -80,38 +80,37 @@ void map_arena() {
   arena = static_cast<unsigned char*>(memory);
 }
 
-// The arena is inaccessible but for the regions of the current call: inputs read-only, outputs
-// writable. Every region therefore lies between PROT_NONE pages. A call with the same layout as
-// the one before (forward then backward on one case, say) keeps the protections it has.
-void protect_buffers() {
-  static BufferSlot applied[max_buffers];
-  static int applied_count = -1;
+// The arena is inaccessible but for the regions of the current call: inputs (by the operation's
+// table) read-only, the other buffers writable. Every region therefore lies between PROT_NONE
+// pages. A call with the same operation and layout as the one before keeps the protections it has.
+void protect_buffers(const bnh::OperationSpec& spec) {
+  static BufferSlot applied[bnh::max_operation_buffers];
+  static std::int32_t applied_operation = -1;
   static std::size_t applied_arena = 0;
-  const int count = control->buffer_count;
-  if (count == applied_count && applied_arena == arena_mapped &&
-      std::memcmp(applied, control->buffers, sizeof(BufferSlot) * static_cast<std::size_t>(count)) == 0) {
+  const std::size_t slots_bytes = sizeof(BufferSlot) * spec.count;
+  if (control->operation == applied_operation && applied_arena == arena_mapped &&
+      std::memcmp(applied, control->buffers, slots_bytes) == 0) {
     return;
   }
   mprotect(arena, arena_mapped, PROT_NONE);
-  for (int k = 0; k < count; ++k) {
+  for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSlot& slot = control->buffers[k];
-    if (slot.role == Role::absent || slot.region_bytes == 0) continue;
-    mprotect(arena + slot.region_offset, slot.region_bytes,
-             slot.role == Role::input ? PROT_READ : PROT_READ | PROT_WRITE);
+    if (slot.present == 0 || slot.region_bytes == 0) continue;
+    const bool read_only = spec.buffers[k].role == bnh::BufferRole::input;
+    mprotect(arena + slot.region_offset, slot.region_bytes, read_only ? PROT_READ : PROT_READ | PROT_WRITE);
   }
-  std::memcpy(applied, control->buffers, sizeof(BufferSlot) * static_cast<std::size_t>(count));
-  applied_count = count;
+  std::memcpy(applied, control->buffers, slots_bytes);
+  applied_operation = control->operation;
   applied_arena = arena_mapped;
 }
 
-void* pointer_of(const BufferSlot& slot) {
-  return slot.role == Role::absent ? nullptr : arena + slot.data_offset;
-}
-
-int run_call(const bnh_impl_v1& table) {
-  void* buffers[max_buffers]{};
-  for (int k = 0; k < control->buffer_count; ++k) buffers[k] = pointer_of(control->buffers[k]);
-  return bnh::plugin_table::call(table, control->operation, &control->desc, &control->params, buffers);
+int run_call(const bnh_impl_v1& table, const bnh::OperationSpec& spec) {
+  bnh::OperationBuffers buffers;
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    const BufferSlot& slot = control->buffers[k];
+    buffers[k] = slot.present != 0 ? arena + slot.data_offset : nullptr;
+  }
+  return bnh::plugin_table::call(table, spec.operation, &control->desc, &control->params, buffers);
 }
 
 [[noreturn]] void refuse_library(const char* message) {
@@ -169,10 +168,12 @@ int main(int argc, char** argv) {
       control->phase = Phase::supports;
       control->status = table.supports == nullptr ? 1 : table.supports(&control->desc);
     } else if (request == Message::call) {
+      const bnh::OperationSpec* spec = operation_of(control->operation);
+      if (spec == nullptr) _exit(112);  // the harness names only the five operations
       map_arena();
-      protect_buffers();
+      protect_buffers(*spec);
       control->phase = Phase::calling;
-      control->status = run_call(table);
+      control->status = run_call(table, *spec);
       if (control->status != 0) {
         control->phase = Phase::last_error;
         copy_text(control->message, table.last_error != nullptr ? table.last_error() : "");

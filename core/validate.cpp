@@ -101,4 +101,24 @@ void require_buffer(const void* pointer, const char* what, Operation operation) 
   }
 }
 
+void validate_buffers(Operation operation, const OperationBuffers& buffers) {
+  const OperationSpec& spec = operation_spec(operation);
+  std::string optional_names;
+  int optional_given = 0, optional_count = 0;
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    const BufferSpec& buffer = spec.buffers[k];
+    if (!buffer.optional) {
+      require_buffer(buffers[k], buffer.name, operation);
+      continue;
+    }
+    optional_names += (optional_count++ == 0 ? "" : " and ") + std::string(buffer.name);
+    optional_given += buffers[k] != nullptr;
+  }
+  // The optional buffers, the pair of running statistics, go together: tracked, or not.
+  if (optional_given != 0 && optional_given != optional_count) {
+    throw Error(std::string(to_string(operation)) + ": " + optional_names +
+                " must both be given or both be NULL");
+  }
+}
+
 }  // namespace bnh

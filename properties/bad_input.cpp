@@ -5,6 +5,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
+
+#include "bnh/operations.hpp"
 
 namespace bnh {
 
@@ -76,32 +79,17 @@ std::vector<BadInput> bad_inputs() {
 
 void present_bad_input(Implementation& impl, const BadInput& bad) {
   // Doubles are large enough for either dtype.
-  std::vector<double> big(256, 0.5), channel(64, 0.5), var(64, bad.running_var);
-  std::vector<double> out(256), c1(64), c2(64), c3(64), c4(64), rm(64, 0.0), rv(var);
-  const void* x = bad.null_x ? nullptr : big.data();
-  const TensorDesc& d = bad.desc;
-  const Params& p = bad.params;
-  switch (bad.operation) {
-    case Operation::bn_forward_train:
-      impl.bn_forward_train(d, p, x, channel.data(), channel.data(), out.data(), c1.data(),
-                            c2.data(), rm.data(), rv.data());
-      break;
-    case Operation::bn_forward_infer:
-      impl.bn_forward_infer(d, p, x, channel.data(), channel.data(), rm.data(), var.data(), out.data());
-      break;
-    case Operation::bn_backward:
-      impl.bn_backward(d, p, big.data(), x, channel.data(), channel.data(), channel.data(),
-                       out.data(), c1.data(), c2.data());
-      break;
-    case Operation::renorm_forward_train:
-      impl.renorm_forward_train(d, p, x, channel.data(), channel.data(), out.data(), c1.data(),
-                                c2.data(), c3.data(), c4.data(), rm.data(), rv.data());
-      break;
-    case Operation::renorm_backward:
-      impl.renorm_backward(d, p, big.data(), x, channel.data(), channel.data(), channel.data(),
-                           channel.data(), channel.data(), out.data(), c1.data(), c2.data());
-      break;
+  const OperationSpec& spec = operation_spec(bad.operation);
+  std::vector<double> storage[max_operation_buffers];
+  OperationBuffers buffers;
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    const BufferSpec& buffer = spec.buffers[k];
+    const bool running_var = std::string_view(buffer.name) == "running_var";
+    storage[k].assign(buffer.extent == Extent::tensor ? 256 : 64, running_var ? bad.running_var : 0.5);
+    buffers[k] = storage[k].data();
   }
+  if (bad.null_x) buffers[static_cast<std::size_t>(spec.index_of("x"))] = nullptr;
+  call(impl, bad.operation, bad.desc, bad.params, buffers);
 }
 
 InputValidation check_input_validation(Implementation& impl) {

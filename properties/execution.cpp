@@ -1,94 +1,90 @@
 #include "properties/execution.hpp"
 
+#include <map>
+#include <string_view>
+
+#include "bnh/operations.hpp"
+
 namespace bnh {
 
 namespace {
 
-template <typename T>
-std::vector<T> as(const std::vector<double>& values) {
-  return std::vector<T>(values.begin(), values.end());
-}
+using Inputs = std::map<std::string_view, const std::vector<double>*>;
+using Results = std::map<std::string_view, std::vector<double>>;
 
-template <typename T>
-std::vector<double> widen(const std::vector<T>& values) {
-  return std::vector<double>(values.begin(), values.end());
+// Runs `operation` with the values of `inputs` (by buffer name) converted to the case's dtype,
+// and returns every buffer it writes or updates, by name, converted back. An optional buffer
+// not among the inputs is passed as NULL (and not returned).
+Results execute(Implementation& implementation, Operation operation, const Case& tc, const Inputs& inputs) {
+  const OperationSpec& spec = operation_spec(operation);
+  Results results;
+  dispatch_dtype(tc.desc.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> storage[max_operation_buffers];
+    OperationBuffers buffers;
+    for (std::size_t k = 0; k < spec.count; ++k) {
+      const BufferSpec& buffer = spec.buffers[k];
+      const auto given = inputs.find(buffer.name);
+      if (buffer.role == BufferRole::output) {
+        storage[k].resize(static_cast<std::size_t>(values_in(buffer.extent, tc.desc)));
+      } else if (given != inputs.end()) {
+        storage[k].assign(given->second->begin(), given->second->end());
+      } else if (buffer.optional) {
+        continue;
+      } else {
+        throw Error(std::string(to_string(operation)) + ": the case gives no " + buffer.name);
+      }
+      buffers[k] = storage[k].data();
+    }
+    call(implementation, operation, tc.desc, tc.params, buffers);
+    for (std::size_t k = 0; k < spec.count; ++k) {
+      if (spec.buffers[k].role == BufferRole::input || buffers[k] == nullptr) continue;
+      results[spec.buffers[k].name] = std::vector<double>(storage[k].begin(), storage[k].end());
+    }
+  });
+  return results;
 }
 
 }  // namespace
 
 ForwardOutputs run_forward_train(Implementation& impl, const Case& tc, bool renorm, bool track_running) {
+  Inputs inputs{{"x", &tc.x}, {"gamma", &tc.gamma}, {"beta", &tc.beta}};
+  if (renorm || track_running) {
+    inputs["running_mean"] = &tc.running_mean;
+    inputs["running_var"] = &tc.running_var;
+  }
+  const auto operation = renorm ? Operation::renorm_forward_train : Operation::bn_forward_train;
+  Results results = execute(impl, operation, tc, inputs);
   ForwardOutputs outputs;
-  dispatch_dtype(tc.desc.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const auto x = as<T>(tc.x), gamma = as<T>(tc.gamma), beta = as<T>(tc.beta);
-    const auto channels = static_cast<std::size_t>(tc.desc.c);
-    std::vector<T> y(x.size()), save_mean(channels), save_invstd(channels), r(channels), d(channels);
-    auto running_mean = as<T>(tc.running_mean), running_var = as<T>(tc.running_var);
-    const bool tracking = renorm || track_running;
-    if (renorm) {
-      impl.renorm_forward_train(tc.desc, tc.params, x.data(), gamma.data(), beta.data(), y.data(),
-                                save_mean.data(), save_invstd.data(), r.data(), d.data(),
-                                running_mean.data(), running_var.data());
-    } else {
-      impl.bn_forward_train(tc.desc, tc.params, x.data(), gamma.data(), beta.data(), y.data(),
-                            save_mean.data(), save_invstd.data(),
-                            tracking ? running_mean.data() : nullptr,
-                            tracking ? running_var.data() : nullptr);
-    }
-    outputs.y = widen(y);
-    outputs.save_mean = widen(save_mean);
-    outputs.save_invstd = widen(save_invstd);
-    if (renorm) {
-      outputs.r = widen(r);
-      outputs.d = widen(d);
-    }
-    if (tracking) {
-      outputs.running_mean = widen(running_mean);
-      outputs.running_var = widen(running_var);
-    }
-  });
+  outputs.y = std::move(results["y"]);
+  outputs.save_mean = std::move(results["save_mean"]);
+  outputs.save_invstd = std::move(results["save_invstd"]);
+  outputs.r = std::move(results["r"]);  // renorm only: empty for batch norm
+  outputs.d = std::move(results["d"]);
+  outputs.running_mean = std::move(results["running_mean"]);  // empty when not tracked
+  outputs.running_var = std::move(results["running_var"]);
   return outputs;
 }
 
 std::vector<double> run_forward_infer(Implementation& impl, const Case& tc) {
-  std::vector<double> result;
-  dispatch_dtype(tc.desc.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const auto x = as<T>(tc.x), gamma = as<T>(tc.gamma), beta = as<T>(tc.beta);
-    const auto running_mean = as<T>(tc.running_mean), running_var = as<T>(tc.running_var);
-    std::vector<T> y(x.size());
-    impl.bn_forward_infer(tc.desc, tc.params, x.data(), gamma.data(), beta.data(),
-                          running_mean.data(), running_var.data(), y.data());
-    result = widen(y);
-  });
-  return result;
+  const Inputs inputs{{"x", &tc.x}, {"gamma", &tc.gamma}, {"beta", &tc.beta},
+                      {"running_mean", &tc.running_mean}, {"running_var", &tc.running_var}};
+  return std::move(execute(impl, Operation::bn_forward_infer, tc, inputs)["y"]);
 }
 
 BackwardOutputs run_backward(Implementation& impl, const Case& tc, bool renorm,
-                             const std::vector<double>& save_mean_values,
-                             const std::vector<double>& save_invstd_values,
-                             const std::vector<double>& r_values, const std::vector<double>& d_values) {
-  BackwardOutputs outputs;
-  dispatch_dtype(tc.desc.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const auto dy = as<T>(tc.dy), x = as<T>(tc.x), gamma = as<T>(tc.gamma);
-    const auto save_mean = as<T>(save_mean_values), save_invstd = as<T>(save_invstd_values);
-    const auto channels = static_cast<std::size_t>(tc.desc.c);
-    std::vector<T> dx(x.size()), dgamma(channels), dbeta(channels);
-    if (renorm) {
-      const auto r = as<T>(r_values), d = as<T>(d_values);
-      impl.renorm_backward(tc.desc, tc.params, dy.data(), x.data(), gamma.data(), save_mean.data(),
-                           save_invstd.data(), r.data(), d.data(), dx.data(), dgamma.data(),
-                           dbeta.data());
-    } else {
-      impl.bn_backward(tc.desc, tc.params, dy.data(), x.data(), gamma.data(), save_mean.data(),
-                       save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
-    }
-    outputs.dx = widen(dx);
-    outputs.dgamma = widen(dgamma);
-    outputs.dbeta = widen(dbeta);
-  });
-  return outputs;
+                             const std::vector<double>& save_mean,
+                             const std::vector<double>& save_invstd,
+                             const std::vector<double>& r, const std::vector<double>& d) {
+  Inputs inputs{{"dy", &tc.dy}, {"x", &tc.x}, {"gamma", &tc.gamma},
+                {"save_mean", &save_mean}, {"save_invstd", &save_invstd}};
+  if (renorm) {
+    inputs["r"] = &r;
+    inputs["d"] = &d;
+  }
+  const auto operation = renorm ? Operation::renorm_backward : Operation::bn_backward;
+  Results results = execute(impl, operation, tc, inputs);
+  return {std::move(results["dx"]), std::move(results["dgamma"]), std::move(results["dbeta"])};
 }
 
 }  // namespace bnh

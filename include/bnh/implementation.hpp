@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bnh/operations.hpp"
 #include "bnh/types.hpp"
 
 namespace bnh {
@@ -41,6 +42,45 @@ class Implementation {
                                const void* x, const void* gamma, const void* save_mean,
                                const void* save_invstd, const void* r, const void* d, void* dx,
                                void* dgamma, void* dbeta) = 0;
+};
+
+// An implementation that runs every operation through one function taking the operation's
+// buffers as the table orders them (bnh/operations.hpp): the plugin loader, test doubles.
+class UniformImplementation : public Implementation {
+ public:
+  virtual void run(Operation operation, const TensorDesc& desc, const Params& params,
+                   const OperationBuffers& buffers) = 0;
+
+  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, void* y, void* save_mean,
+                        void* save_invstd, void* running_mean, void* running_var) final {
+    run(Operation::bn_forward_train, desc, params,
+        {x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var});
+  }
+  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
+                        const void* gamma, const void* beta, const void* running_mean,
+                        const void* running_var, void* y) final {
+    run(Operation::bn_forward_infer, desc, params, {x, gamma, beta, running_mean, running_var, y});
+  }
+  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
+                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
+                   void* dgamma, void* dbeta) final {
+    run(Operation::bn_backward, desc, params, {dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta});
+  }
+  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
+                            const void* gamma, const void* beta, void* y, void* save_mean,
+                            void* save_invstd, void* r, void* d, void* running_mean,
+                            void* running_var) final {
+    run(Operation::renorm_forward_train, desc, params,
+        {x, gamma, beta, y, save_mean, save_invstd, r, d, running_mean, running_var});
+  }
+  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
+                       const void* x, const void* gamma, const void* save_mean,
+                       const void* save_invstd, const void* r, const void* d, void* dx,
+                       void* dgamma, void* dbeta) final {
+    run(Operation::renorm_backward, desc, params,
+        {dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta});
+  }
 };
 
 }  // namespace bnh

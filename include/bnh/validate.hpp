@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bnh/operations.hpp"
 #include "bnh/types.hpp"
 
 namespace bnh {
@@ -24,6 +25,9 @@ void validate_training_batch(const TensorDesc& desc);
 void validate_call(Operation operation, const TensorDesc& desc, const Params& params);
 // A pointer the operation needs is NULL.
 void require_buffer(const void* pointer, const char* what, Operation operation);
+// Every buffer the operation needs (bnh/operations.hpp) is given, and its optional ones are all
+// given or all NULL. Throws bnh::Error: "bn_forward_train: y must not be NULL".
+void validate_buffers(Operation operation, const OperationBuffers& buffers);
 
 // running_var < 0 is bad input; NaN is non-finite data and allowed.
 template <typename T>
