@@ -1,6 +1,6 @@
 #include "bnh/types.hpp"
 
-#include <sstream>
+#include <string>
 
 namespace bnh {
 
@@ -63,11 +63,14 @@ TensorDesc TensorDesc::from_c(const bnh_tensor_desc& desc) {
                     static_cast<DType>(desc.dtype)};
 }
 
+std::string shape_label(const std::vector<std::int64_t>& dims) {
+  std::string label;
+  for (std::int64_t extent : dims) label += (label.empty() ? "" : "x") + std::to_string(extent);
+  return label;
+}
+
 std::string TensorDesc::to_string() const {
-  std::ostringstream out;
-  out << bnh::to_string(dtype) << ' ' << bnh::to_string(layout) << ' ' << n << 'x' << c << 'x' << h
-      << 'x' << w;
-  return out.str();
+  return std::string(bnh::to_string(dtype)) + ' ' + bnh::to_string(layout) + ' ' + shape_label({n, c, h, w});
 }
 
 bnh_params Params::to_c() const { return bnh_params{eps, momentum, rmax, dmax, threads}; }

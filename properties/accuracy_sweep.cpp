@@ -15,10 +15,6 @@ namespace bnh {
 
 namespace {
 
-double representable(double value, DType dtype) {
-  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
-}
-
 struct Moments {
   double mean = 0, stddev = 0;
 };
@@ -26,19 +22,15 @@ struct Moments {
 Moments channel_moments(const Case& test_case, std::int64_t channel) {
   const TensorDesc& desc = test_case.desc;
   double sum = 0;
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) sum += test_case.x[desc.offset(n, channel, s)];
-  }
+  desc.for_each_in_channel(channel, [&](std::int64_t i) { sum += test_case.x[i]; });
   const double count = static_cast<double>(desc.per_channel());
   Moments moments;
   moments.mean = sum / count;
   double squares = 0;
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) {
-      const double deviation = test_case.x[desc.offset(n, channel, s)] - moments.mean;
-      squares += deviation * deviation;
-    }
-  }
+  desc.for_each_in_channel(channel, [&](std::int64_t i) {
+    const double deviation = test_case.x[i] - moments.mean;
+    squares += deviation * deviation;
+  });
   moments.stddev = std::sqrt(squares / count);
   return moments;
 }
@@ -103,13 +95,8 @@ Case make_conditioned_case(const CaseSpec& spec, double kappa) {
     const Moments moments = channel_moments(result, c);
     const double target = (c % 2 == 0 ? 1.0 : -1.0) * kappa * moments.stddev;
     const double shift = target - moments.mean;
-    for (std::int64_t n = 0; n < desc.n; ++n) {
-      for (std::int64_t s = 0; s < desc.spatial(); ++s) {
-        double& value = result.x[desc.offset(n, c, s)];
-        value = representable(value + shift, desc.dtype);
-      }
-    }
-    result.running_mean[c] = representable(result.running_mean[c] + shift, desc.dtype);
+    desc.for_each_in_channel(c, [&](std::int64_t i) { result.x[i] = round_to_dtype(result.x[i] + shift, desc.dtype); });
+    result.running_mean[c] = round_to_dtype(result.running_mean[c] + shift, desc.dtype);
   }
   result.exact_statistics = false;
   result.origin = spec.to_string() + " kappa=" + std::to_string(kappa);

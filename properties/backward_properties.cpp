@@ -96,7 +96,7 @@ BoundFraction backward_linear_in_dy(Implementation& impl, const Case& tc) {
   Case reversed = tc, combined = tc;
   std::reverse(reversed.dy.begin(), reversed.dy.end());
   for (std::size_t i = 0; i < tc.dy.size(); ++i) {
-    combined.dy[i] = representable(2 * tc.dy[i] + reversed.dy[i], tc.desc.dtype);
+    combined.dy[i] = round_to_dtype(2 * tc.dy[i] + reversed.dy[i], tc.desc.dtype);
   }
   const double k = bound_for(tc);
   bool checked = false;

@@ -19,8 +19,7 @@ Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& param
   std::mt19937_64 engine(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  const bool f32 = desc.dtype == DType::f32;
-  auto representable = [f32](double value) { return f32 ? double(float(value)) : value; };
+  auto representable = [&desc](double value) { return round_to_dtype(value, desc.dtype); };
 
   Case result;
   result.desc = desc;

@@ -76,10 +76,10 @@ BoundFraction shift_invariance(Implementation& impl, const Case& tc) {
   std::vector<double> shift(tc.desc.c);
   for (std::int64_t c = 0; c < tc.desc.c; ++c) {
     shift[c] = std::ldexp(3.0, std::ilogb(std::sqrt(var[c] + tc.params.eps)) + 1);
-    shifted.running_mean[c] = representable(tc.running_mean[c] + shift[c], tc.desc.dtype);
+    shifted.running_mean[c] = round_to_dtype(tc.running_mean[c] + shift[c], tc.desc.dtype);
   }
   for (std::int64_t i = 0; i < tc.desc.elements(); ++i) {
-    shifted.x[i] = representable(tc.x[i] + shift[channel_of(tc.desc, i)], tc.desc.dtype);
+    shifted.x[i] = round_to_dtype(tc.x[i] + shift[channel_of(tc.desc, i)], tc.desc.dtype);
   }
   const double k = bound_for(tc);
   const DType dtype = tc.desc.dtype;
@@ -120,7 +120,7 @@ BoundFraction scale_invariance(Implementation& impl, const Case& tc) {
   big.params.eps = tc.params.eps * a * a;
   const DType dtype = tc.desc.dtype;
   auto representable_all = [&](const std::vector<double>& values) {
-    return std::all_of(values.begin(), values.end(), [&](double v) { return std::isfinite(representable(v, dtype)); });
+    return std::all_of(values.begin(), values.end(), [&](double v) { return std::isfinite(round_to_dtype(v, dtype)); });
   };
   if (!representable_all(big.x)) throw Unsupported("scaling overflows");
   // Renorm reads the running statistics, whose scaled variance may overflow where x does not.

@@ -105,10 +105,6 @@ class DataMaker {
   std::normal_distribution<double> normal_;
 };
 
-double representable(double value, DType dtype) {
-  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
-}
-
 // The exact regime's values are multiples of 1/4 with |x| <= 10 and |x - mean| <= 2. A partial
 // sum of x is a multiple of 1/4 up to 10 M, and one of squared deviations a multiple of 1/16 up
 // to 4 M: both are representable, in any order, while 64 M fits the significand (M <= 2^18 in
@@ -145,8 +141,8 @@ Case make_case(const CaseSpec& spec) {
     for (std::int64_t n = 0; n < desc.n; ++n) {
       for (std::int64_t s = 0; s < desc.spatial(); ++s) {
         const std::int64_t i = desc.offset(n, c, s);
-        result.x[i] = representable(values[n * desc.spatial() + s], desc.dtype);
-        result.dy[i] = representable(maker.gradient(c), desc.dtype);
+        result.x[i] = round_to_dtype(values[n * desc.spatial() + s], desc.dtype);
+        result.dy[i] = round_to_dtype(maker.gradient(c), desc.dtype);
         sum += result.x[i];
       }
     }
@@ -166,13 +162,13 @@ Case make_case(const CaseSpec& spec) {
     const double var = squares / static_cast<double>(count);
     const double spread = std::sqrt(var + spec.eps);
     if (spec.running == RunningKind::near) {
-      result.running_mean[c] = representable(mean + 0.1 * spread * maker.normal(), desc.dtype);
-      result.running_var[c] = representable(var * maker.uniform(0.8, 1.25), desc.dtype);
+      result.running_mean[c] = round_to_dtype(mean + 0.1 * spread * maker.normal(), desc.dtype);
+      result.running_var[c] = round_to_dtype(var * maker.uniform(0.8, 1.25), desc.dtype);
     } else {
-      result.running_mean[c] = representable(mean + 20 * spread * maker.sign(), desc.dtype);
-      result.running_var[c] = representable((var + spec.eps) * (maker.integer(0, 1) ? 100 : 0.01), desc.dtype);
+      result.running_mean[c] = round_to_dtype(mean + 20 * spread * maker.sign(), desc.dtype);
+      result.running_var[c] = round_to_dtype((var + spec.eps) * (maker.integer(0, 1) ? 100 : 0.01), desc.dtype);
     }
-    if (!std::isfinite(result.running_var[c])) result.running_var[c] = representable(var, desc.dtype);
+    if (!std::isfinite(result.running_var[c])) result.running_var[c] = round_to_dtype(var, desc.dtype);
   }
   return result;
 }

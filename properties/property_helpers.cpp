@@ -11,10 +11,6 @@ namespace bnh::detail {
 
 [[noreturn]] void fail(const std::string& message) { throw PropertyFailure(message); }
 
-double representable(double value, DType dtype) {
-  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
-}
-
 std::vector<double> sum(const std::vector<double>& a, const std::vector<double>& b) {
   std::vector<double> result(a.size());
   for (std::size_t i = 0; i < a.size(); ++i) result[i] = a[i] + b[i];
@@ -63,8 +59,8 @@ void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector
   mean.resize(tc.desc.c);
   var.resize(tc.desc.c);
   for (std::int64_t c = 0; c < tc.desc.c; ++c) {
-    mean[c] = representable(reference::round_to<double>(exact_mean[c]), tc.desc.dtype);
-    var[c] = representable(reference::round_to<double>(exact_var[c]), tc.desc.dtype);
+    mean[c] = round_to_dtype(reference::round_to<double>(exact_mean[c]), tc.desc.dtype);
+    var[c] = round_to_dtype(reference::round_to<double>(exact_var[c]), tc.desc.dtype);
   }
 }
 

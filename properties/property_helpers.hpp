@@ -13,9 +13,6 @@ namespace bnh::detail {
 // Throws PropertyFailure.
 [[noreturn]] void fail(const std::string& message);
 
-// The value as the dtype holds it.
-double representable(double value, DType dtype);
-
 std::vector<double> sum(const std::vector<double>& a, const std::vector<double>& b);
 std::vector<double> scaled(const std::vector<double>& a, double factor);
 

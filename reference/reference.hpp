@@ -76,14 +76,6 @@ inline void require_size(const char* what, std::size_t actual, std::int64_t expe
   }
 }
 
-// Visits the M offsets of channel c in memory order of (sample, spatial position).
-template <typename Visit>
-void for_each_in_channel(const TensorDesc& desc, std::int64_t c, Visit&& visit) {
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) visit(desc.offset(n, c, s));
-  }
-}
-
 // NaN-transparent clamp: a non-finite channel stays non-finite rather than being clipped.
 template <typename Number>
 Number clamp(const Number& value, const Number& low, const Number& high) {
@@ -110,10 +102,10 @@ void batch_statistics(const TensorDesc& desc, const std::vector<Number>& x,
   var.assign(desc.c, Number(0));
   for (std::int64_t c = 0; c < desc.c; ++c) {
     Number sum(0);
-    for_each_in_channel(desc, c, [&](std::int64_t i) { sum += x[i]; });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { sum += x[i]; });
     mean[c] = sum / count;
     Number squares(0);
-    for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number centered = x[i] - mean[c];
       squares += centered * centered;
     });
@@ -168,7 +160,7 @@ ForwardTrainResult<Number> bn_forward_train(const TensorDesc& desc, const Params
   for (std::int64_t c = 0; c < desc.c; ++c) {
     const Number invstd = Number(1) / sqrt(var[c] + eps);
     result.save_invstd[c] = invstd;
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - result.save_mean[c]) * invstd;
       result.y[i] = gamma[c] * xhat + beta[c];
     });
@@ -201,7 +193,7 @@ std::vector<Number> bn_forward_infer(const TensorDesc& desc, const Params& param
   std::vector<Number> y(x.size());
   for (std::int64_t c = 0; c < desc.c; ++c) {
     const Number invstd = Number(1) / sqrt(running_var[c] + eps);
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       y[i] = gamma[c] * ((x[i] - running_mean[c]) * invstd) + beta[c];
     });
   }
@@ -228,7 +220,7 @@ BackwardResult<Number> bn_backward(const TensorDesc& desc, const Params& params,
                                 std::vector<Number>(desc.c)};
   for (std::int64_t c = 0; c < desc.c; ++c) {
     Number dbeta(0), dgamma(0);
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
       dbeta += dy[i];
       dgamma += dy[i] * xhat;
@@ -236,7 +228,7 @@ BackwardResult<Number> bn_backward(const TensorDesc& desc, const Params& params,
     result.dbeta[c] = dbeta;
     result.dgamma[c] = dgamma;
     const Number scale = gamma[c] * save_invstd[c] / count;
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
       result.dx[i] = scale * (count * dy[i] - dbeta - xhat * dgamma);
     });
@@ -282,7 +274,7 @@ ForwardTrainResult<Number> renorm_forward_train(const TensorDesc& desc, const Pa
     result.r[c] = r;
     result.d[c] = d;
     result.save_invstd[c] = Number(1) / sigma_batch;
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - result.save_mean[c]) / sigma_batch;
       result.y[i] = gamma[c] * (xhat * r + d) + beta[c];
     });
@@ -319,7 +311,7 @@ BackwardResult<Number> renorm_backward(const TensorDesc& desc, const Params& par
   for (std::int64_t c = 0; c < desc.c; ++c) {
     const Number g_scale = gamma[c] * r[c];  // g_i = dy_i * gamma * r
     Number dbeta(0), dgamma(0), sum_g(0), sum_g_xhat(0);
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
       const Number g = dy[i] * g_scale;
       dbeta += dy[i];
@@ -330,7 +322,7 @@ BackwardResult<Number> renorm_backward(const TensorDesc& desc, const Params& par
     result.dbeta[c] = dbeta;
     result.dgamma[c] = dgamma;
     const Number scale = save_invstd[c] / count;
-    detail::for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
       result.dx[i] = scale * (count * dy[i] * g_scale - sum_g - xhat * sum_g_xhat);
     });

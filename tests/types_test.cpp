@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
 #include "bnh/types.hpp"
 
 namespace bnh {
@@ -50,6 +54,31 @@ TEST(Parse, NamesRoundTripAndUnknownNamesAreRefused) {
   EXPECT_THROW(parse_dtype("f16"), Error);
   EXPECT_THROW(parse_layout("chwn"), Error);
   EXPECT_THROW(parse_operation("forward"), Error);
+}
+
+TEST(ShapeLabel, JoinsTheExtentsWithX) {
+  EXPECT_EQ(shape_label({16, 64, 56, 56}), "16x64x56x56");
+  EXPECT_EQ(shape_label({4096, 1024}), "4096x1024");
+  EXPECT_EQ(shape_label({}), "");
+  EXPECT_EQ((TensorDesc{2, 3, 4, 5, Layout::nhwc, DType::f64}).to_string(), "f64 nhwc 2x3x4x5");
+}
+
+TEST(RoundToDtype, F32RoundsToTheNearestFloatAndF64KeepsTheValue) {
+  const double between = 1.0 + 0x1p-30;
+  EXPECT_EQ(round_to_dtype(between, DType::f32), 1.0);
+  EXPECT_EQ(round_to_dtype(between, DType::f64), between);
+  EXPECT_EQ(round_to_dtype(1e300, DType::f32), HUGE_VAL);
+}
+
+TEST(ForEachInChannel, VisitsTheChannelsOffsetsInSampleThenPositionOrder) {
+  for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+    const TensorDesc desc{2, 3, 2, 1, layout, DType::f32};
+    std::vector<std::int64_t> visited;
+    desc.for_each_in_channel(1, [&](std::int64_t i) { visited.push_back(i); });
+    const std::vector<std::int64_t> expected =
+        layout == Layout::nchw ? std::vector<std::int64_t>{2, 3, 8, 9} : std::vector<std::int64_t>{1, 4, 7, 10};
+    EXPECT_EQ(visited, expected) << to_string(layout);
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bnh/plugin.h"
 
@@ -33,6 +34,14 @@ Layout parse_layout(const std::string& text);      // "nchw" | "nhwc"
 Operation parse_operation(const std::string& text);
 std::size_t element_size(DType dtype);
 
+// The value as the dtype holds it: rounded to the nearest float for f32.
+inline double round_to_dtype(double value, DType dtype) {
+  return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
+}
+
+// The extents joined by 'x': "16x64x56x56", "4096x1024" for a 2-D tensor.
+std::string shape_label(const std::vector<std::int64_t>& dims);
+
 // N x C x H x W elements of one dtype, dense. A 2-D (N, C) tensor has h = w = 1.
 struct TensorDesc {
   std::int64_t n = 1, c = 1, h = 1, w = 1;
@@ -47,6 +56,13 @@ struct TensorDesc {
   std::int64_t offset(std::int64_t sample, std::int64_t channel, std::int64_t position) const {
     return layout == Layout::nchw ? (sample * c + channel) * spatial() + position
                                   : (sample * spatial() + position) * c + channel;
+  }
+  // Calls visit(offset) for the M elements of `channel`, in order of (sample, spatial position).
+  template <typename Visit>
+  void for_each_in_channel(std::int64_t channel, Visit&& visit) const {
+    for (std::int64_t sample = 0; sample < n; ++sample) {
+      for (std::int64_t position = 0; position < spatial(); ++position) visit(offset(sample, channel, position));
+    }
   }
   bnh_tensor_desc to_c() const;
   static TensorDesc from_c(const bnh_tensor_desc& desc);

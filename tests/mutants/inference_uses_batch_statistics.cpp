@@ -14,7 +14,7 @@ struct InferenceUsesBatchStatistics : Textbook<InferenceUsesBatchStatistics> {
       double mean, var;
       channel_statistics(desc, x, c, mean, var);
       const double invstd = invstd_of(var, params.eps);
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         y[i] = static_cast<T>(gamma[c] * (x[i] - mean) * invstd + beta[c]);
       });
     }

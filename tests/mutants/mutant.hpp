@@ -21,7 +21,6 @@ struct Mutant {
 bool register_mutant(const std::string& name, const std::string& bug, ImplementationFactory make);
 std::vector<Mutant> catalogue();  // sorted by name
 
-using naive::for_each_in_channel;
 using naive::Textbook;
 
 }  // namespace bnh::mutants

@@ -15,10 +15,10 @@ struct NanLeaksAcrossChannels : Textbook<NanLeaksAcrossChannels> {
     if (c == 0) carried = 0;
     const double count = static_cast<double>(desc.per_channel());
     double sum = carried * 0;
-    for_each_in_channel(desc, c, [&](std::int64_t i) { sum += x[i]; });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { sum += x[i]; });
     mean = sum / count;
     double squares = carried * 0;
-    for_each_in_channel(desc, c, [&](std::int64_t i) { squares += (x[i] - mean) * (x[i] - mean); });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { squares += (x[i] - mean) * (x[i] - mean); });
     var = squares / count;
     carried = sum;
   }

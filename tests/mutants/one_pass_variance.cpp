@@ -11,7 +11,7 @@ struct OnePassVariance : Textbook<OnePassVariance> {
   static void channel_statistics(const TensorDesc& desc, const T* x, std::int64_t c, double& mean,
                                  double& var) {
     T sum = 0, squares = 0;
-    for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       sum += x[i];
       squares += x[i] * x[i];
     });

@@ -16,11 +16,11 @@ struct RenormGradientThroughR : Textbook<RenormGradientThroughR> {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double sum_dy = 0, sum_dy_xhat = 0;
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         sum_dy += dy[i];
         sum_dy_xhat += dy[i] * (x[i] - save_mean[c]) * save_invstd[c];
       });
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         dx[i] = static_cast<T>(gamma[c] * r[c] * save_invstd[c] * (dy[i] - sum_dy / count));
       });
       dbeta[c] = static_cast<T>(sum_dy);

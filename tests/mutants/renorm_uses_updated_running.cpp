@@ -20,7 +20,7 @@ struct RenormUsesUpdatedRunning : Textbook<RenormUsesUpdatedRunning> {
       const double sigma_running = std::sqrt(static_cast<double>(running_var[c]) + params.eps);
       const double r = clamp_r(sigma_batch / sigma_running, params.rmax);
       const double d = clamp_d((mean - running_mean[c]) / sigma_running, params.dmax);
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         y[i] = static_cast<T>(gamma[c] * ((x[i] - mean) / sigma_batch * r + d) + beta[c]);
       });
       save_mean[c] = static_cast<T>(mean);

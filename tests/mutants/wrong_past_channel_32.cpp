@@ -24,9 +24,9 @@ struct WrongPastChannel32 : Textbook<WrongPastChannel32> {
     }
     const std::int64_t lane = c % block;
     const double count = static_cast<double>(desc.per_channel());
-    for_each_in_channel(desc, c, [&](std::int64_t i) { lane_sum[lane] += x[i]; });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { lane_sum[lane] += x[i]; });
     mean = lane_sum[lane] / count;
-    for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const double centered = x[i] - mean;
       lane_squares[lane] += centered * centered;
     });

@@ -16,7 +16,7 @@ struct XhatMinusMu : Textbook<XhatMinusMu> {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mu = save_mean[c], invstd = save_invstd[c];
       double dvar = 0, dmu = 0, sum_centered = 0, sum_dy = 0, sum_dy_xhat = 0;
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mu) * invstd;
         const double dxhat = dy[i] * gamma[c];
         dvar += dxhat * (xhat - mu) * -0.5 * invstd * invstd * invstd;  // the bug: xhat - mu
@@ -26,7 +26,7 @@ struct XhatMinusMu : Textbook<XhatMinusMu> {
         sum_dy_xhat += dy[i] * xhat;
       });
       dmu += dvar * sum_centered / count;
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         dx[i] = static_cast<T>(dy[i] * gamma[c] * invstd + dvar * 2 * (x[i] - mu) / count + dmu / count);
       });
       dbeta[c] = static_cast<T>(sum_dy);
