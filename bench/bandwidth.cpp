@@ -12,7 +12,7 @@
 #include <memory>
 #include <new>
 
-#include "bench/suites.hpp"
+#include "core/machine.hpp"
 
 namespace bnh::bench {
 
@@ -71,7 +71,7 @@ BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes, int pas
   threads = std::max(1, threads);
   passes = std::max(1, passes);
   if (array_bytes <= 0) {
-    const std::int64_t llc = read_cache_sizes().last_level();
+    const std::int64_t llc = machine().caches.last_level;
     array_bytes = std::max<std::int64_t>(std::int64_t{64} << 20, 4 * llc);
   }
   const std::int64_t count = array_bytes / static_cast<std::int64_t>(sizeof(double));
@@ -136,11 +136,32 @@ void streaming_copy(void* to, const void* from, std::int64_t bytes, int threads)
   }
 }
 
-const BandwidthResult* bandwidth_at(const std::vector<BandwidthResult>& results, int threads) {
-  for (const auto& result : results) {
-    if (result.threads == threads) return &result;
+std::uint64_t streaming_read(const void* from, std::int64_t bytes, int threads) {
+  // Summed as integers: any bit pattern adds at the same speed (no subnormals, no NaNs).
+  const auto* const b = static_cast<const std::uint64_t*>(from);
+  const std::int64_t count = bytes / static_cast<std::int64_t>(sizeof(std::uint64_t));
+  std::uint64_t total = 0;
+#pragma omp parallel num_threads(std::max(1, threads)) reduction(+ : total)
+  {
+    const auto [begin, end] = share(count, omp_get_thread_num(), omp_get_num_threads());
+    std::uint64_t sum = 0;
+    for (std::int64_t i = begin; i < end; ++i) sum += b[i];
+    total += sum;
   }
-  return nullptr;
+  return total;
+}
+
+std::vector<BandwidthResult> best_of(const std::vector<BandwidthResult>& first,
+                                     const std::vector<BandwidthResult>& second) {
+  std::vector<BandwidthResult> best = first;
+  for (auto& result : best) {
+    for (const auto& other : second) {
+      if (other.threads != result.threads) continue;
+      result.copy_gbps = std::max(result.copy_gbps, other.copy_gbps);
+      result.triad_gbps = std::max(result.triad_gbps, other.triad_gbps);
+    }
+  }
+  return best;
 }
 
 }  // namespace bnh::bench

@@ -17,14 +17,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "reports/schema.hpp"
+
 namespace bnh::bench {
 
-struct BandwidthResult {
-  int threads = 1;
-  double copy_gbps = 0;
-  double triad_gbps = 0;
-  std::int64_t array_bytes = 0;   // each of the arrays
-};
+// threads, copy_gbps, triad_gbps, array_bytes (each of the arrays): as a report records it.
+using BandwidthResult = reports::BandwidthProbe;
 
 // array_bytes 0: 4 x the last-level cache, at least 64 MiB.
 BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes = 0, int passes = 8);
@@ -32,10 +30,15 @@ BandwidthResult measure_bandwidth(int threads, std::int64_t array_bytes = 0, int
 // The probe's copy kernel on caller's buffers: `bytes` (a multiple of 16) from `from` to `to`
 // (both 16-byte aligned) with streaming stores, split over an OpenMP team of `threads`. The
 // benchmarks time it on each shape's own tensors, so that an operation's bandwidth can be set
-// against a copy of the same size measured in the same rounds (bench/runner.hpp).
+// against a copy of the same size measured in the same rounds (bench/bounds.hpp).
 void streaming_copy(void* to, const void* from, std::int64_t bytes, int threads);
 
-// The probe's result for `threads`, or nullptr.
-const BandwidthResult* bandwidth_at(const std::vector<BandwidthResult>& results, int threads);
+// Reads `bytes` (a multiple of 16) from `from` (16-byte aligned) with the same split over the
+// team, and returns their sum so that the reads cannot be left out.
+std::uint64_t streaming_read(const void* from, std::int64_t bytes, int threads);
+
+// The better of two probes of the same thread counts, per thread count and kernel.
+std::vector<BandwidthResult> best_of(const std::vector<BandwidthResult>& first,
+                                     const std::vector<BandwidthResult>& second);
 
 }  // namespace bnh::bench

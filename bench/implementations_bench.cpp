@@ -2,7 +2,7 @@
 // at N = 16 and the 2-D (4096, 1024) of the mlp suite), all five operations, both layouts, f32,
 // one thread, with Google Benchmark's own console table and flags (--benchmark_filter,
 // --benchmark_format, --benchmark_out, ...). The streaming-bandwidth probe runs first; the
-// summary of `bnh bench` closes the run, with each shape's side-by-side copy among the
+// summary of `bnh bench` closes the run, with each shape's bounds (bench/bounds.hpp) among the
 // benchmarks. The pieces are those of `bnh bench` (bench/runner.hpp); this program writes no
 // report.
 //
@@ -72,7 +72,6 @@ int main(int argc, char** argv) {
     config.shapes = bnh::bench::suite_shapes(suite);
     // By default the shapes the implementations are held to: ResNet-50's and a 2-D (4096, 1024).
     if (default_suite) config.shapes.push_back(bnh::bench::suite_shapes("mlp").front());
-    config.slowdown = bnh::bench::slowdown_from_environment();
 
     const auto leftover = bnh::bench::initialize_benchmark_library(benchmark_args);
     if (!leftover.empty()) {
@@ -85,9 +84,11 @@ int main(int argc, char** argv) {
               << bandwidth.front().triad_gbps << " GB/s\n";
     benchmark::ConsoleReporter console(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_ColorTabular
                                                              : benchmark::ConsoleReporter::OO_Tabular);
-    const auto result = bnh::bench::run_benchmarks(config, bandwidth, {}, &console);
-    nlohmann::json report = bnh::reports::new_report(bnh::reports::machine_info(bandwidth), nlohmann::json::object());
-    report["benchmarks"] = result.benchmarks;
+    auto result = bnh::bench::run_benchmarks(config, {}, &console);
+    bnh::reports::Report report = bnh::reports::new_report(bnh::reports::describe_machine(bandwidth), {});
+    report.benchmarks = std::move(result.benchmarks);
+    report.bounds = std::move(result.bounds);
+    bnh::reports::derive(report);
     std::cout << '\n' << bnh::reports::format_summary_text(report);
     benchmark::Shutdown();
   } catch (const std::exception& error) {

@@ -1,10 +1,9 @@
 #include "bench/suites.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <fstream>
 
 #include "bnh/types.hpp"
+#include "core/machine.hpp"
 
 namespace bnh::bench {
 
@@ -17,35 +16,6 @@ std::string Shape::label() const {
 std::vector<std::int64_t> Shape::dims() const {
   if (two_d) return {n, c};
   return {n, c, h, w};
-}
-
-std::int64_t parse_cache_size(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0) return 0;
-  std::int64_t value = std::stoll(text.substr(0, digits));
-  const std::string suffix = text.substr(digits);
-  if (suffix.empty() || suffix == "B") return value;
-  if (suffix == "K" || suffix == "KB" || suffix == "KiB") return value << 10;
-  if (suffix == "M" || suffix == "MB" || suffix == "MiB") return value << 20;
-  if (suffix == "G" || suffix == "GB" || suffix == "GiB") return value << 30;
-  return 0;
-}
-
-CacheSizes read_cache_sizes() {
-  CacheSizes sizes;
-  for (int index = 0; index < 16; ++index) {
-    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
-    std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
-    int level = 0;
-    std::string type, size;
-    if (!(level_file >> level) || !(type_file >> type) || !(size_file >> size)) continue;
-    const std::int64_t bytes = parse_cache_size(size);
-    if (level == 1 && type == "Data") sizes.l1d = bytes;
-    if (level == 2 && type != "Instruction") sizes.l2 = bytes;
-    if (level == 3 && type != "Instruction") sizes.l3 = bytes;
-  }
-  return sizes;
 }
 
 std::vector<std::string> suite_names() {
@@ -78,10 +48,9 @@ std::vector<Shape> suite_shapes(const std::string& name, const SuiteOptions& opt
     return shapes;
   }
   if (name == "cache-sweep") {
-    CacheSizes caches = options.caches;
-    if (caches.l1d <= 0 || caches.last_level() <= 0) caches = read_cache_sizes();
-    const std::int64_t l1 = caches.l1d > 0 ? caches.l1d : std::int64_t{32} << 10;
-    const std::int64_t llc = caches.last_level() > 0 ? caches.last_level() : std::int64_t{32} << 20;
+    const CacheSizes& caches = machine().caches;  // with its fallbacks
+    const std::int64_t l1 = options.l1_data > 0 ? options.l1_data : caches.l1_data;
+    const std::int64_t llc = options.last_level > 0 ? options.last_level : caches.last_level;
     const std::int64_t per_sample = 64 * 8 * 8 * 4;  // bytes of one sample of x at f32
     std::vector<Shape> shapes;
     for (std::int64_t batch = std::max<std::int64_t>(2, (l1 + per_sample - 1) / per_sample);

@@ -18,20 +18,11 @@ struct Shape {
   std::vector<std::int64_t> dims() const;  // 4 entries, or 2 for a 2-D input
 };
 
-// Cache sizes in bytes, 0 where unknown.
-struct CacheSizes {
-  std::int64_t l1d = 0, l2 = 0, l3 = 0;
-  std::int64_t last_level() const { return l3 > 0 ? l3 : l2 > 0 ? l2 : l1d; }
-};
-// From /sys/devices/system/cpu/cpu0/cache/index*/{level,type,size}: on virtual machines
-// sysconf(_SC_LEVEL3_CACHE_SIZE) may report the whole host's cache, or nonsense.
-CacheSizes read_cache_sizes();
-// "32K", "1024K", "32M" -> bytes; 0 when the text is not a size.
-std::int64_t parse_cache_size(const std::string& text);
-
 struct SuiteOptions {
   std::int64_t n = 16;   // the batch of the resnet50 and quick suites
-  CacheSizes caches;     // the cache-sweep's range; read_cache_sizes() when left 0
+  // The cache-sweep's range: the L1 data cache and the last-level cache in bytes; the
+  // machine's (core/machine.hpp) when left 0.
+  std::int64_t l1_data = 0, last_level = 0;
 };
 
 // resnet50  N x C x H x W for ResNet-50's batch-norm inputs (N configurable, default 16)

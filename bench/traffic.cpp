@@ -1,19 +1,17 @@
 #include "bench/traffic.hpp"
 
+#include "bnh/operations.hpp"
+
 namespace bnh::bench {
 
+// From the operation table: each buffer moved once, one read and then updated twice.
 Traffic compulsory_traffic(Operation operation, const TensorDesc& desc) {
-  int tensors = 0, vectors = 0;
-  switch (operation) {
-    case Operation::bn_forward_train: tensors = 2; vectors = 4 + 4; break;
-    case Operation::bn_forward_infer: tensors = 2; vectors = 4; break;
-    case Operation::bn_backward: tensors = 3; vectors = 5; break;
-    case Operation::renorm_forward_train: tensors = 2; vectors = 6 + 4; break;
-    case Operation::renorm_backward: tensors = 3; vectors = 7; break;
-  }
   Traffic traffic;
-  traffic.tensor_elements = tensors * desc.elements();
-  traffic.vector_elements = vectors * desc.c;
+  for (const BufferSpec& buffer : operation_spec(operation)) {
+    const std::int64_t moves = buffer.role == BufferRole::in_out ? 2 : 1;
+    auto& elements = buffer.extent == Extent::tensor ? traffic.tensor_elements : traffic.vector_elements;
+    elements += moves * values_in(buffer.extent, desc);
+  }
   traffic.bytes = (traffic.tensor_elements + traffic.vector_elements) *
                   static_cast<std::int64_t>(element_size(desc.dtype));
   return traffic;

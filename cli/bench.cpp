@@ -14,8 +14,10 @@
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "cli/output_files.hpp"
-#include "reports/accuracy.hpp"
+#include "cli/targets.hpp"
+#include "properties/accuracy_sweep.hpp"
 #include "reports/report.hpp"
+#include "reports/schema.hpp"
 #include "reports/summary.hpp"
 
 namespace bnh::cli {
@@ -42,7 +44,14 @@ options:
                        tensors would not fit in this machine's memory is refused
   --shapes LIST        only these shapes of the suite, as labelled in ids (16x64x56x56,
                        4096x1024)
-  --impls LIST         implementations (default: all; see bnh list)
+  --impls LIST         built-in implementations (default: all; see bnh list)
+  --plugin PATH        also an implementation in a shared library (docs/plugin-abi.md), run
+                       in a sandbox worker process like bnh check --plugin: measured against
+                       the built-ins and the peers
+  --timeout SECONDS    per plugin call, and for loading it (default 10)
+  --no-isolation       load and call the plugin in this process (for a debugger)
+  --focus NAME         the implementation the summary and the charts are about (default:
+                       the fastest built-in)
   --ops LIST           operations (default: all five)
   --dtype LIST         f32,f64 (default: f32)
   --layout LIST        nchw,nhwc (default: both)
@@ -52,15 +61,10 @@ options:
                        benchmark, so that each one's repetitions are spread over the run
   --min-time SECONDS   least time per repetition (default: 0.1, at most 3600)
   --clock KIND         auto (default: CPU time at 1 thread, wall time above), cpu, real
-  --output PATH        the report (default: reports/latest.json, its folder created if
+  --output PATH        the report (default: out/latest.json, its folder created if
                        missing); checked to be writable before the run
   --no-accuracy        skip the accuracy measurement
   --help               this text
-
-environment:
-  BNH_BENCH_SLOWDOWN=F   busy-wait (F - 1) times each call's duration after it: a
-                         deliberately slowed build, for testing bnh compare (recorded in the
-                         report as suite.slowdown)
 
 Exit status: 0 the report was written, 2 bad usage or an output that cannot be written.
 )";
@@ -87,6 +91,117 @@ std::string seconds_text(double seconds) {
   return out.str();
 }
 
+// The shapes of --suite (and --n), only those --shapes names when it is given.
+std::vector<bench::Shape> chosen_shapes(const Arguments& arguments, const std::string& suite, std::int64_t n) {
+  const auto suites = bench::suite_names();
+  if (std::find(suites.begin(), suites.end(), suite) == suites.end()) {
+    std::string known;
+    for (const auto& name : suites) known += (known.empty() ? "" : ", ") + name;
+    throw UsageError("bnh bench: unknown suite '" + suite + "' (suites: " + known + ")");
+  }
+  bench::SuiteOptions options;
+  options.n = n;
+  const std::vector<bench::Shape> shapes = bench::suite_shapes(suite, options);
+  if (!arguments.has("--shapes")) return shapes;
+  std::vector<bench::Shape> chosen;
+  for (const auto& label : arguments.list("--shapes", {})) {
+    const auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.label() == label; });
+    if (found == shapes.end()) {
+      std::string known;
+      for (const auto& shape : shapes) known += (known.empty() ? "" : ", ") + shape.label();
+      throw UsageError("bnh bench: the " + suite + " suite has no shape '" + label + "' (it has " + known + ")");
+    }
+    chosen.push_back(*found);
+  }
+  return chosen;
+}
+
+// The built-ins of --impls (all by default), then the plugin of --plugin, measured against them.
+std::vector<Target> chosen_targets(const Arguments& arguments) {
+  std::vector<Target> chosen;
+  for (const auto& name : arguments.list("--impls", registered_names())) chosen.push_back(builtin_target(name));
+  if (arguments.has("--plugin")) chosen.push_back(plugin_target(arguments));
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (chosen[i].implementation->name() == chosen[j].implementation->name()) {
+        throw UsageError("bnh bench: two implementations are called '" + chosen[i].implementation->name() +
+                         "' (" + chosen[j].selector + ", " + chosen[i].selector + ")");
+      }
+    }
+  }
+  return chosen;
+}
+
+// The workspace holds x, dy and the output of the largest shape, at the largest dtype; the
+// bandwidth probe and the accuracy sweep need a fixed amount besides.
+void require_memory_for(const std::vector<bench::Shape>& shapes, const std::vector<DType>& dtypes) {
+  double largest = 0;
+  std::string largest_label;
+  for (const auto& shape : shapes) {  // in double: with a large --n the product overflows int64
+    const double elements = static_cast<double>(shape.n) * static_cast<double>(shape.c) *
+                            static_cast<double>(shape.h) * static_cast<double>(shape.w);
+    if (elements > largest) {
+      largest = elements;
+      largest_label = shape.label();
+    }
+  }
+  std::size_t widest = 0;
+  for (DType dtype : dtypes) widest = std::max(widest, element_size(dtype));
+  require_memory("bench", "the suite's largest tensor, " + largest_label + ",",
+                 largest * static_cast<double>(widest) * 4 + fixed_bytes);
+}
+
+std::vector<bench::BandwidthResult> probe_bandwidth(const std::vector<int>& threads, const char* when) {
+  std::vector<bench::BandwidthResult> probes;
+  for (int count : threads) probes.push_back(bench::measure_bandwidth(count));
+  for (const auto& probe : probes) {
+    std::cerr << "bandwidth probe, " << probe.threads << " thread(s)" << when << ": copy " << std::fixed
+              << std::setprecision(1) << probe.copy_gbps << " GB/s, triad " << probe.triad_gbps << " GB/s"
+              << std::defaultfloat << '\n';
+  }
+  return probes;
+}
+
+// Earlier rounds: a counter on a terminal and one line per round; the last round: one line per
+// benchmark with its median over every round.
+void show_progress(const bench::Progress& progress, bool terminal) {
+  if (progress.round < progress.rounds) {
+    if (terminal) {
+      std::cerr << "\rround " << progress.round << "/" << progress.rounds << ": " << progress.index << "/"
+                << progress.total << std::flush;
+    }
+    if (progress.index == progress.total) {
+      std::cerr << (terminal ? "\r" : "") << "round " << progress.round << "/" << progress.rounds << ": "
+                << progress.total << " benchmarks measured\n";
+    }
+    return;
+  }
+  const int width = static_cast<int>(std::to_string(progress.total).size());
+  std::cerr << "[" << std::setw(width) << progress.index << "/" << progress.total << "] " << progress.id;
+  if (!progress.error.empty()) {
+    std::cerr << "  refused: " << progress.error << '\n';
+  } else {
+    std::cerr << "  " << seconds_text(progress.median_s) << "  " << std::fixed << std::setprecision(2)
+              << progress.gbps << " GB/s" << std::defaultfloat << '\n';
+  }
+}
+
+std::vector<AccuracyPoint> measure_accuracy_of(const std::vector<Implementation*>& implementations,
+                                               const std::vector<Operation>& operations, bool terminal) {
+  AccuracyOptions options;
+  options.operations = operations;
+  const auto started = std::chrono::steady_clock::now();
+  return measure_accuracy(implementations, options, [&](int done, int total) {
+    if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
+    if (done == total) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::cerr << (terminal ? "\r" : "") << "accuracy: " << total
+                << " implementation x operation x dtype combinations against the reference in " << std::fixed
+                << std::setprecision(1) << seconds << " s" << std::defaultfloat << '\n';
+    }
+  });
+}
+
 }  // namespace
 
 int run_bench(const std::vector<std::string>& words) {
@@ -96,43 +211,19 @@ int run_bench(const std::vector<std::string>& words) {
   }
   Arguments arguments("bench", words,
                       {"--suite", "--n", "--shapes", "--impls", "--ops", "--dtype", "--layout", "--threads",
-                       "--repetitions", "--min-time", "--clock", "--output"},
-                      {"--help", "--quick", "--no-accuracy"});
+                       "--repetitions", "--min-time", "--clock", "--output", "--plugin", "--timeout", "--focus"},
+                      {"--help", "--quick", "--no-accuracy", "--no-isolation"});
   if (arguments.has("--help")) {
     std::cout << bench_usage;
     return 0;
   }
   const bool quick = arguments.has("--quick");
   const std::string suite = arguments.value("--suite", quick ? "quick" : "resnet50");
-  const auto suites = bench::suite_names();
-  if (std::find(suites.begin(), suites.end(), suite) == suites.end()) {
-    std::string known;
-    for (const auto& name : suites) known += (known.empty() ? "" : ", ") + name;
-    throw UsageError("bnh bench: unknown suite '" + suite + "' (suites: " + known + ")");
-  }
-  bench::SuiteOptions suite_options;
-  suite_options.n = arguments.integer("--n", 16, 1);
-  std::vector<bench::Shape> shapes = bench::suite_shapes(suite, suite_options);
-  if (arguments.has("--shapes")) {
-    std::vector<bench::Shape> chosen;
-    for (const auto& label : arguments.list("--shapes", {})) {
-      const auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.label() == label; });
-      if (found == shapes.end()) {
-        std::string known;
-        for (const auto& shape : shapes) known += (known.empty() ? "" : ", ") + shape.label();
-        throw UsageError("bnh bench: the " + suite + " suite has no shape '" + label + "' (it has " + known + ")");
-      }
-      chosen.push_back(*found);
-    }
-    shapes = chosen;
-  }
+  const std::int64_t n = arguments.integer("--n", 16, 1);
+  const std::vector<bench::Shape> shapes = chosen_shapes(arguments, suite, n);
 
   bench::RunConfig config;
   config.shapes = shapes;
-  for (const auto& name : arguments.list("--impls", {})) {
-    make_implementation(name);  // refuses an unknown name, listing the known ones
-    config.implementations.push_back(name);
-  }
   for (const auto& name : arguments.list("--ops", {})) config.operations.push_back(parse_operation(name));
   config.dtypes.clear();
   for (const auto& name : arguments.list("--dtype", {"f32"})) config.dtypes.push_back(parse_dtype(name));
@@ -154,25 +245,9 @@ int run_bench(const std::vector<std::string>& words) {
   } catch (const Error& error) {
     throw UsageError(std::string("bnh bench: ") + error.what());
   }
-  config.slowdown = bench::slowdown_from_environment();
-  // The workspace holds x, dy and the output of the largest shape, at the largest dtype; the
-  // bandwidth probe and the accuracy sweep need a fixed amount besides.
-  double largest = 0;
-  std::string largest_label;
-  for (const auto& shape : shapes) {  // in double: with a large --n the product overflows int64
-    const double elements = static_cast<double>(shape.n) * static_cast<double>(shape.c) *
-                            static_cast<double>(shape.h) * static_cast<double>(shape.w);
-    if (elements > largest) {
-      largest = elements;
-      largest_label = shape.label();
-    }
-  }
-  std::size_t widest = 0;
-  for (DType dtype : config.dtypes) widest = std::max(widest, element_size(dtype));
-  require_memory("bench", "the suite's largest tensor, " + largest_label + ",",
-                 largest * static_cast<double>(widest) * 4 + fixed_bytes);
+  require_memory_for(shapes, config.dtypes);
   const bool default_output = !arguments.has("--output");
-  const std::string output = arguments.value("--output", "reports/latest.json");
+  const std::string output = arguments.value("--output", "out/latest.json");
   // Find out now, not after the run, that the report cannot be written.
   if (default_output) {
     check_default_output(output);
@@ -181,100 +256,53 @@ int run_bench(const std::vector<std::string>& words) {
   }
   const bool accuracy = !arguments.has("--no-accuracy");
 
+  const std::vector<Target> targets = chosen_targets(arguments);
+  std::vector<Implementation*> implementations;
+  for (const auto& target : targets) {
+    config.contenders.push_back({target.implementation.get(), target.role});
+    implementations.push_back(target.implementation.get());
+  }
+  const std::string focus = arguments.value("--focus", "");
+  if (!focus.empty() && std::none_of(targets.begin(), targets.end(), [&](const Target& target) {
+        return target.implementation->name() == focus;
+      })) {
+    throw UsageError("bnh bench: --focus " + focus + " is not one of the implementations measured");
+  }
+
   const auto started = std::chrono::steady_clock::now();
-  if (config.slowdown > 1) {
-    std::cerr << "bnh bench: BNH_BENCH_SLOWDOWN=" << config.slowdown
-              << ": every call is deliberately slowed; the report records it\n";
-  }
-
-  // The bandwidth probe first, at every thread count, in this process.
-  std::vector<bench::BandwidthResult> bandwidth;
-  for (int threads : config.threads) {
-    bandwidth.push_back(bench::measure_bandwidth(threads));
-    std::cerr << "bandwidth probe, " << threads << " thread(s): copy " << std::fixed << std::setprecision(1)
-              << bandwidth.back().copy_gbps << " GB/s, triad " << bandwidth.back().triad_gbps << " GB/s"
-              << std::defaultfloat << '\n';
-  }
-
-  // Earlier rounds: a counter on a terminal and one line per round; the last round: one line
-  // per benchmark with its median over every round.
+  std::vector<bench::BandwidthResult> bandwidth = probe_bandwidth(config.threads, "");
   const bool terminal = isatty(fileno(stderr)) != 0;
-  const bench::RunOutput result = bench::run_benchmarks(config, bandwidth, [terminal](const bench::Progress& progress) {
-    if (progress.round < progress.rounds) {
-      if (terminal) {
-        std::cerr << "\rround " << progress.round << "/" << progress.rounds << ": " << progress.index << "/"
-                  << progress.total << std::flush;
-      }
-      if (progress.index == progress.total) {
-        std::cerr << (terminal ? "\r" : "") << "round " << progress.round << "/" << progress.rounds << ": "
-                  << progress.total << " benchmarks measured\n";
-      }
-      return;
-    }
-    const int width = static_cast<int>(std::to_string(progress.total).size());
-    std::cerr << "[" << std::setw(width) << progress.index << "/" << progress.total << "] " << progress.id;
-    if (!progress.error.empty()) {
-      std::cerr << "  refused: " << progress.error << '\n';
-    } else {
-      std::cerr << "  " << seconds_text(progress.median_s) << "  " << std::fixed << std::setprecision(2)
-                << progress.gbps << " GB/s" << std::defaultfloat << '\n';
-    }
-  });
-
+  bench::RunOutput result =
+      bench::run_benchmarks(config, [terminal](const bench::Progress& progress) { show_progress(progress, terminal); });
   // The probe again, now that the benchmarks are done: on a shared machine one moment's probe
   // may be disturbed, and the better of the two is the closer to what the machine can do.
-  std::vector<bench::BandwidthResult> again;
-  for (int threads : config.threads) again.push_back(bench::measure_bandwidth(threads));
-  bandwidth = bench::best_of(bandwidth, again);
-  for (const auto& probe : bandwidth) {
-    std::cerr << "bandwidth probe, " << probe.threads << " thread(s), the better of before and after: copy "
-              << std::fixed << std::setprecision(1) << probe.copy_gbps << " GB/s, triad " << probe.triad_gbps
-              << " GB/s" << std::defaultfloat << '\n';
-  }
-  nlohmann::json benchmarks = result.benchmarks;
-  bench::add_roofline_fractions(benchmarks, bandwidth);
+  bandwidth = bench::best_of(bandwidth, probe_bandwidth(config.threads, " after the benchmarks"));
 
-  nlohmann::json report = reports::new_report(reports::machine_info(bandwidth), reports::build_info());
-  nlohmann::json suite_info = {{"name", suite},
-                               {"repetitions", config.repetitions},
-                               {"min_time", config.min_time},
-                               {"quick", quick},
-                               {"clock", bench::to_string(config.clock)}};
-  if (suite == "resnet50" || suite == "quick") suite_info["n"] = suite_options.n;
-  suite_info["shapes"] = nlohmann::json::array();
-  for (const auto& shape : shapes) suite_info["shapes"].push_back(shape.label());
-  if (config.slowdown > 1) suite_info["slowdown"] = config.slowdown;
-  report["suite"] = suite_info;
-  report["benchmarks"] = benchmarks;
-  report["copies"] = result.copies;
-  if (!result.errors.empty()) report["errors"] = result.errors;
-
-  if (accuracy) {
-    reports::AccuracyOptions options;
-    options.implementations = config.implementations;
-    options.operations = config.operations;
-    const auto accuracy_started = std::chrono::steady_clock::now();
-    report["accuracy"] = reports::measure_accuracy(options, [&](int done, int total) {
-      if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
-      if (done == total) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - accuracy_started).count();
-        std::cerr << (terminal ? "\r" : "") << "accuracy: " << total
-                  << " implementation x operation x dtype combinations against the reference in " << std::fixed
-                  << std::setprecision(1) << seconds << " s" << std::defaultfloat << '\n';
-      }
-    });
-  }
+  reports::Report report = reports::new_report(reports::describe_machine(bandwidth), reports::describe_build());
+  report.suite.name = suite;
+  if (suite == "resnet50" || suite == "quick") report.suite.n = n;
+  report.suite.repetitions = config.repetitions;
+  report.suite.min_time = config.min_time;
+  report.suite.quick = quick;
+  report.suite.clock = bench::to_string(config.clock);
+  for (const auto& shape : shapes) report.suite.shapes.push_back(shape.label());
+  report.focus = focus;
+  report.benchmarks = std::move(result.benchmarks);
+  report.bounds = std::move(result.bounds);
+  report.errors = std::move(result.errors);
+  if (accuracy) report.accuracy = measure_accuracy_of(implementations, config.operations, terminal);
+  reports::derive(report);
 
   write_file(output, reports::report_text(report));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << '\n' << reports::format_summary_text(report);
-  if (!result.errors.empty()) {
-    std::cout << '\n' << result.errors.size() << " benchmark(s) refused a valid call (listed in the report)\n";
+  if (!report.errors.empty()) {
+    std::cout << '\n' << report.errors.size() << " benchmark(s) refused a valid call (listed in the report)\n";
   }
-  std::cout << "\nwrote " << output << " (" << report["benchmarks"].size() << " benchmarks";
-  if (accuracy) std::cout << ", " << report["accuracy"].size() << " accuracy entries";
-  std::cout << ") in " << std::fixed << std::setprecision(0) << elapsed << " s" << std::defaultfloat << '\n';
+  std::cout << "\nwrote " << output << " (" << report.benchmarks.size() << " benchmarks";
+  if (accuracy) std::cout << ", " << report.accuracy.size() << " accuracy entries";
+  std::cout << ", focus " << (report.focus.empty() ? "-" : report.focus) << ") in " << std::fixed
+            << std::setprecision(0) << elapsed << " s" << std::defaultfloat << '\n';
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bnh/implementation.hpp"
+#include "bnh/registry.hpp"
 #include "cli/arguments.hpp"
 
 namespace bnh::cli {
@@ -14,7 +15,13 @@ namespace bnh::cli {
 struct Target {
   std::unique_ptr<Implementation> implementation;
   std::string selector;  // "--impl naive" or "--plugin ./x.so": how to name it on a command line
+  Role role = Role::built_in;  // a plugin is under test; a built-in has its registered role
 };
+
+// A built-in by name; throws bnh::Error naming the known ones for an unknown name.
+Target builtin_target(const std::string& name);
+// The plugin of `--plugin PATH`, loaded as --timeout and --no-isolation say.
+Target plugin_target(const Arguments& arguments);
 
 // The flags targets() reads, to add to a subcommand's accepted flags.
 inline const std::vector<std::string> target_value_flags{"--impl", "--plugin", "--timeout"};

@@ -36,6 +36,16 @@ struct adl_serializer<std::optional<T>> {
 };
 }  // namespace nlohmann
 
+namespace bnh {
+// A role as JSON: its name ("under test"); an unknown name is refused.
+void to_json(nlohmann::json& out, Role role);
+void from_json(const nlohmann::json& in, Role& role);
+// An accuracy point as a report's entry: enums by name, an infinite error null, an empty error
+// left out.
+void to_json(nlohmann::json& out, const AccuracyPoint& point);
+void from_json(const nlohmann::json& in, AccuracyPoint& point);
+}  // namespace bnh
+
 namespace bnh::reports {
 
 inline constexpr const char* schema_name = "bnharness-report";
@@ -181,14 +191,34 @@ bool is_accuracy_report(const Report& report);
 // "accuracy sweep, 2 cases per point, 2 channels, seed 1".
 std::string suite_description(const Report& report);
 
-// The JSON conversions (for tests and for messages built from parts of a report).
+// ---- JSON text and files (the typed functions above are built on these) ----------------------
+
+// The bytes of `path`; refuses a folder or an unreadable file.
+std::string read_report_file(const std::string& path);
+// Parses and checks what every report has; the refusals parse_report describes.
+nlohmann::json parse_report_json(const std::string& text, const std::string& name);
+void validate_report(const nlohmann::json& report, const std::string& name);
+// dump() of any value with invalid UTF-8 written as U+FFFD rather than aborting the dump.
+std::string safe_dump(const nlohmann::json& value, int indent = -1);
+// Writes to a temporary file in the same directory and renames it over `path`, so that a
+// reader sees the old file or the new one, never half of one. Creates missing directories.
+void write_text_atomically(const std::string& path, const std::string& text);
+
+// The JSON conversions of every part (nlohmann::json(value), value.get<T>()).
+void to_json(nlohmann::json& out, const CacheFacts& caches);
+void from_json(const nlohmann::json& in, CacheFacts& caches);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BandwidthProbe, threads, copy_gbps, triad_gbps, array_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MachineFacts, cpu, cores, caches, isa, cpu_has_avx512f,
+                                                cpu_has_avx2, memory_bytes, os, bandwidth)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BuildFacts, compiler, flags, build_type, git_revision, libraries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BenchmarkError, id, error)
+void to_json(nlohmann::json& out, const Suite& suite);
+void from_json(const nlohmann::json& in, Suite& suite);
+void to_json(nlohmann::json& out, const Benchmark& entry);
+void from_json(const nlohmann::json& in, Benchmark& entry);
+void to_json(nlohmann::json& out, const BoundMeasurement& bound);
+void from_json(const nlohmann::json& in, BoundMeasurement& bound);
 void to_json(nlohmann::json& out, const Report& report);
 void from_json(const nlohmann::json& in, Report& report);
 
 }  // namespace bnh::reports
-
-namespace bnh {
-// A role as JSON: its name ("under test"); an unknown name is refused.
-void to_json(nlohmann::json& out, Role role);
-void from_json(const nlohmann::json& in, Role& role);
-}  // namespace bnh

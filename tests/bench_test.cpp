@@ -4,15 +4,19 @@
 #include <algorithm>
 #include <set>
 
+#include "bench/bounds.hpp"
 #include "bench/runner.hpp"
 #include "bench/suites.hpp"
 #include "bench/traffic.hpp"
+#include "bnh/registry.hpp"
+#include "reports/schema.hpp"
 
 namespace {
 
 using bnh::DType;
 using bnh::Layout;
 using bnh::Operation;
+using bnh::Role;
 using bnh::TensorDesc;
 using namespace bnh::bench;
 
@@ -62,7 +66,8 @@ TEST(Suites, SmallBatchUsesBatchesTwoAndFour) {
 
 TEST(Suites, CacheSweepDoublesFromL1ToFourTimesTheLastLevel) {
   SuiteOptions options;
-  options.caches = {32 << 10, 1 << 20, 32 << 20};
+  options.l1_data = 32 << 10;
+  options.last_level = 32 << 20;
   const auto shapes = suite_shapes("cache-sweep", options);
   ASSERT_EQ(shapes.size(), 13u);
   EXPECT_EQ(shapes.front().elements() * 4, 32 << 10);
@@ -85,14 +90,6 @@ TEST(Suites, UnknownSuiteIsRefused) {
   EXPECT_THROW(suite_shapes("nosuch"), bnh::Error);
 }
 
-TEST(Caches, SizesParseLikeSysfs) {
-  EXPECT_EQ(parse_cache_size("32K"), 32768);
-  EXPECT_EQ(parse_cache_size("1024K"), 1 << 20);
-  EXPECT_EQ(parse_cache_size("32M"), 32 << 20);
-  EXPECT_EQ(parse_cache_size("512"), 512);
-  EXPECT_EQ(parse_cache_size("big"), 0);
-}
-
 TEST(Statistics, MedianMinimumAndSampleStandardDeviation) {
   const auto stats = statistics_of({3, 1, 2});
   EXPECT_EQ(stats.median, 2);
@@ -101,21 +98,94 @@ TEST(Statistics, MedianMinimumAndSampleStandardDeviation) {
   EXPECT_EQ(statistics_of({5}).stddev, 0);
 }
 
-TEST(Speedups, AgainstNaiveAndTheFastestPeerOfTheSameGroup) {
-  auto entry = [](const std::string& impl, double median, const std::string& shape) {
-    return nlohmann::json{{"id", "bn_backward/nchw/f32/" + shape + "/t1/" + impl},
-                          {"implementation", impl},
-                          {"median_s", median}};
+bnh::reports::Benchmark entry(const std::string& impl, bnh::Role role, double median,
+                              std::vector<std::int64_t> shape = {2, 3}) {
+  bnh::reports::Benchmark benchmark;
+  benchmark.implementation = impl;
+  benchmark.role = role;
+  benchmark.operation = "bn_backward";
+  benchmark.layout = "nchw";
+  benchmark.dtype = "f32";
+  benchmark.shape = std::move(shape);
+  benchmark.timing.median_s = median;
+  benchmark.gbps = 1 / median;
+  return benchmark;
+}
+
+TEST(Derive, SpeedupsAgainstTheBaselineAndTheFastestPeerOfTheSameGroup) {
+  bnh::reports::Report report;
+  report.benchmarks = {entry("naive", Role::baseline, 2.0), entry("openmp", Role::built_in, 0.5),
+                       entry("onednn", Role::peer, 1.0), entry("aten", Role::peer, 0.8),
+                       entry("openmp", Role::built_in, 1.0, {4, 3}), entry("mine", Role::under_test, 0.4)};
+  bnh::reports::derive(report);
+  const auto& openmp = report.benchmarks[1];
+  EXPECT_DOUBLE_EQ(*openmp.speedup_vs_naive, 4.0);
+  EXPECT_DOUBLE_EQ(*openmp.speedup_vs_best_peer, 1.6);
+  EXPECT_EQ(openmp.best_peer, "aten");
+  EXPECT_DOUBLE_EQ(*report.benchmarks[0].speedup_vs_naive, 1.0);
+  EXPECT_DOUBLE_EQ(*report.benchmarks[5].speedup_vs_best_peer, 2.0);  // a plugin is no peer
+  EXPECT_FALSE(report.benchmarks[4].speedup_vs_naive);  // another shape: nothing to compare
+  EXPECT_FALSE(report.benchmarks[4].speedup_vs_best_peer);
+  EXPECT_EQ(report.focus, "openmp");  // the fastest built-in
+}
+
+TEST(Derive, TheFocusGivenStays) {
+  bnh::reports::Report report;
+  report.focus = "mine";
+  report.benchmarks = {entry("openmp", Role::built_in, 0.5), entry("mine", Role::under_test, 0.4)};
+  bnh::reports::derive(report);
+  EXPECT_EQ(report.focus, "mine");
+}
+
+TEST(Derive, FastestBuiltInByGeometricMeanOverItsGroups) {
+  // blocked is faster on one shape, openmp by more on the other.
+  const std::vector<bnh::reports::Benchmark> benchmarks = {
+      entry("blocked", Role::built_in, 1.0), entry("openmp", Role::built_in, 1.1),
+      entry("blocked", Role::built_in, 4.0, {4, 3}), entry("openmp", Role::built_in, 1.0, {4, 3}),
+      entry("naive", Role::baseline, 0.1)};
+  EXPECT_EQ(bnh::reports::fastest_built_in(benchmarks), "openmp");
+}
+
+TEST(Derive, BoundAndCopyFractionsMatchTheirMeasurement) {
+  bnh::reports::Report report;
+  auto bound = [](const std::string& kind, std::vector<std::int64_t> shape, int threads, double median) {
+    bnh::reports::BoundMeasurement measured;
+    measured.id = kind + "/f32/x/t" + std::to_string(threads) + std::to_string(shape.size());
+    measured.kind = kind;
+    measured.dtype = "f32";
+    measured.shape = std::move(shape);
+    measured.threads = threads;
+    measured.timing.median_s = median;
+    measured.gbps = 1 / median;
+    return measured;
   };
-  nlohmann::json benchmarks = {entry("naive", 2.0, "2x3"), entry("openmp", 0.5, "2x3"), entry("onednn", 1.0, "2x3"),
-                               entry("aten", 0.8, "2x3"), entry("openmp", 1.0, "4x3")};
-  add_speedups(benchmarks);
-  EXPECT_DOUBLE_EQ(benchmarks[1]["speedup_vs_naive"].get<double>(), 4.0);
-  EXPECT_DOUBLE_EQ(benchmarks[1]["speedup_vs_best_peer"].get<double>(), 1.6);
-  EXPECT_EQ(benchmarks[1]["best_peer"], "aten");
-  EXPECT_TRUE(benchmarks[4]["speedup_vs_naive"].is_null());  // another shape: nothing to compare
-  EXPECT_TRUE(benchmarks[4]["speedup_vs_best_peer"].is_null());
-  EXPECT_TRUE(is_peer("onednn") && is_peer("aten") && !is_peer("openmp"));
+  report.bounds = {bound("copy", {2, 3}, 1, 0.25), bound("read_copy", {2, 3}, 1, 0.4), bound("copy", {2, 3}, 2, 0.1)};
+  report.benchmarks = {entry("openmp", Role::built_in, 0.5), entry("openmp", Role::built_in, 0.5, {4, 3})};
+  report.benchmarks[0].bound = report.bounds[1].id;
+  bnh::reports::derive(report);
+  EXPECT_DOUBLE_EQ(*report.benchmarks[0].bound_fraction, 0.8);  // the bound's time over the operation's
+  EXPECT_DOUBLE_EQ(*report.benchmarks[0].copy_fraction, 0.5);   // the copy of the same shape and threads
+  EXPECT_FALSE(report.benchmarks[1].copy_fraction);             // no copy of that shape
+  EXPECT_FALSE(report.benchmarks[1].bound_fraction);
+}
+
+TEST(Bounds, TheTrainingForwardReadsTwiceWhatTheCacheCannotHold) {
+  const TensorDesc small{16, 64, 56, 56, Layout::nhwc, DType::f32};  // 12.25 MiB
+  const std::int64_t cache = std::int64_t{32} << 20;
+  EXPECT_EQ(bound_kind(Operation::bn_forward_train, small, cache), BoundKind::copy);
+  TensorDesc large = small;
+  large.c = 256;  // 49 MiB
+  EXPECT_EQ(bound_kind(Operation::bn_forward_train, large, cache), BoundKind::read_copy);
+  EXPECT_EQ(bound_kind(Operation::bn_forward_infer, large, cache), BoundKind::copy);
+  large.layout = Layout::nchw;  // a channel's values, 196 KiB, stay in the cache
+  EXPECT_EQ(bound_kind(Operation::renorm_forward_train, large, cache), BoundKind::copy);
+  EXPECT_EQ(bound_kind(Operation::bn_backward, large, cache), BoundKind::read_copy);
+  large.layout = Layout::nhwc;
+  EXPECT_EQ(bound_kind(Operation::bn_backward, large, cache), BoundKind::read2_copy);
+  EXPECT_EQ(bound_kind(Operation::bn_backward, small, cache), BoundKind::read_copy);
+  const TensorDesc matrix{1 << 16, 256, 1, 1, Layout::nchw, DType::f32};  // (N, C): channels C apart
+  EXPECT_EQ(bound_kind(Operation::bn_forward_train, matrix, cache), BoundKind::read_copy);
+  EXPECT_EQ(bound_bytes(BoundKind::read2_copy, small), 5 * small.elements() * 4);
 }
 
 TEST(Runner, IdsNameEveryCoordinate) {
@@ -128,60 +198,67 @@ TEST(Runner, RefusesAnEvenRepetitionCount) {
   RunConfig config;
   config.shapes = {{2, 3, 1, 1, true}};
   config.repetitions = 4;
-  EXPECT_THROW(run_benchmarks(config, {}), bnh::Error);
+  EXPECT_THROW(run_benchmarks(config), bnh::Error);
 }
 
 TEST(Runner, MeasuresAndReportsEveryRepetition) {
+  const auto naive = bnh::make_implementation("naive");
   RunConfig config;
   config.shapes = {{4, 8, 4, 4, false}};
-  config.implementations = {"naive"};
+  config.contenders = {{naive.get(), Role::baseline}};
   config.operations = {Operation::bn_forward_infer};
   config.layouts = {Layout::nchw};
   config.repetitions = 3;
   config.min_time = 0.001;
-  BandwidthResult probe;
-  probe.copy_gbps = 10;
-  const auto output = run_benchmarks(config, {probe});
+  auto output = run_benchmarks(config);
   ASSERT_EQ(output.benchmarks.size(), 1u);
   const auto& entry = output.benchmarks[0];
-  EXPECT_EQ(entry["id"], "bn_forward_infer/nchw/f32/4x8x4x4/t1/naive");
-  EXPECT_EQ(entry["repetitions"].size(), 3u);
-  EXPECT_EQ(entry["shape"], (nlohmann::json{4, 8, 4, 4}));
-  EXPECT_EQ(entry["bytes"], (2 * 512 + 4 * 8) * 4);
-  EXPECT_GT(entry["median_s"].get<double>(), 0);
-  EXPECT_NEAR(entry["gbps"].get<double>(), entry["bytes"].get<double>() / entry["median_s"].get<double>() / 1e9, 1e-9);
-  EXPECT_NEAR(entry["roofline_fraction"].get<double>(), entry["gbps"].get<double>() / 10, 1e-12);
-  EXPECT_DOUBLE_EQ(entry["speedup_vs_naive"].get<double>(), 1.0);
-  EXPECT_TRUE(entry["speedup_vs_best_peer"].is_null());
-  EXPECT_EQ(entry["clock"], "cpu");
+  EXPECT_EQ(entry.id, "bn_forward_infer/nchw/f32/4x8x4x4/t1/naive");
+  EXPECT_EQ(entry.role, Role::baseline);
+  EXPECT_EQ(entry.timing.repetitions.size(), 3u);
+  EXPECT_EQ(entry.shape, (std::vector<std::int64_t>{4, 8, 4, 4}));
+  EXPECT_EQ(entry.bytes, (2 * 512 + 4 * 8) * 4);
+  EXPECT_GT(entry.timing.median_s, 0);
+  EXPECT_NEAR(entry.gbps, static_cast<double>(entry.bytes) / entry.timing.median_s / 1e9, 1e-9);
+  EXPECT_EQ(entry.timing.clock, "cpu");
+  EXPECT_EQ(entry.bound, "copy/f32/4x8x4x4/t1");
 
-  // The streaming copy of the shape's x, measured in the same rounds, and the fraction of it.
-  ASSERT_EQ(output.copies.size(), 1u);
-  const auto& copy = output.copies[0];
-  EXPECT_EQ(copy["id"], "copy/f32/4x8x4x4/t1");
-  EXPECT_EQ(copy["repetitions"].size(), 3u);
-  EXPECT_EQ(copy["bytes"], 2 * 512 * 4);
-  EXPECT_NEAR(entry["copy_fraction"].get<double>(), entry["gbps"].get<double>() / copy["gbps"].get<double>(), 1e-12);
+  // The streaming copy of the shape's x, measured in the same rounds, is the inference's bound.
+  ASSERT_EQ(output.bounds.size(), 1u);
+  const auto& copy = output.bounds[0];
+  EXPECT_EQ(copy.id, "copy/f32/4x8x4x4/t1");
+  EXPECT_EQ(copy.timing.repetitions.size(), 3u);
+  EXPECT_EQ(copy.bytes, 2 * 512 * 4);
+
+  bnh::reports::Report report;
+  report.benchmarks = output.benchmarks;
+  report.bounds = output.bounds;
+  report.machine.bandwidth = {{1, 10.0, 9.0, 1 << 26}};
+  bnh::reports::derive(report);
+  const auto& derived = report.benchmarks[0];
+  EXPECT_NEAR(*derived.roofline_fraction, derived.gbps / 10, 1e-12);
+  EXPECT_DOUBLE_EQ(*derived.speedup_vs_naive, 1.0);
+  EXPECT_FALSE(derived.speedup_vs_best_peer);
+  EXPECT_NEAR(*derived.copy_fraction, derived.gbps / copy.gbps, 1e-12);
+  EXPECT_NEAR(*derived.bound_fraction, copy.timing.median_s / derived.timing.median_s, 1e-12);
 }
 
-TEST(Runner, CopyFractionsMatchDtypeShapeAndThreads) {
-  nlohmann::json copies = nlohmann::json::array({
-      {{"id", "copy/f32/16x64x56x56/t1"}, {"gbps", 20.0}},
-      {{"id", "copy/f32/16x64x56x56/t2"}, {"gbps", 40.0}},
-      {{"id", "copy/f64/16x64x56x56/t1"}, {"gbps", 25.0}},
-      {{"id", "copy/f32/4096x1024/t1"}, {"gbps", 10.0}},
-  });
-  nlohmann::json benchmarks = nlohmann::json::array({
-      {{"dtype", "f32"}, {"shape", {16, 64, 56, 56}}, {"threads", 2}, {"gbps", 30.0}},
-      {{"dtype", "f64"}, {"shape", {16, 64, 56, 56}}, {"threads", 1}, {"gbps", 20.0}},
-      {{"dtype", "f32"}, {"shape", {4096, 1024}}, {"threads", 1}, {"gbps", 8.0}},
-      {{"dtype", "f32"}, {"shape", {16, 64, 28, 28}}, {"threads", 1}, {"gbps", 8.0}},
-  });
-  add_copy_fractions(benchmarks, copies);
-  EXPECT_DOUBLE_EQ(benchmarks[0]["copy_fraction"].get<double>(), 0.75);
-  EXPECT_DOUBLE_EQ(benchmarks[1]["copy_fraction"].get<double>(), 0.8);
-  EXPECT_DOUBLE_EQ(benchmarks[2]["copy_fraction"].get<double>(), 0.8);
-  EXPECT_TRUE(benchmarks[3]["copy_fraction"].is_null());  // no copy of that shape
+TEST(Runner, ABackwardPassIsSetAgainstAReadAndACopy) {
+  const auto naive = bnh::make_implementation("naive");
+  RunConfig config;
+  config.shapes = {{2, 4, 4, 4, false}};
+  config.contenders = {{naive.get(), Role::baseline}};
+  config.operations = {Operation::bn_backward};
+  config.layouts = {Layout::nhwc};
+  config.repetitions = 1;
+  config.min_time = 0.001;
+  const auto output = run_benchmarks(config);
+  ASSERT_EQ(output.benchmarks.size(), 1u);
+  EXPECT_EQ(output.benchmarks[0].bound, "read_copy/f32/2x4x4x4/t1");
+  ASSERT_EQ(output.bounds.size(), 2u);  // the copy is always measured
+  EXPECT_EQ(output.bounds[0].id, "copy/f32/2x4x4x4/t1");
+  EXPECT_EQ(output.bounds[1].id, "read_copy/f32/2x4x4x4/t1");
+  EXPECT_EQ(output.bounds[1].bytes, 3 * 128 * 4);
 }
 
 }  // namespace
