@@ -7,6 +7,7 @@
 // replays exactly with bnh check --case "SPEC".
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,7 +44,7 @@ enum class Regime {
   huge,               // sums of squares near (f32: beyond) the dtype's overflow
   tiny,               // subnormal data: the variance vanishes under eps
 };
-inline constexpr Regime all_regimes[] = {
+inline constexpr std::array<Regime, 9> all_regimes{
     Regime::exact_statistics, Regime::standard_normal, Regime::large_mean,
     Regime::near_constant,    Regime::constant_channels, Regime::mixed_magnitudes,
     Regime::heavy_tails,      Regime::huge,              Regime::tiny};

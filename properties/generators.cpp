@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace bnh {
@@ -173,31 +174,33 @@ Case make_case(const CaseSpec& spec) {
   return result;
 }
 
+// The families of small shapes, the simplest first: shrinking moves towards it.
+enum class ShapeKind {
+  small_4d,             // N, C, H, W each up to 8
+  two_d,                // (N, C), N up to 8^2
+  few_long_channels,    // M up to 8 * 8^2
+  many_short_channels,  // C from 9 to 72, past 16, 32 and 64 among them
+};
+
 rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits) {
-  using rc::gen::inRange;
+  using rc::gen::element;
+  const auto extent = rc::gen::inRange<std::int64_t>(1, 9);
+  using Draw = std::tuple<ShapeKind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, Layout, DType>;
   return rc::gen::map(
-      rc::gen::tuple(inRange<int>(0, 4), inRange<std::int64_t>(1, 9), inRange<std::int64_t>(1, 9),
-                     inRange<std::int64_t>(1, 9), inRange<std::int64_t>(1, 9), inRange<int>(0, 2),
-                     inRange<int>(0, 2)),
-      [limits](const std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int>& t) {
-        const auto& [kind, a, b, c, d, layout, dtype] = t;
+      rc::gen::tuple(element(ShapeKind::small_4d, ShapeKind::two_d, ShapeKind::few_long_channels,
+                             ShapeKind::many_short_channels),
+                     extent, extent, extent, extent, element(Layout::nchw, Layout::nhwc), element(DType::f32, DType::f64)),
+      [limits](const Draw& draw) {
+        const auto& [kind, a, b, c, d, layout, dtype] = draw;
         TensorDesc desc;
         switch (kind) {
-          case 0:  // small 4-D
-            desc = TensorDesc{a, b, c, d};
-            break;
-          case 1:  // 2-D (N, C): N up to 8^2
-            desc = TensorDesc{a * c, b, 1, 1};
-            break;
-          case 2:  // few channels, long: M up to 8 * 8^2
-            desc = TensorDesc{a, (b + 3) / 4, c * d, d};
-            break;
-          default:  // many channels, short: C from 9 to 72, past 16, 32 and 64 among them
-            desc = TensorDesc{a, 8 * b + c, d, 1};
-            break;
+          case ShapeKind::small_4d: desc = TensorDesc{a, b, c, d}; break;
+          case ShapeKind::two_d: desc = TensorDesc{a * c, b, 1, 1}; break;
+          case ShapeKind::few_long_channels: desc = TensorDesc{a, (b + 3) / 4, c * d, d}; break;
+          case ShapeKind::many_short_channels: desc = TensorDesc{a, 8 * b + c, d, 1}; break;
         }
-        desc.layout = layout == 0 ? Layout::nchw : Layout::nhwc;
-        desc.dtype = dtype == 0 ? DType::f32 : DType::f64;
+        desc.layout = layout;
+        desc.dtype = dtype;
         while (desc.elements() > limits.max_elements && desc.n > 1) desc.n = (desc.n + 1) / 2;
         while (desc.elements() > limits.max_elements && desc.h > 1) desc.h = (desc.h + 1) / 2;
         if (limits.training && desc.per_channel() < 2) desc.n = 2;
@@ -206,24 +209,19 @@ rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits) {
 }
 
 rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits) {
-  using rc::gen::inRange;
-  return rc::gen::map(
-      rc::gen::tuple(gen_shape(limits), inRange<int>(0, std::size(all_regimes)),
-                     inRange<std::uint32_t>(0, 1u << 30), inRange<int>(0, 2), inRange<int>(0, 2),
-                     inRange<int>(0, 4), inRange<int>(0, 4), inRange<int>(0, 4), inRange<int>(0, 4)),
-      [](const std::tuple<TensorDesc, int, std::uint32_t, int, int, int, int, int, int>& t) {
-        CaseSpec spec;
-        spec.desc = std::get<0>(t);
-        spec.regime = all_regimes[std::get<1>(t)];
-        spec.data_seed = std::get<2>(t);
-        spec.gamma = std::get<3>(t) == 0 ? GammaKind::unit : GammaKind::random;
-        spec.running = std::get<4>(t) == 0 ? RunningKind::near : RunningKind::far;
-        spec.eps = spec_choices::eps[std::get<5>(t)];
-        spec.momentum = spec_choices::momentum[std::get<6>(t)];
-        spec.rmax = spec_choices::rmax[std::get<7>(t)];
-        spec.dmax = spec_choices::dmax[std::get<8>(t)];
-        return spec;
-      });
+  using rc::gen::element;
+  using rc::gen::elementOf;
+  using rc::gen::set;
+  return rc::gen::build<CaseSpec>(
+      set(&CaseSpec::desc, gen_shape(limits)),
+      set(&CaseSpec::regime, elementOf(all_regimes)),
+      set(&CaseSpec::data_seed, rc::gen::cast<std::uint64_t>(rc::gen::inRange<std::uint32_t>(0, 1u << 30))),
+      set(&CaseSpec::gamma, element(GammaKind::unit, GammaKind::random)),
+      set(&CaseSpec::running, element(RunningKind::near, RunningKind::far)),
+      set(&CaseSpec::eps, elementOf(spec_choices::eps)),
+      set(&CaseSpec::momentum, elementOf(spec_choices::momentum)),
+      set(&CaseSpec::rmax, elementOf(spec_choices::rmax)),
+      set(&CaseSpec::dmax, elementOf(spec_choices::dmax)));
 }
 
 std::string describe_case(const Case& test_case) {

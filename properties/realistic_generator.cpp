@@ -2,6 +2,7 @@
 // real networks have them, with a shrink order of their own that ends on small shapes.
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <random>
 
 #include "properties/generators.hpp"
@@ -30,9 +31,9 @@ std::int64_t uniform(Engine& engine, std::int64_t low, std::int64_t high) {
   return std::uniform_int_distribution<std::int64_t>(low, high)(engine);
 }
 
-template <typename T, std::size_t size>
-T pick(Engine& engine, const T (&choices)[size]) {
-  return choices[uniform(engine, 0, static_cast<std::int64_t>(size) - 1)];
+template <typename Choices>
+auto pick(Engine& engine, const Choices& choices) {
+  return choices[static_cast<std::size_t>(uniform(engine, 0, static_cast<std::int64_t>(std::size(choices)) - 1))];
 }
 
 // M = N*H*W from 2^16 to 2^20, log-uniform: a square activation with N images, or a 2-D
