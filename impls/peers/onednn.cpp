@@ -136,9 +136,20 @@ class Session {
 };
 
 // A oneDNN memory object over a caller's buffer (oneDNN does not write the ones it reads).
-template <typename T>
-memory wrap(const memory::desc& desc, const Session& session, const T* data) {
-  return memory(desc, session.engine(), const_cast<T*>(data));
+memory wrap(const memory::desc& desc, const Session& session, const void* data) {
+  return memory(desc, session.engine(), const_cast<void*>(data));
+}
+
+// The arguments of a forward primitive: x and y, gamma and beta as scale and shift, and the
+// mean and variance it writes (training) or reads (inference).
+std::unordered_map<int, memory> forward_arguments(const Session& session, const TensorDesc& desc,
+                                                  const void* x, const void* y, const void* gamma,
+                                                  const void* beta, const void* mean,
+                                                  const void* variance) {
+  const memory::desc data = Session::data_desc(desc), channel = Session::channel_desc(desc);
+  return {{DNNL_ARG_SRC, wrap(data, session, x)},        {DNNL_ARG_DST, wrap(data, session, y)},
+          {DNNL_ARG_SCALE, wrap(channel, session, gamma)}, {DNNL_ARG_SHIFT, wrap(channel, session, beta)},
+          {DNNL_ARG_MEAN, wrap(channel, session, mean)},   {DNNL_ARG_VARIANCE, wrap(channel, session, variance)}};
 }
 
 // Runs one primitive on the caller's buffers (bind makes the arguments), with the thread count
@@ -185,14 +196,7 @@ struct OneDnn : BatchNormOnly<OneDnn> {
     std::vector<float> variance(static_cast<std::size_t>(desc.c));
     const float eps = static_cast<float>(params.eps);
     run(desc, params, Pass::train, eps, "bn_forward_train", [&](const Session& session) {
-      const memory::desc data = Session::data_desc(desc), channel = Session::channel_desc(desc);
-      return std::unordered_map<int, memory>{
-          {DNNL_ARG_SRC, wrap(data, session, x)},
-          {DNNL_ARG_DST, wrap(data, session, y)},
-          {DNNL_ARG_SCALE, wrap(channel, session, gamma)},
-          {DNNL_ARG_SHIFT, wrap(channel, session, beta)},
-          {DNNL_ARG_MEAN, wrap(channel, session, save_mean)},
-          {DNNL_ARG_VARIANCE, wrap(channel, session, variance.data())}};
+      return forward_arguments(session, desc, x, y, gamma, beta, save_mean, variance.data());
     });
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
@@ -214,14 +218,7 @@ struct OneDnn : BatchNormOnly<OneDnn> {
     require_f32<T>();
     run(desc, params, Pass::infer, static_cast<float>(params.eps), "bn_forward_infer",
         [&](const Session& session) {
-          const memory::desc data = Session::data_desc(desc), channel = Session::channel_desc(desc);
-          return std::unordered_map<int, memory>{
-              {DNNL_ARG_SRC, wrap(data, session, x)},
-              {DNNL_ARG_DST, wrap(data, session, y)},
-              {DNNL_ARG_SCALE, wrap(channel, session, gamma)},
-              {DNNL_ARG_SHIFT, wrap(channel, session, beta)},
-              {DNNL_ARG_MEAN, wrap(channel, session, running_mean)},
-              {DNNL_ARG_VARIANCE, wrap(channel, session, running_var)}};
+          return forward_arguments(session, desc, x, y, gamma, beta, running_mean, running_var);
         });
   }
 
