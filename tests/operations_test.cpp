@@ -141,45 +141,39 @@ std::vector<const void*> first(const OperationBuffers& buffers, std::size_t coun
   return std::vector<const void*>(buffers.pointers, buffers.pointers + count);
 }
 
-TEST(Operations, CallRoutesEachOperationToItsMemberWithTheBuffersInOrder) {
-  Slots slots;
-  const OperationBuffers buffers = slots.buffers();
-  for (Operation operation : all_operations) {
-    Recorder recorder;
-    call(recorder, operation, TensorDesc{}, Params{}, buffers);
-    EXPECT_EQ(operation, recorder.called) << to_string(operation);
-    EXPECT_EQ(first(buffers, operation_spec(operation).count), recorder.seen) << to_string(operation);
-  }
-}
-
 // The other direction: the five members of a UniformImplementation gather their arguments into
 // the table's order.
 class Gatherer final : public UniformImplementation {
  public:
-  Operation ran{};
-  OperationBuffers got;
+  Operation called{};
+  std::vector<const void*> seen;
 
   std::string name() const override { return "gatherer"; }
   std::string description() const override { return ""; }
   bool supports(const TensorDesc&) const override { return true; }
   bool supports(Operation) const override { return true; }
   void run(Operation operation, const TensorDesc&, const Params&, const OperationBuffers& buffers) override {
-    ran = operation;
-    got = buffers;
+    called = operation;
+    seen = first(buffers, operation_spec(operation).count);
   }
 };
 
-TEST(Operations, UniformImplementationGathersEveryMembersArgumentsInTableOrder) {
+// call() on each operation reaches `Observer` as that operation, with the buffers in order.
+template <typename Observer>
+void expect_routed() {
   Slots slots;
   const OperationBuffers buffers = slots.buffers();
   for (Operation operation : all_operations) {
-    Gatherer gatherer;
-    call(gatherer, operation, TensorDesc{}, Params{}, buffers);
-    const std::size_t count = operation_spec(operation).count;
-    EXPECT_EQ(operation, gatherer.ran) << to_string(operation);
-    EXPECT_EQ(first(buffers, count), first(gatherer.got, count)) << to_string(operation);
+    Observer observer;
+    call(observer, operation, TensorDesc{}, Params{}, buffers);
+    EXPECT_EQ(operation, observer.called) << to_string(operation);
+    EXPECT_EQ(first(buffers, operation_spec(operation).count), observer.seen) << to_string(operation);
   }
 }
+
+TEST(Operations, CallRoutesEachOperationToItsMemberWithTheBuffersInOrder) { expect_routed<Recorder>(); }
+
+TEST(Operations, UniformImplementationGathersEveryMembersArgumentsInTableOrder) { expect_routed<Gatherer>(); }
 
 // A C table whose functions record which one ran and with what.
 int last_function = -1;
