@@ -7,11 +7,7 @@
 
 namespace bnh::bench {
 
-std::string Shape::label() const {
-  if (two_d) return std::to_string(n) + "x" + std::to_string(c);
-  return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
-         std::to_string(w);
-}
+std::string Shape::label() const { return shape_label(dims()); }
 
 std::vector<std::int64_t> Shape::dims() const {
   if (two_d) return {n, c};
