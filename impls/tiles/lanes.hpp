@@ -95,6 +95,19 @@ struct GradientLanes {
   }
 };
 
+// Adds the short f32 partial sums of four vectors of deviations, (d0 + d1) + (d2 + d3) and the
+// same of their squares, to the double lanes of S1 (first_*) and S2 (second_*).
+inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2, const Floats& d3,
+                           Doubles& first_low, Doubles& first_high, Doubles& second_low, Doubles& second_high) {
+  Doubles low, high;
+  widen((d0 + d1) + (d2 + d3), low, high);
+  first_low += low;
+  first_high += high;
+  widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
+  second_low += low;
+  second_high += high;
+}
+
 // The sums of d = x - shift and of d^2 over stretches of a run-view channel, in short f32
 // partial sums (four consecutive elements per lane, moments.hpp) added to double lanes.
 struct ShortDeviationLanes {
@@ -108,14 +121,8 @@ struct ShortDeviationLanes {
     Doubles low, high;
     std::int64_t i = 0;
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
-      const Floats d0 = load_vector(in + i) - s, d1 = load_vector(in + i + lanes) - s;
-      const Floats d2 = load_vector(in + i + 2 * lanes) - s, d3 = load_vector(in + i + 3 * lanes) - s;
-      widen((d0 + d1) + (d2 + d3), low, high);
-      f_low += low;
-      f_high += high;
-      widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
-      s_low += low;
-      s_high += high;
+      add_short_sums(load_vector(in + i) - s, load_vector(in + i + lanes) - s, load_vector(in + i + 2 * lanes) - s,
+                     load_vector(in + i + 3 * lanes) - s, f_low, f_high, s_low, s_high);
     }
     if (i + lanes <= length) {  // one to three whole vectors left: one more short partial sum
       Floats d = load_vector(in + i) - s, partial_first = d, partial_second = d * d;

@@ -118,14 +118,8 @@ inline void short_column_sums(const float* tile, std::int64_t rows, std::int64_t
     const float* in = tile + column;
     std::int64_t row = 0;
     for (; row + 4 <= rows; row += 4, in += 4 * channels) {
-      const Floats d0 = load_vector(in) - s, d1 = load_vector(in + channels) - s;
-      const Floats d2 = load_vector(in + 2 * channels) - s, d3 = load_vector(in + 3 * channels) - s;
-      widen((d0 + d1) + (d2 + d3), low, high);
-      f_low += low;
-      f_high += high;
-      widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
-      s_low += low;
-      s_high += high;
+      add_short_sums(load_vector(in) - s, load_vector(in + channels) - s, load_vector(in + 2 * channels) - s,
+                     load_vector(in + 3 * channels) - s, f_low, f_high, s_low, s_high);
       prefetch_ahead(ahead, ahead_end, 4 * vector_bytes);
     }
     for (; row < rows; ++row, in += channels) {

@@ -62,6 +62,37 @@ inline bool whole_channels_per_thread(const Geometry& g, int threads) {
   return g.channels % threads == 0 || g.channels >= 4 * threads || g.per_channel < small_channel;
 }
 
+// Channel by channel, each channel's blocks shared out between the team: each thread sums the
+// blocks of its share (sum(block) -> Part, merged in block order), one thread merges the
+// threads' parts in thread order and finishes the channel (finish(channel, Part)), and each
+// thread then writes the blocks it summed, which are in its cache (write(block)).
+template <typename Part, typename Sum, typename Finish, typename Write>
+void share_out_channels(const Geometry& g, const RunBlocks& blocks, int team, bool stream, Sum&& sum,
+                        Finish&& finish, Write&& write) {
+  std::vector<Part> partial(team);
+#pragma omp parallel num_threads(team)
+  {
+    const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
+    const Share mine = share(blocks.blocks_per_group, thread, threads);
+    for (std::int64_t channel = 0; channel < g.channels; ++channel) {
+      Part own;
+      for (std::int64_t index = mine.begin; index < mine.end; ++index) {
+        merge(own, sum(blocks.block(channel, channel + 1, index)));
+      }
+      partial[thread] = own;
+#pragma omp barrier
+#pragma omp single
+      {
+        Part total;
+        for (int part = 0; part < threads; ++part) merge(total, partial[part]);
+        finish(channel, total);
+      }
+      for (std::int64_t index = mine.begin; index < mine.end; ++index) write(blocks.block(channel, channel + 1, index));
+    }
+    if (stream) finish_streaming();
+  }
+}
+
 struct TeamPasses {
   template <typename T>
   static void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* y,
@@ -109,31 +140,15 @@ struct TeamPasses {
       // One channel at a time, its blocks shared out; each thread normalizes the blocks it took
       // the statistics of, which are in its cache.
       const RunBlocks blocks(g, sizeof(T), stream ? 1 : 2, team, caches);
-      std::vector<Moments> partial(team);
-#pragma omp parallel num_threads(team)
-      {
-        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const Share mine = share(blocks.blocks_per_group, thread, threads);
-        for (std::int64_t c = 0; c < g.channels; ++c) {
-          Moments moments, block_part;
-          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
-            block_moments(g, x, blocks.block(c, c + 1, index), &block_part);
-            merge(moments, block_part);
-          }
-          partial[thread] = moments;
-#pragma omp barrier
-#pragma omp single
-          {
-            Moments channel;
-            for (int part = 0; part < threads; ++part) merge(channel, partial[part]);
-            affine.set(g, c, finish(c, channel));
-          }
-          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
-            normalize_block(g, x, y, blocks.block(c, c + 1, index), affine, stream);
-          }
-        }
-        if (stream) finish_streaming();
-      }
+      share_out_channels<Moments>(
+          g, blocks, team, stream,
+          [&](const RunBlock& block) {
+            Moments part;
+            block_moments(g, x, block, &part);
+            return part;
+          },
+          [&](std::int64_t c, const Moments& moments) { affine.set(g, c, finish(c, moments)); },
+          [&](const RunBlock& block) { normalize_block(g, x, y, block, affine, stream); });
     }
   }
 
@@ -200,31 +215,15 @@ struct TeamPasses {
       }
     } else {
       const RunBlocks blocks(g, sizeof(T), 3, team, caches);
-      std::vector<GradientSums> partial(team);
-#pragma omp parallel num_threads(team)
-      {
-        const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-        const Share mine = share(blocks.blocks_per_group, thread, threads);
-        for (std::int64_t channel = 0; channel < g.channels; ++channel) {
-          GradientSums sums, block_part;
-          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
-            block_gradient_sums(g, dy, x, blocks.block(channel, channel + 1, index), &mean[channel], &block_part);
-            merge(sums, block_part);
-          }
-          partial[thread] = sums;
-#pragma omp barrier
-#pragma omp single
-          {
-            GradientSums total;
-            for (int part = 0; part < threads; ++part) merge(total, partial[part]);
-            coefficients.set(g, channel, finish(channel, total));
-          }
-          for (std::int64_t index = mine.begin; index < mine.end; ++index) {
-            gradient_block(g, dy, x, dx, blocks.block(channel, channel + 1, index), coefficients, stream);
-          }
-        }
-        if (stream) finish_streaming();
-      }
+      share_out_channels<GradientSums>(
+          g, blocks, team, stream,
+          [&](const RunBlock& block) {
+            GradientSums part;
+            block_gradient_sums(g, dy, x, block, &mean[block.first_channel], &part);
+            return part;
+          },
+          [&](std::int64_t channel, const GradientSums& sums) { coefficients.set(g, channel, finish(channel, sums)); },
+          [&](const RunBlock& block) { gradient_block(g, dy, x, dx, block, coefficients, stream); });
     }
   }
 };
