@@ -4,7 +4,7 @@
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "reports/compare.hpp"
-#include "reports/report.hpp"
+#include "reports/schema.hpp"
 
 namespace bnh::cli {
 
@@ -34,37 +34,27 @@ that is not a bnharness report (or whose times are not positive and finite).
 }  // namespace
 
 int run_compare(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << compare_usage;
-    return 0;
-  }
-  const std::set<std::string> value_flags{"--threshold", "--alpha"};
   std::vector<std::string> flags = words;
+  if (flags == std::vector<std::string>{"-h"}) flags = {"--help"};
+  const std::set<std::string> value_flags{"--threshold", "--alpha"};
   const auto positionals = take_positionals(flags, value_flags);
-  Arguments arguments("compare", flags, value_flags, {"--help"});
-  if (arguments.has("--help")) {
-    std::cout << compare_usage;
-    return 0;
-  }
-  if (positionals.size() != 2) {
-    throw UsageError("bnh compare: expected two reports, BASE.json and NEW.json, got " +
-                     std::to_string(positionals.size()) + " (see bnh compare --help)");
-  }
+  const Arguments arguments("compare", flags, value_flags, {"--help"});
+  if (arguments.has("--help")) return (std::cout << compare_usage, 0);
   reports::CompareOptions options;
   options.threshold = arguments.real("--threshold", 0.05, -1);
   if (options.threshold < 0) throw UsageError("bnh compare: --threshold must be >= 0");
   options.alpha = arguments.real("--alpha", 0.05, 0);
   if (options.alpha >= 1) throw UsageError("bnh compare: --alpha must be below 1");
-  const nlohmann::json base = reports::read_report(positionals[0]);
-  const nlohmann::json newer = reports::read_report(positionals[1]);
-  reports::Comparison comparison;
-  try {
-    reports::check_times(base, positionals[0]);
-    reports::check_times(newer, positionals[1]);
-    comparison = reports::compare_reports(base, newer, options);
-  } catch (const nlohmann::json::exception& error) {  // a value of an unexpected type
-    throw Error(std::string("malformed report: ") + error.what());
+  if (positionals.size() != 2) {
+    throw UsageError("bnh compare: expected two reports, BASE.json and NEW.json, got " +
+                     std::to_string(positionals.size()) + " (see bnh compare --help)");
   }
+  const reports::Report base = reports::read_report(positionals[0]);
+  const reports::Report newer = reports::read_report(positionals[1]);
+  // Named by their files: the message says which report holds a time that is no measurement.
+  reports::check_times(base, positionals[0]);
+  reports::check_times(newer, positionals[1]);
+  const reports::Comparison comparison = reports::compare_reports(base, newer, options);
   std::cout << reports::format_comparison(comparison, options);
   return comparison.regression() ? 1 : 0;
 }

@@ -6,7 +6,7 @@
 #include "cli/output_files.hpp"
 #include "reports/render_html.hpp"
 #include "reports/render_markdown.hpp"
-#include "reports/report.hpp"
+#include "reports/schema.hpp"
 
 namespace bnh::cli {
 
@@ -14,9 +14,11 @@ namespace {
 
 constexpr const char* report_usage = R"(usage: bnh report REPORT.json [--html PATH] [--markdown PATH]
 
-Renders a report written by bnh bench: a self-contained HTML page with inline SVG charts
-(bandwidth against the streaming probe, speed-ups against the best peer and against naive,
-thread scaling, accuracy against conditioning) and a Markdown summary fit for a CI job summary.
+Renders a report written by bnh bench or bnh accuracy: a self-contained HTML page with inline
+SVG charts (bandwidth against the streaming probe, the fraction of each benchmark's bound,
+speed-ups against the best peer and against the baseline, thread scaling, accuracy against
+conditioning) and a Markdown summary fit for a CI job summary. Both are about the report's
+focus (bnh bench --focus): it leads the summary and every legend.
 
 options:
   --html PATH       the HTML page (default: REPORT with .html for .json)
@@ -41,24 +43,18 @@ std::string sibling(const std::string& path, const std::string& extension) {
 }  // namespace
 
 int run_report(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << report_usage;
-    return 0;
-  }
   const std::set<std::string> value_flags{"--html", "--markdown"};
   std::vector<std::string> flags = words;
   const auto positionals = take_positionals(flags, value_flags);
-  Arguments arguments("report", flags, value_flags, {"--help"});
-  if (arguments.has("--help")) {
-    std::cout << report_usage;
-    return 0;
-  }
+  if (flags == std::vector<std::string>{"-h"}) flags = {"--help"};
+  const Arguments arguments("report", flags, value_flags, {"--help"});
+  if (arguments.has("--help")) return (std::cout << report_usage, 0);
   if (positionals.size() != 1) {
     throw UsageError(std::string("bnh report: expected one report file, got ") +
                      (positionals.empty() ? "none" : std::to_string(positionals.size())) + " (see bnh report --help)");
   }
   const std::string& input = positionals.front();
-  const nlohmann::json report = reports::read_report(input);
+  const reports::Report report = reports::read_report(input);
   const std::string html = arguments.value("--html", sibling(input, ".html"));
   const std::string markdown = arguments.value("--markdown", sibling(input, ".md"));
   if (html == input || markdown == input) throw UsageError("bnh report: an output would overwrite the report itself");
@@ -66,15 +62,8 @@ int run_report(const std::vector<std::string>& words) {
   // Both outputs are checked before either is written: no half of a rendering is left behind.
   check_writable(html);
   check_writable(markdown);
-  std::string html_text, markdown_text;
-  try {
-    html_text = reports::render_html(report);
-    markdown_text = reports::render_markdown(report);
-  } catch (const nlohmann::json::exception& error) {  // a value of an unexpected type
-    throw Error(input + ": malformed report: " + error.what());
-  }
-  write_file(html, html_text);
-  write_file(markdown, markdown_text);
+  write_file(html, reports::render_html(report));
+  write_file(markdown, reports::render_markdown(report));
   std::cout << "wrote " << html << " and " << markdown << '\n';
   return 0;
 }

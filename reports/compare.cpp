@@ -133,47 +133,35 @@ const char* to_string(BenchmarkComparison::Verdict verdict) {
   return "same";
 }
 
-namespace {
-
-std::vector<double> times_of(const nlohmann::json& entry) {
-  std::vector<double> times;
-  for (const auto& value : entry.at("repetitions")) times.push_back(value.get<double>());
-  return times;
-}
-
-}  // namespace
-
-void check_times(const nlohmann::json& report, const std::string& name) {
-  const auto& benchmarks = report.at("benchmarks");
-  for (std::size_t i = 0; i < benchmarks.size(); ++i) {
-    const auto& entry = benchmarks[i];
-    auto require_positive = [&](const nlohmann::json& time, const std::string& what) {
-      const double seconds = time.get<double>();
+void check_times(const Report& report, const std::string& name) {
+  for (std::size_t i = 0; i < report.benchmarks.size(); ++i) {
+    const Benchmark& benchmark = report.benchmarks[i];
+    auto require_positive = [&](double seconds, const std::string& what) {
       if (seconds > 0 && std::isfinite(seconds)) return;
       std::ostringstream value;
       value << seconds;
-      throw Error(name + ": benchmarks[" + std::to_string(i) + "] (" + entry.at("id").get<std::string>() + ") has " +
-                  what + " of " + value.str() + " s: times must be positive and finite");
+      throw Error(name + ": benchmarks[" + std::to_string(i) + "] (" + benchmark.id + ") has " + what + " of " +
+                  value.str() + " s: times must be positive and finite");
     };
-    for (const auto& time : entry.at("repetitions")) require_positive(time, "a repetition time");
-    require_positive(entry.at("median_s"), "a median time");
+    for (double seconds : benchmark.timing.repetitions) require_positive(seconds, "a repetition time");
+    require_positive(benchmark.timing.median_s, "a median time");
   }
 }
 
-Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& newer,
+Comparison compare_reports(const Report& base, const Report& newer,
                            const CompareOptions& options) {
   if (!(options.threshold >= 0)) throw Error("the threshold must be >= 0");
   if (!(options.alpha > 0 && options.alpha < 1)) throw Error("alpha must be between 0 and 1");
   check_times(base, "the base report");
   check_times(newer, "the new report");
   Comparison result;
-  std::map<std::string, const nlohmann::json*> base_by_id;
-  for (const auto& entry : base.at("benchmarks")) base_by_id[entry.at("id").get<std::string>()] = &entry;
+  std::map<std::string, const Benchmark*> base_by_id;
+  for (const auto& benchmark : base.benchmarks) base_by_id[benchmark.id] = &benchmark;
   std::map<std::string, bool> matched;
   double log_sum = 0;
   std::size_t ratios = 0, fewest = SIZE_MAX;
-  for (const auto& entry : newer.at("benchmarks")) {
-    const std::string id = entry.at("id").get<std::string>();
+  for (const auto& benchmark : newer.benchmarks) {
+    const std::string& id = benchmark.id;
     const auto found = base_by_id.find(id);
     if (found == base_by_id.end()) {
       result.only_in_new.push_back(id);
@@ -182,11 +170,13 @@ Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& new
     matched[id] = true;
     BenchmarkComparison row;
     row.id = id;
-    const auto base_times = times_of(*found->second), new_times = times_of(entry);
+    const Timing& base_timing = found->second->timing;
+    const std::vector<double>& base_times = base_timing.repetitions;
+    const std::vector<double>& new_times = benchmark.timing.repetitions;
     row.base_repetitions = base_times.size();
     row.new_repetitions = new_times.size();
-    row.base_median = found->second->at("median_s").get<double>();
-    row.new_median = entry.at("median_s").get<double>();
+    row.base_median = base_timing.median_s;
+    row.new_median = benchmark.timing.median_s;
     row.ratio = row.base_median > 0 ? row.new_median / row.base_median : 0;
     if (row.ratio > 0 && std::isfinite(row.ratio)) {
       log_sum += std::log(row.ratio);
@@ -210,7 +200,7 @@ Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& new
     }
     result.benchmarks.push_back(row);
   }
-  for (const auto& [id, entry] : base_by_id) {
+  for (const auto& [id, unused] : base_by_id) {
     if (!matched.count(id)) result.only_in_base.push_back(id);
   }
   if (ratios > 0) result.geometric_mean = std::exp(log_sum / static_cast<double>(ratios));

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "reports/schema.hpp"
 
 namespace bnh::reports {
 
@@ -54,11 +54,11 @@ const char* to_string(BenchmarkComparison::Verdict verdict);
 // Throws bnh::Error ("NAME: benchmarks[3] (ID) has a repetition time of -0.001 s: times must
 // be positive and finite") when a benchmark's repetition times or median are zero, negative or
 // not finite: a ratio or a rank test on such times would call a broken run faster.
-void check_times(const nlohmann::json& report, const std::string& name);
+void check_times(const Report& report, const std::string& name);
 
 // Checks both reports' times first (check_times, naming them "the base report", "the new
 // report").
-Comparison compare_reports(const nlohmann::json& base, const nlohmann::json& newer,
+Comparison compare_reports(const Report& base, const Report& newer,
                            const CompareOptions& options = {});
 
 // The table `bnh compare` prints: one line per benchmark, then the geometric mean and the

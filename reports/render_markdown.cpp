@@ -1,5 +1,4 @@
 #include "reports/render_markdown.hpp"
-#include "reports/report.hpp"
 
 #include <cmath>
 #include <iomanip>
@@ -49,6 +48,17 @@ std::string format_seconds(double seconds) {
   return format_number(seconds * 1e9) + " ns";
 }
 
+std::string caches_text(const CacheFacts& caches) {
+  std::string text;
+  const std::pair<const char*, std::int64_t> levels[] = {
+      {"l1d", caches.l1d}, {"l2", caches.l2}, {"last level", caches.last_level}};
+  for (const auto& [level, bytes] : levels) {
+    const bool repeated = level == std::string("last level") && bytes == caches.l2;  // no L3
+    if (bytes > 0 && !repeated) text += std::string(", ") + level + " " + format_bytes(static_cast<double>(bytes));
+  }
+  return text;
+}
+
 std::string format_kappa(double kappa) {
   if (kappa >= 10) {
     const double exponent = std::log10(kappa);
@@ -60,10 +70,11 @@ std::string format_kappa(double kappa) {
   return format_number(kappa, 2);
 }
 
+
 namespace {
 
 // Markdown table cells may not hold '|' nor a line break.
-std::string cell(std::string text) {
+std::string cell(const std::string& text) {
   std::string escaped;
   for (char ch : text) {
     if (ch == '|') escaped += "\\|";
@@ -73,47 +84,31 @@ std::string cell(std::string text) {
   return escaped;
 }
 
-std::string optional_number(const nlohmann::json& entry, const char* key, int significant = 3) {
-  const auto found = entry.find(key);
-  if (found == entry.end() || !found->is_number()) return "-";
-  return format_number(found->get<double>(), significant);
-}
+std::string number_or_dash(const std::optional<double>& value) { return value ? format_number(*value) : "-"; }
 
-void header(std::ostringstream& out, const nlohmann::json& report) {
-  const auto& machine = report.value("machine", nlohmann::json::object());
-  const auto& build = report.value("build", nlohmann::json::object());
-  const auto& suite = report.value("suite", nlohmann::json::object());
+void header(std::ostringstream& out, const Report& report) {
+  const auto& machine = report.machine;
+  const auto& build = report.build;
   out << (is_accuracy_report(report) ? "# bnharness accuracy\n\n" : "# bnharness benchmarks\n\n");
-  out << "- **created** " << text_of(report, "created") << ", revision `" << text_of(build, "git_revision")
-      << "`, " << text_of(build, "compiler") << " `" << text_of(build, "flags", "") << "`\n";
-  out << "- **machine** " << text_of(machine, "cpu") << ", " << text_of(machine, "cores") << " cores";
-  if (machine.contains("caches") && machine["caches"].is_object()) {
-    for (const auto& [level, size] : machine["caches"].items()) {
-      if (size.is_number() && size.get<double>() > 0) out << ", " << level << " " << format_bytes(size.get<double>());
-    }
+  out << "- **created** " << report.created << ", revision `" << build.git_revision << "`, " << build.compiler
+      << " `" << build.flags << "`\n";
+  out << "- **machine** " << cell(machine.cpu) << ", " << machine.cores << " cores" << caches_text(machine.caches)
+      << "\n";
+  for (const auto& probe : machine.bandwidth) {
+    out << "- **streaming bandwidth** at " << probe.threads << " thread(s): copy " << format_number(probe.copy_gbps)
+        << " GB/s, triad " << format_number(probe.triad_gbps) << " GB/s\n";
   }
-  out << "\n";
-  if (machine.contains("bandwidth") && machine["bandwidth"].is_array()) {
-    for (const auto& probe : machine["bandwidth"]) {
-      out << "- **streaming bandwidth** at " << text_of(probe, "threads") << " thread(s): copy "
-          << optional_number(probe, "copy_gbps") << " GB/s, triad " << optional_number(probe, "triad_gbps")
-          << " GB/s\n";
-    }
-  }
-  if (suite.is_object() && !suite.empty()) {
+  if (!report.suite.name.empty()) {
     out << "- **suite** " << suite_description(report);
-    if (!is_accuracy_report(report)) out << ", " << report["benchmarks"].size() << " benchmarks";
+    if (!is_accuracy_report(report)) out << ", " << report.benchmarks.size() << " benchmarks";
     out << "\n";
-    if (suite.contains("slowdown") && suite["slowdown"].is_number() && suite["slowdown"].get<double>() > 1) {
-      out << "- **deliberately slowed** by BNH_BENCH_SLOWDOWN = " << suite["slowdown"].get<double>()
-          << ": not a measurement of the implementations\n";
-    }
   }
-  if (build.contains("libraries") && build["libraries"].is_object()) {
+  if (!report.focus.empty()) out << "- **focus** `" << cell(report.focus) << "`\n";
+  if (!build.libraries.empty()) {
     out << "- **libraries**";
     bool first = true;
-    for (const auto& [name, version] : build["libraries"].items()) {
-      out << (first ? " " : ", ") << name << " " << (version.is_string() ? version.get<std::string>() : safe_dump(version));
+    for (const auto& [name, version] : build.libraries) {
+      out << (first ? " " : ", ") << name << " " << version;
       first = false;
     }
     out << "\n";
@@ -121,96 +116,81 @@ void header(std::ostringstream& out, const nlohmann::json& report) {
   out << "\n";
 }
 
-void summary_table(std::ostringstream& out, const nlohmann::json& report) {
-  const auto rows = summarize(report);
+void summary_table(std::ostringstream& out, const Report& report) {
+  const Summary summary = summarize(report);
   out << "## Summary\n\n";
-  if (rows.empty()) {
+  if (summary.rows.empty()) {
     out << "No benchmark was measured.\n\n";
     return;
   }
-  out << "Geometric means over the shapes of the medians. *vs naive* and *vs best peer*: how many times "
-         "faster `openmp` is (peers: `onednn`, `aten`). *Bandwidth*: `openmp`'s compulsory traffic over "
-         "its time, as a fraction of the bandwidth probe's streaming copy, over all shapes and over the "
-         "shapes whose x + y exceed the last-level cache; *copy (> LLC)*: the same large shapes against "
-         "a streaming copy of each shape's own x, measured in the same rounds (side by side).\n\n";
-  out << "| operation | layout | dtype | threads | fastest | openmp vs naive | openmp vs best peer | "
-         "bandwidth (all) | bandwidth (> LLC) | copy (> LLC) |\n";
-  out << "|---|---|---|--:|---|--:|--:|--:|--:|--:|\n";
-  for (const auto& row : rows) {
-    std::string peer = format_ratio(row.openmp_vs_best_peer);
-    if (row.openmp_vs_best_peer && !row.best_peer.empty()) peer += " (" + row.best_peer + ")";
-    out << "| " << row.operation << " | " << row.layout << " | " << row.dtype << " | " << row.threads
-        << " | " << (row.best.empty() ? "-" : "`" + row.best + "`") << " | " << format_ratio(row.openmp_vs_naive)
-        << " | " << peer << " | " << format_percent(row.openmp_fraction) << " | "
-        << format_percent(row.openmp_fraction_large) << " | " << format_percent(row.openmp_copy_fraction_large)
-        << " |\n";
+  const std::string focus = "`" + cell(summary.focus.empty() ? "?" : summary.focus) + "`";
+  const std::string baseline = summary.baseline.empty() ? "the baseline" : "`" + cell(summary.baseline) + "`";
+  out << "Geometric means over the shapes of the medians, about the focus, " << focus << ". *vs " << baseline
+      << "* and *vs best peer*: how many times faster it is. *Bandwidth*: its compulsory traffic over its "
+         "time, as a fraction of the bandwidth probe's streaming copy, over all shapes and over the shapes "
+         "whose x + y exceed the last-level cache; *of bound*: the time of its bound (the operation's "
+         "unavoidable traffic done by plain kernels on the same tensors, in the same rounds) over its time.\n\n";
+  out << "| operation | layout | dtype | threads | fastest | vs " << baseline
+      << " | vs best peer | bandwidth (all) | bandwidth (> LLC) | of bound (all) | of bound (> LLC) |\n";
+  out << "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|\n";
+  for (const auto& row : summary.rows) {
+    std::string peer = format_ratio(row.vs_best_peer);
+    if (row.vs_best_peer && !row.best_peer.empty()) peer += " (" + cell(row.best_peer) + ")";
+    out << "| " << row.operation << " | " << row.layout << " | " << row.dtype << " | " << row.threads << " | "
+        << (row.fastest.empty() ? "-" : "`" + cell(row.fastest) + "`") << " | " << format_ratio(row.vs_baseline)
+        << " | " << peer << " | " << format_percent(row.bandwidth) << " | " << format_percent(row.bandwidth_large)
+        << " | " << format_percent(row.bound) << " | " << format_percent(row.bound_large) << " |\n";
   }
   out << "\n";
 }
 
-void accuracy_table(std::ostringstream& out, const nlohmann::json& report) {
-  if (!report.contains("accuracy") || !report["accuracy"].is_array() || report["accuracy"].empty()) {
+void accuracy_table(std::ostringstream& out, const Report& report) {
+  if (report.accuracy.empty()) {
     out << "## Accuracy\n\nNot measured in this run.\n\n";
     return;
   }
   // Columns: the normal regime, then the large-mean kappas in increasing order.
   std::set<double> kappas;
-  for (const auto& entry : report["accuracy"]) {
-    if (entry.value("regime", "") == "large-mean" && entry.contains("kappa") && entry["kappa"].is_number()) {
-      kappas.insert(entry["kappa"].get<double>());
-    }
-  }
-  // implementation, operation order, dtype, M (a column only when the sweep has several M)
-  using Key = std::tuple<std::string, int, std::string, std::int64_t>;
-  std::map<Key, std::map<std::string, const nlohmann::json*>> rows;
   std::set<std::int64_t> sizes;
-  std::map<std::string, int> operation_order{{"bn_forward_train", 0}, {"bn_forward_infer", 1}, {"bn_backward", 2},
-                                             {"renorm_forward_train", 3}, {"renorm_backward", 4}};
-  std::map<int, std::string> operation_name;
-  for (const auto& entry : report["accuracy"]) {
-    const std::string operation = entry.value("operation", "");
-    const int order = operation_order.count(operation) ? operation_order[operation] : 5;
-    operation_name[order] = operation;
-    std::string column = entry.value("regime", "");
-    if (column == "large-mean" && entry.contains("kappa") && entry["kappa"].is_number()) {
-      column = format_kappa(entry["kappa"].get<double>());
-    }
-    const auto m = entry.value("m", std::int64_t{0});
-    sizes.insert(m);
-    rows[{entry.value("implementation", ""), order, entry.value("dtype", ""), m}][column] = &entry;
+  for (const auto& point : report.accuracy) {
+    if (point.regime == AccuracyRegime::large_mean) kappas.insert(point.kappa);
+    sizes.insert(point.m);
   }
-  int failing = 0;
+  std::vector<std::string> columns{"normal"};
+  for (double kappa : kappas) columns.push_back(format_kappa(kappa));
+  // implementation, operation, dtype, M (a column only when the sweep has several M)
+  using Key = std::tuple<std::string, Operation, DType, std::int64_t>;
+  std::map<Key, std::map<std::string, const AccuracyPoint*>> rows;
+  for (const auto& point : report.accuracy) {
+    const std::string column = point.regime == AccuracyRegime::normal ? "normal" : format_kappa(point.kappa);
+    rows[{point.implementation, point.operation, point.dtype, point.m}][column] = &point;
+  }
   out << "## Accuracy against conditioning\n\n"
          "Worst error against the 50-digit reference, in the tolerance model's units (u x scale, "
          "[docs/tolerances.md](../docs/tolerances.md)), over every output; columns: standard-normal "
          "data, then channels whose mean is kappa times their standard deviation. A value beyond "
          "its bound is marked **FAIL**.\n\n";
   const bool by_size = sizes.size() > 1;
-  out << "| implementation | operation | dtype |" << (by_size ? " M |" : "") << " normal |";
-  for (double kappa : kappas) out << " kappa " << format_kappa(kappa) << " |";
-  out << "\n|---|---|---|" << (by_size ? "--:|" : "") << "--:|";
-  for (std::size_t i = 0; i < kappas.size(); ++i) out << "--:|";
+  out << "| implementation | operation | dtype |" << (by_size ? " M |" : "");
+  for (const auto& column : columns) out << (column == "normal" ? " normal |" : " kappa " + column + " |");
+  out << "\n|---|---|---|" << (by_size ? "--:|" : "");
+  for (std::size_t i = 0; i < columns.size(); ++i) out << "--:|";
   out << "\n";
-  for (const auto& [key, columns] : rows) {
-    const auto& [impl, order, dtype, m] = key;
-    out << "| `" << impl << "` | " << operation_name[order] << " | " << dtype << " |";
+  int failing = 0;
+  for (const auto& [key, cells] : rows) {
+    const auto& [implementation, operation, dtype, m] = key;
+    out << "| `" << cell(implementation) << "` | " << to_string(operation) << " | " << to_string(dtype) << " |";
     if (by_size) out << " " << m << " |";
-    std::vector<std::string> names{"normal"};
-    for (double kappa : kappas) names.push_back(format_kappa(kappa));
-    for (const auto& name : names) {
-      const auto found = columns.find(name);
-      if (found == columns.end()) {
+    for (const auto& column : columns) {
+      const auto found = cells.find(column);
+      if (found == cells.end()) {
         out << " - |";
         continue;
       }
-      const nlohmann::json& entry = *found->second;
-      const bool failed = entry.value("failed_cases", 0) > 0 || entry.contains("error");
-      failing += failed ? 1 : 0;
-      std::string value = entry.contains("max_scaled_error") && entry["max_scaled_error"].is_number()
-                              ? format_number(entry["max_scaled_error"].get<double>(), 2)
-                              : std::string("inf");
-      if (entry.contains("error")) value = "rejected";
-      out << " " << (failed ? "**FAIL** " : "") << value << " |";
+      const AccuracyPoint& point = *found->second;
+      failing += point.failed() ? 1 : 0;
+      const std::string value = point.error.empty() ? format_number(point.max_scaled_error, 2) : "rejected";
+      out << " " << (point.failed() ? "**FAIL** " : "") << value << " |";
     }
     out << "\n";
   }
@@ -218,28 +198,24 @@ void accuracy_table(std::ostringstream& out, const nlohmann::json& report) {
   if (failing > 0) out << failing << " cell(s) exceed their bound.\n\n";
 }
 
-void errors(std::ostringstream& out, const nlohmann::json& report) {
-  if (!report.contains("errors") || !report["errors"].is_array() || report["errors"].empty()) return;
+void errors(std::ostringstream& out, const Report& report) {
+  if (report.errors.empty()) return;
   out << "## Refused calls\n\n";
-  for (const auto& error : report["errors"]) {
-    out << "- `" << text_of(error, "id") << "`: " << cell(text_of(error, "error")) << "\n";
-  }
+  for (const auto& error : report.errors) out << "- `" << cell(error.id) << "`: " << cell(error.error) << "\n";
   out << "\n";
 }
 
-void all_benchmarks(std::ostringstream& out, const nlohmann::json& report) {
-  if (report["benchmarks"].empty()) return;
-  out << "<details><summary>All " << report["benchmarks"].size() << " benchmarks</summary>\n\n";
-  out << "| benchmark | median | min | GB/s | of copy | vs naive | vs best peer |\n";
-  out << "|---|--:|--:|--:|--:|--:|--:|\n";
-  for (const auto& entry : report["benchmarks"]) {
-    out << "| `" << entry["id"].get<std::string>() << "` | " << format_seconds(entry["median_s"].get<double>())
-        << " | " << (entry.contains("min_s") && entry["min_s"].is_number() ? format_seconds(entry["min_s"].get<double>()) : "-")
-        << " | " << optional_number(entry, "gbps") << " | "
-        << (entry.contains("roofline_fraction") && entry["roofline_fraction"].is_number()
-                ? format_percent(entry["roofline_fraction"].get<double>())
-                : "-")
-        << " | " << optional_number(entry, "speedup_vs_naive") << " | " << optional_number(entry, "speedup_vs_best_peer")
+void all_benchmarks(std::ostringstream& out, const Report& report) {
+  if (report.benchmarks.empty()) return;
+  out << "<details><summary>All " << report.benchmarks.size() << " benchmarks</summary>\n\n";
+  out << "| benchmark | median | min | GB/s | of copy | of bound | vs baseline | vs best peer |\n";
+  out << "|---|--:|--:|--:|--:|--:|--:|--:|\n";
+  for (const auto& benchmark : report.benchmarks) {
+    const Timing& timing = benchmark.timing;
+    out << "| `" << cell(benchmark.id) << "` | " << format_seconds(timing.median_s) << " | "
+        << (timing.min_s > 0 ? format_seconds(timing.min_s) : "-") << " | " << format_number(benchmark.gbps) << " | "
+        << format_percent(benchmark.roofline_fraction) << " | " << format_percent(benchmark.bound_fraction) << " | "
+        << number_or_dash(benchmark.speedup_vs_naive) << " | " << number_or_dash(benchmark.speedup_vs_best_peer)
         << " |\n";
   }
   out << "\n</details>\n\n";
@@ -247,7 +223,7 @@ void all_benchmarks(std::ostringstream& out, const nlohmann::json& report) {
 
 }  // namespace
 
-std::string render_markdown(const nlohmann::json& report) {
+std::string render_markdown(const Report& report) {
   std::ostringstream out;
   header(out, report);
   if (!is_accuracy_report(report)) summary_table(out, report);

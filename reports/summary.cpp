@@ -3,11 +3,11 @@
 #include <cmath>
 #include <iomanip>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 
 #include "bnh/types.hpp"
-#include "reports/report.hpp"
 
 namespace bnh::reports {
 
@@ -34,146 +34,125 @@ std::string format_percent(const std::optional<double>& fraction) {
 
 namespace {
 
-std::optional<double> number(const nlohmann::json& entry, const char* key) {
-  const auto found = entry.find(key);
-  if (found == entry.end() || !found->is_number()) return std::nullopt;
-  const double value = found->get<double>();
-  if (!std::isfinite(value) || value <= 0) return std::nullopt;
-  return value;
-}
+// A figure that can enter a geometric mean.
+bool usable(const std::optional<double>& value) { return value && *value > 0 && std::isfinite(*value); }
 
 std::optional<double> mean_of(const std::vector<double>& values) {
   if (values.empty()) return std::nullopt;
   return geometric_mean(values);
 }
 
-std::string shape_key(const nlohmann::json& entry) { return safe_dump(entry.at("shape")); }
-
-std::int64_t elements_of(const nlohmann::json& entry) {
-  std::int64_t elements = 1;
-  for (const auto& dim : entry.at("shape")) elements *= dim.get<std::int64_t>();
-  return elements;
+// x read and y written exceed the last-level cache: the shape streams from memory.
+bool exceeds_last_level(const Benchmark& benchmark, std::int64_t last_level) {
+  if (last_level <= 0) return false;
+  double elements = 1;
+  for (std::int64_t extent : benchmark.shape) elements *= static_cast<double>(extent);
+  const double element_bytes = benchmark.dtype == "f64" ? 8 : 4;
+  return 2 * elements * element_bytes > static_cast<double>(last_level);
 }
 
 }  // namespace
 
-std::vector<SummaryRow> summarize(const nlohmann::json& report) {
-  // Groups in a stable order: operation (canonical), layout, dtype, threads.
-  struct Key {
-    int operation;
-    std::string layout, dtype;
-    int threads;
-    bool operator<(const Key& other) const {
-      return std::tie(operation, layout, dtype, threads) <
-             std::tie(other.operation, other.layout, other.dtype, other.threads);
-    }
-  };
-  auto operation_index = [](const std::string& name) {
-    for (int i = 0; i < 5; ++i) {
-      if (name == to_string(all_operations[i])) return i;
-    }
-    return 5;
-  };
-  std::map<Key, std::vector<const nlohmann::json*>> groups;
-  for (const auto& entry : report.at("benchmarks")) {
-    groups[{operation_index(entry.at("operation").get<std::string>()), entry.at("layout").get<std::string>(),
-            entry.at("dtype").get<std::string>(), entry.at("threads").get<int>()}]
-        .push_back(&entry);
+int operation_rank(const std::string& operation) {
+  int rank = 0;
+  for (Operation known : all_operations) {
+    if (operation == to_string(known)) return rank;
+    ++rank;
   }
-  double last_level = 0;
-  if (report.contains("machine") && report["machine"].contains("caches")) {
-    const auto& caches = report["machine"]["caches"];
-    for (const char* level : {"l3", "l2"}) {
-      if (last_level <= 0 && caches.contains(level) && caches[level].is_number()) {
-        last_level = caches[level].get<double>();
-      }
-    }
-  }
+  return rank;
+}
 
-  std::vector<SummaryRow> rows;
-  for (const auto& [key, entries] : groups) {
+Summary summarize(const Report& report) {
+  Summary summary;
+  summary.focus = report.focus;
+  for (const auto& benchmark : report.benchmarks) {
+    if (benchmark.role == Role::baseline) summary.baseline = benchmark.implementation;
+  }
+  // Groups in a stable order: operation (canonical), layout, dtype, threads.
+  using Key = std::tuple<int, std::string, std::string, int>;
+  std::map<Key, std::vector<const Benchmark*>> groups;
+  for (const auto& benchmark : report.benchmarks) {
+    groups[{operation_rank(benchmark.operation), benchmark.layout, benchmark.dtype, benchmark.threads}].push_back(
+        &benchmark);
+  }
+  for (const auto& [key, benchmarks] : groups) {
     SummaryRow row;
-    row.operation = entries.front()->at("operation").get<std::string>();
-    row.layout = key.layout;
-    row.dtype = key.dtype;
-    row.threads = key.threads;
-    std::map<std::string, std::vector<double>> times;   // implementation -> medians
+    row.operation = benchmarks.front()->operation;
+    std::tie(std::ignore, row.layout, row.dtype, row.threads) = key;
+    std::map<std::string, std::vector<double>> medians;  // implementation -> per shape
     std::map<std::string, int> peer_wins;
-    std::map<std::string, bool> shapes;
-    std::vector<double> vs_naive, vs_peer, fraction, fraction_large, copy_fraction, copy_fraction_large;
-    for (const nlohmann::json* entry : entries) {
-      const std::string impl = entry->at("implementation").get<std::string>();
-      shapes[shape_key(*entry)] = true;
-      times[impl].push_back(entry->at("median_s").get<double>());
-      if (const auto peer = entry->find("best_peer"); peer != entry->end() && peer->is_string() &&
-                                                      peer->get<std::string>() == impl) {
-        ++peer_wins[impl];
+    std::set<std::vector<std::int64_t>> shapes;
+    std::vector<double> vs_baseline, vs_best_peer, bandwidth, bandwidth_large, bound, bound_large;
+    for (const Benchmark* benchmark : benchmarks) {
+      shapes.insert(benchmark->shape);
+      medians[benchmark->implementation].push_back(benchmark->timing.median_s);
+      if (benchmark->best_peer == benchmark->implementation) ++peer_wins[benchmark->implementation];
+      if (benchmark->implementation != report.focus) continue;
+      const bool large = exceeds_last_level(*benchmark, report.machine.caches.last_level);
+      if (usable(benchmark->speedup_vs_naive)) vs_baseline.push_back(*benchmark->speedup_vs_naive);
+      if (usable(benchmark->speedup_vs_best_peer)) vs_best_peer.push_back(*benchmark->speedup_vs_best_peer);
+      if (usable(benchmark->roofline_fraction)) {
+        bandwidth.push_back(*benchmark->roofline_fraction);
+        if (large) bandwidth_large.push_back(*benchmark->roofline_fraction);
       }
-      if (impl != focus_implementation) continue;
-      if (const auto value = number(*entry, "speedup_vs_naive")) vs_naive.push_back(*value);
-      if (const auto value = number(*entry, "speedup_vs_best_peer")) vs_peer.push_back(*value);
-      const double x_and_y = 2.0 * static_cast<double>(elements_of(*entry)) *
-                             (entry->at("dtype").get<std::string>() == "f64" ? 8 : 4);
-      const bool large = last_level > 0 && x_and_y > last_level;
-      if (const auto value = number(*entry, "roofline_fraction")) {
-        fraction.push_back(*value);
-        if (large) fraction_large.push_back(*value);
-      }
-      if (const auto value = number(*entry, "copy_fraction")) {
-        copy_fraction.push_back(*value);
-        if (large) copy_fraction_large.push_back(*value);
+      if (usable(benchmark->bound_fraction)) {
+        bound.push_back(*benchmark->bound_fraction);
+        if (large) bound_large.push_back(*benchmark->bound_fraction);
       }
     }
     row.shapes = static_cast<int>(shapes.size());
     // The fastest among the implementations measured on every shape of the group.
     double best_time = 0;
-    for (const auto& [impl, medians] : times) {
-      if (static_cast<int>(medians.size()) != row.shapes) continue;
-      const double mean = geometric_mean(medians);
-      if (row.best.empty() || mean < best_time) {
-        row.best = impl;
+    for (const auto& [implementation, times] : medians) {
+      if (static_cast<int>(times.size()) != row.shapes) continue;
+      const double mean = geometric_mean(times);
+      if (row.fastest.empty() || mean < best_time) {
+        row.fastest = implementation;
         best_time = mean;
       }
     }
     int most = 0;
-    for (const auto& [impl, wins] : peer_wins) {
+    for (const auto& [implementation, wins] : peer_wins) {
       if (wins > most) {
         most = wins;
-        row.best_peer = impl;
+        row.best_peer = implementation;
       }
     }
-    row.openmp_vs_naive = mean_of(vs_naive);
-    row.openmp_vs_best_peer = mean_of(vs_peer);
-    row.openmp_fraction = mean_of(fraction);
-    row.openmp_fraction_large = mean_of(fraction_large);
-    row.openmp_copy_fraction = mean_of(copy_fraction);
-    row.openmp_copy_fraction_large = mean_of(copy_fraction_large);
-    rows.push_back(row);
+    row.vs_baseline = mean_of(vs_baseline);
+    row.vs_best_peer = mean_of(vs_best_peer);
+    row.bandwidth = mean_of(bandwidth);
+    row.bandwidth_large = mean_of(bandwidth_large);
+    row.bound = mean_of(bound);
+    row.bound_large = mean_of(bound_large);
+    summary.rows.push_back(row);
   }
-  return rows;
+  return summary;
 }
 
-std::string format_summary_text(const nlohmann::json& report) {
-  const auto rows = summarize(report);
+std::string format_summary_text(const Report& report) {
+  const Summary summary = summarize(report);
+  const std::string focus = summary.focus.empty() ? "?" : summary.focus;
   std::ostringstream out;
-  out << "summary: geometric means over shapes of the medians; openmp's bandwidth as a fraction of the\n"
-         "probe's streaming copy (bw) and of the streaming copy of each shape's x measured in the same\n"
-         "rounds (copy), over all shapes and over the shapes whose x + y exceed the last-level cache\n\n";
+  out << "summary of " << focus
+      << ": geometric means over shapes of the medians; its bandwidth as a fraction of the\n"
+         "probe's streaming copy (bw), and the time of its bound (the unavoidable traffic on the same\n"
+         "tensors, in the same rounds) over its time (bound), over all shapes and over the shapes whose\n"
+         "x + y exceed the last-level cache\n\n";
+  const std::string vs_baseline = "vs " + (summary.baseline.empty() ? std::string("baseline") : summary.baseline);
   out << std::left << std::setw(22) << "operation" << std::setw(7) << "layout" << std::setw(6) << "dtype"
-      << std::setw(4) << "t" << std::setw(10) << "fastest" << std::right << std::setw(10) << "vs naive"
-      << std::setw(15) << "vs best peer" << std::setw(9) << "bw all" << std::setw(9) << "bw >LLC" << std::setw(10) << "copy all"
-      << std::setw(11) << "copy >LLC" << '\n';
-  for (const auto& row : rows) {
-    std::string peer = format_ratio(row.openmp_vs_best_peer);
-    if (row.openmp_vs_best_peer && !row.best_peer.empty()) peer += " " + row.best_peer;
-    out << std::left << std::setw(22) << row.operation << std::setw(7) << row.layout << std::setw(6)
-        << row.dtype << std::setw(4) << row.threads << std::setw(10) << row.best << std::right
-        << std::setw(10) << format_ratio(row.openmp_vs_naive) << std::setw(15) << peer << std::setw(9)
-        << format_percent(row.openmp_fraction) << std::setw(9) << format_percent(row.openmp_fraction_large)
-        << std::setw(10) << format_percent(row.openmp_copy_fraction) << std::setw(11)
-        << format_percent(row.openmp_copy_fraction_large) << '\n';
+      << std::setw(4) << "t" << std::setw(12) << "fastest" << std::right << std::setw(12) << vs_baseline
+      << std::setw(18) << "vs best peer" << std::setw(9) << "bw all" << std::setw(9) << "bw >LLC" << std::setw(11)
+      << "bound all" << std::setw(12) << "bound >LLC" << '\n';
+  for (const auto& row : summary.rows) {
+    std::string peer = format_ratio(row.vs_best_peer);
+    if (row.vs_best_peer && !row.best_peer.empty()) peer += " " + row.best_peer;
+    out << std::left << std::setw(22) << row.operation << std::setw(7) << row.layout << std::setw(6) << row.dtype
+        << std::setw(4) << row.threads << std::setw(12) << row.fastest << std::right << std::setw(12)
+        << format_ratio(row.vs_baseline) << std::setw(18) << peer << std::setw(9) << format_percent(row.bandwidth)
+        << std::setw(9) << format_percent(row.bandwidth_large) << std::setw(11) << format_percent(row.bound)
+        << std::setw(12) << format_percent(row.bound_large) << '\n';
   }
-  if (rows.empty()) out << "  (no benchmark measured)\n";
+  if (summary.rows.empty()) out << "  (no benchmark measured)\n";
   return out.str();
 }
 

@@ -1,37 +1,46 @@
 // The figures a reader looks at first, computed from a report: per operation, layout, dtype and
-// thread count, the fastest implementation, openmp against naive and against the best peer,
-// and openmp's fraction of the streaming bandwidth. Used by `bnh bench`'s closing summary, the
-// Markdown and the HTML renderings, and bnh_bench_implementations.
+// thread count, the fastest implementation, and the report's focus (`bnh bench --focus`)
+// against the baseline and the best peer, with its fractions of the streaming bandwidth and of
+// its bound. Used by `bnh bench`'s closing summary and the Markdown and HTML renderings.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "reports/schema.hpp"
 
 namespace bnh::reports {
 
+// Geometric means over the shapes of the group; none where the focus has no such figure.
 struct SummaryRow {
   std::string operation, layout, dtype;
   int threads = 1;
-  int shapes = 0;                               // shapes measured in this group
-  std::string best;                             // fastest: least geometric mean of time
-  std::optional<double> openmp_vs_naive;        // geometric mean over shapes of naive / openmp
-  std::optional<double> openmp_vs_best_peer;    // ... of best peer / openmp (> 1: openmp faster)
-  std::string best_peer;                        // the peer fastest most often, "" without one
-  std::optional<double> openmp_fraction;        // geometric mean of openmp's roofline_fraction
-  std::optional<double> openmp_fraction_large;  // ... over shapes whose x + y exceed the LLC
-  // The same against the streaming copy of each shape's own x, measured in the same rounds
-  // (copy_fraction): side by side, so the machine's moods cancel.
-  std::optional<double> openmp_copy_fraction, openmp_copy_fraction_large;
+  int shapes = 0;                             // shapes measured in this group
+  std::string fastest;                        // least geometric mean of time, over every shape
+  std::optional<double> vs_baseline;          // baseline / focus (> 1: the focus is faster)
+  std::optional<double> vs_best_peer;         // best peer / focus
+  std::string best_peer;                      // the peer fastest most often, "" without one
+  std::optional<double> bandwidth;            // the focus's roofline_fraction
+  std::optional<double> bandwidth_large;      // ... over shapes whose x + y exceed the LLC
+  // The bound's time over the focus's (bound_fraction): measured side by side in the same
+  // rounds, so the machine's moods cancel.
+  std::optional<double> bound, bound_large;
 };
 
-// The implementation the summary is about: the project's parallel kernels.
-inline constexpr const char* focus_implementation = "openmp";
+struct Summary {
+  std::string focus;     // the report's focus
+  std::string baseline;  // the implementation with the baseline role, "" without one
+  std::vector<SummaryRow> rows;
+};
 
-std::vector<SummaryRow> summarize(const nlohmann::json& report);
+Summary summarize(const Report& report);
 
+// The position of an operation's name among the five (include/bnh/types.hpp); unknown names
+// last. Tables and charts list operations in this order.
+int operation_rank(const std::string& operation);
+
+// exp of the mean of the logarithms; 0 for none.
 double geometric_mean(const std::vector<double>& values);
 
 // "2.41x", "-" for none
@@ -40,6 +49,6 @@ std::string format_ratio(const std::optional<double>& ratio);
 std::string format_percent(const std::optional<double>& fraction);
 
 // The plain-text table `bnh bench` prints at the end.
-std::string format_summary_text(const nlohmann::json& report);
+std::string format_summary_text(const Report& report);
 
 }  // namespace bnh::reports

@@ -16,6 +16,8 @@ echo '{"schema": "bnharness-report", "version": 1, "benchmarks": []}' >"$dir/emp
 expect 0 'usage: bnh bench' -- "$bnh" bench --help
 expect 0 'usage: bnh report' -- "$bnh" report --help
 expect 0 'usage: bnh compare' -- "$bnh" compare --help
+expect 0 'usage: bnh compare' -- "$bnh" compare -h
+expect 0 'usage: bnh report' -- "$bnh" report -h
 expect 0 'bench +benchmark implementations' -- "$bnh" --help
 expect 2 "unknown flag '--frobnicate'" -- "$bnh" bench --frobnicate
 expect 2 '--repetitions must be odd' -- "$bnh" bench --repetitions 4
@@ -25,7 +27,6 @@ expect 2 "unknown implementation 'nosuch'" -- "$bnh" bench --impls nosuch
 expect 2 "unknown dtype 'f16'" -- "$bnh" bench --dtype f16
 expect 2 '--min-time expects a number' -- "$bnh" bench --min-time fast
 expect 2 '--threads must be in \[1, [0-9]+\], got 0' -- "$bnh" bench --threads 0
-expect 2 'BNH_BENCH_SLOWDOWN must be a number >= 1' -- env BNH_BENCH_SLOWDOWN=0.5 "$bnh" bench --quick
 expect 2 'expected one report file, got none' -- "$bnh" report
 expect 2 "unknown flag '--pdf'" -- "$bnh" report "$dir/empty-run.json" --pdf x
 expect 2 'text.json: not JSON' -- "$bnh" report "$dir/text.json"
@@ -40,5 +41,6 @@ expect 2 'future.json: report version 7' -- "$bnh" compare "$dir/future.json" "$
 expect 2 '--threshold expects a number' -- "$bnh" compare "$dir/empty-run.json" "$dir/empty-run.json" --threshold x
 expect 2 '--alpha must be below 1' -- "$bnh" compare "$dir/empty-run.json" "$dir/empty-run.json" --alpha 2
 expect 0 'no significant regression' -- "$bnh" compare "$dir/empty-run.json" "$dir/empty-run.json"
+expect 2 "unexpected argument '-h'" -- "$bnh" compare "$dir/empty-run.json" -h
 
 finish_expectations

@@ -33,7 +33,8 @@ failures=0
 for pattern in \
   '<svg [^>]*id="bandwidth-bn-forward-train-nchw-f32-t1" class="chart bandwidth"' \
   '<svg [^>]*id="bandwidth-bn-backward-nhwc-f32-t2" class="chart bandwidth"' \
-  '<svg [^>]*id="speedup-naive-bn-forward-train-nchw-f32-t1" class="chart speedup speedup-naive"' \
+  '<svg [^>]*id="bound-bn-forward-train-nchw-f32-t1" class="chart bound"' \
+  '<svg [^>]*id="speedup-baseline-bn-forward-train-nchw-f32-t1" class="chart speedup speedup-baseline"' \
   '<svg [^>]*id="scaling-bn-forward-train-nchw-f32" class="chart scaling"' \
   '<svg [^>]*id="accuracy-bn-forward-train-f32" class="chart accuracy"' \
   '<svg [^>]*id="accuracy-bn-backward-f64" class="chart accuracy"' \

@@ -1,21 +1,18 @@
-// Reports: the Mann-Whitney test, comparison, reading and writing, rendering, accuracy figures.
+// Reports: the Mann-Whitney test, the comparison of two reports (in code and on the fixtures of
+// tests/fixtures, whose times have known distributions), and reading and writing report files.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
-#include "bench/runner.hpp"
-#include "bnh/registry.hpp"
-#include "reports/accuracy.hpp"
 #include "reports/compare.hpp"
 #include "reports/render_html.hpp"
 #include "reports/render_markdown.hpp"
-#include "reports/report.hpp"
+#include "reports/schema.hpp"
 
 namespace {
 
@@ -73,20 +70,21 @@ TEST(MannWhitney, IdenticalSamplesShowNoDifference) {
 
 // ---- comparison ------------------------------------------------------------------------------
 
-nlohmann::json report_with(const std::vector<std::pair<std::string, std::vector<double>>>& benchmarks) {
-  nlohmann::json report = new_report(nlohmann::json::object(), nlohmann::json::object());
+Report report_with(const std::vector<std::pair<std::string, std::vector<double>>>& benchmarks) {
+  Report report;
   for (const auto& [id, times] : benchmarks) {
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
-    report["benchmarks"].push_back({{"id", id},
-                                    {"implementation", "openmp"},
-                                    {"operation", "bn_backward"},
-                                    {"dtype", "f32"},
-                                    {"layout", "nchw"},
-                                    {"shape", {2, 3}},
-                                    {"threads", 1},
-                                    {"repetitions", times},
-                                    {"median_s", sorted[sorted.size() / 2]}});
+    Benchmark benchmark;
+    benchmark.id = id;
+    benchmark.implementation = "blocked";
+    benchmark.operation = "bn_backward";
+    benchmark.dtype = "f32";
+    benchmark.layout = "nchw";
+    benchmark.shape = {2, 3};
+    benchmark.timing.repetitions = times;
+    benchmark.timing.median_s = sorted[sorted.size() / 2];
+    report.benchmarks.push_back(benchmark);
   }
   return report;
 }
@@ -108,32 +106,12 @@ TEST(Compare, ASignificantSlowdownBeyondTheThresholdIsARegression) {
   EXPECT_NEAR(*result.geometric_mean, 1.5, 1e-12);
 }
 
-TEST(Compare, TheSameTimesAreNoRegression) {
-  const auto result = compare_reports(report_with({{"a", times}}), report_with({{"a", times}}));
-  EXPECT_EQ(result.benchmarks[0].verdict, BenchmarkComparison::Verdict::same);
-  EXPECT_FALSE(result.regression());
-}
-
 TEST(Compare, ASignificantSlowdownWithinTheThresholdIsNoRegression) {
   const auto result = compare_reports(report_with({{"a", times}}), report_with({{"a", scaled(times, 1.1)}}),
                                       {0.2, 0.05});
   EXPECT_EQ(result.benchmarks[0].verdict, BenchmarkComparison::Verdict::same);
   EXPECT_EQ(result.benchmarks[0].note, "within threshold");
   EXPECT_FALSE(result.regression());
-}
-
-TEST(Compare, ASpeedUpIsReportedAsFaster) {
-  const auto result = compare_reports(report_with({{"a", times}}), report_with({{"a", scaled(times, 0.5)}}));
-  EXPECT_EQ(result.benchmarks[0].verdict, BenchmarkComparison::Verdict::faster);
-  EXPECT_FALSE(result.regression());
-}
-
-TEST(Compare, OneRepetitionIsReportedButNotGated) {
-  const auto result = compare_reports(report_with({{"a", {1.0}}}), report_with({{"a", {3.0}}}));
-  EXPECT_EQ(result.benchmarks[0].verdict, BenchmarkComparison::Verdict::not_enough_repetitions);
-  EXPECT_FALSE(result.benchmarks[0].p_value.has_value());
-  EXPECT_FALSE(result.regression());
-  EXPECT_NE(format_comparison(result, {}).find("not enough repetitions"), std::string::npos);
 }
 
 TEST(Compare, FewRepetitionsAreWarnedAbout) {
@@ -158,8 +136,8 @@ TEST(Compare, RefusesTimesThatAreNotPositiveAndFinite) {
       }
     }
   }
-  nlohmann::json zero_median = report_with({{"a", times}});
-  zero_median["benchmarks"][0]["median_s"] = 0.0;
+  Report zero_median = report_with({{"a", times}});
+  zero_median.benchmarks[0].timing.median_s = 0.0;
   EXPECT_THROW(check_times(zero_median, "r.json"), bnh::Error);
   EXPECT_NO_THROW(check_times(report_with({{"a", times}}), "r.json"));
 }
@@ -171,6 +149,87 @@ TEST(Compare, UnmatchedBenchmarksAreListedAndTheGeometricMeanIsOverMatches) {
   EXPECT_EQ(result.only_in_base, std::vector<std::string>{"b"});
   EXPECT_EQ(result.only_in_new, std::vector<std::string>{"c"});
   EXPECT_NEAR(*result.geometric_mean, 2, 1e-12);
+}
+
+// ---- comparison of the fixtures --------------------------------------------------------------
+// base.json: openmp about 1 ms and naive about 4 ms, 9 repetitions each within 3%; every other
+// fixture says in its "comment" how it differs. The verdicts depend on no clock.
+
+Comparison against_base(const std::string& fixture) {
+  const std::string dir = BNH_FIXTURES_DIR;
+  return compare_reports(read_report(dir + "/base.json"), read_report(dir + "/" + fixture + ".json"));
+}
+
+const std::string openmp = "bn_forward_train/nchw/f32/2x256x14x14/t1/openmp";
+const std::string naive = "bn_forward_train/nchw/f32/2x256x14x14/t1/naive";
+
+const BenchmarkComparison& row(const Comparison& comparison, const std::string& id) {
+  const auto found = std::find_if(comparison.benchmarks.begin(), comparison.benchmarks.end(),
+                                  [&](const auto& row) { return row.id == id; });
+  if (found == comparison.benchmarks.end()) throw std::runtime_error("no row " + id);
+  return *found;
+}
+
+TEST(CompareFixtures, OtherDrawsOfTheSameDistributionsAreTheSame) {
+  const Comparison result = against_base("same");
+  EXPECT_FALSE(result.regression());
+  ASSERT_EQ(result.benchmarks.size(), 2u);
+  for (const auto& row : result.benchmarks) {
+    EXPECT_EQ(row.verdict, BenchmarkComparison::Verdict::same) << row.id;
+    EXPECT_EQ(row.note, "not significant") << row.id;
+    EXPECT_GT(*row.p_value, 0.5) << row.id;
+  }
+  EXPECT_TRUE(result.warnings.empty());
+  EXPECT_NEAR(*result.geometric_mean, 1, 0.02);
+}
+
+TEST(CompareFixtures, OneAndAHalfTimesSlowerIsARegressionOfThatBenchmarkOnly) {
+  const Comparison result = against_base("slower");
+  EXPECT_EQ(result.regressions, 1);
+  EXPECT_EQ(row(result, openmp).verdict, BenchmarkComparison::Verdict::slower);
+  EXPECT_NEAR(row(result, openmp).ratio, 1.5, 1e-9);
+  EXPECT_LT(*row(result, openmp).p_value, 1e-3);
+  EXPECT_EQ(row(result, naive).verdict, BenchmarkComparison::Verdict::same);
+  const std::string text = format_comparison(result, {});
+  EXPECT_NE(text.find("1 significant regression(s)"), std::string::npos) << text;
+}
+
+TEST(CompareFixtures, FasterIsReportedAndNotARegression) {
+  const Comparison result = against_base("faster");
+  EXPECT_FALSE(result.regression());
+  EXPECT_EQ(row(result, openmp).verdict, BenchmarkComparison::Verdict::faster);
+  EXPECT_NEAR(row(result, openmp).ratio, 0.6, 1e-9);
+}
+
+TEST(CompareFixtures, ASlowerMedianWithinTheNoiseIsNotSignificant) {
+  const Comparison result = against_base("noisy");
+  EXPECT_FALSE(result.regression());
+  const auto& noisy = row(result, openmp);
+  EXPECT_GT(noisy.ratio, 1.2);  // beyond the threshold, but the samples overlap
+  EXPECT_EQ(noisy.verdict, BenchmarkComparison::Verdict::same);
+  EXPECT_EQ(noisy.note, "not significant");
+  EXPECT_GT(*noisy.p_value, 0.05);
+}
+
+TEST(CompareFixtures, TooFewRepetitionsAreReportedNotGated) {
+  const Comparison result = against_base("few");
+  EXPECT_FALSE(result.regression());  // openmp is 3 times slower, on one repetition
+  EXPECT_EQ(row(result, openmp).verdict, BenchmarkComparison::Verdict::not_enough_repetitions);
+  EXPECT_FALSE(row(result, openmp).p_value.has_value());
+  EXPECT_NEAR(row(result, openmp).ratio, 3, 1e-9);
+  EXPECT_EQ(row(result, naive).verdict, BenchmarkComparison::Verdict::same);
+  ASSERT_EQ(result.warnings.size(), 2u);
+  EXPECT_NE(result.warnings[0].find("1 benchmark(s) have fewer than 2 repetitions"), std::string::npos);
+  EXPECT_NE(result.warnings[1].find("fewer than 9 repetitions on a side (3)"), std::string::npos);
+  const std::string text = format_comparison(result, {});
+  EXPECT_NE(text.find("not enough repetitions (9 and 1)"), std::string::npos) << text;
+}
+
+TEST(CompareFixtures, AReportAgainstItselfIsTheSame) {
+  const Comparison result = against_base("base");
+  EXPECT_FALSE(result.regression());
+  EXPECT_EQ(*result.geometric_mean, 1);
+  for (const auto& row : result.benchmarks) EXPECT_EQ(*row.p_value, 1) << row.id;
 }
 
 // ---- files -----------------------------------------------------------------------------------
@@ -204,36 +263,36 @@ class ReportFiles : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(ReportFiles, RoundTripKeepsEveryKeyAndLeavesNoTemporaryFile) {
-  nlohmann::json report = report_with({{"bn_backward/nchw/f32/2x3/t1/openmp", times}});
-  report["machine"] = machine_info({{1, 20.5, 18.25, 1 << 26}});
-  report["build"] = build_info();
-  report["suite"] = {{"name", "quick"}, {"repetitions", 5}};
-  report["accuracy"] = nlohmann::json::array({{{"implementation", "openmp"}, {"operation", "bn_backward"},
-                                               {"dtype", "f32"}, {"regime", "normal"}, {"kappa", 0.5}}});
+TEST_F(ReportFiles, RoundTripKeepsEveryFieldAndLeavesNoTemporaryFile) {
+  Report report = report_with({{"bn_backward/nchw/f32/2x3/t1/blocked", times}});
+  report.machine.bandwidth = {{1, 20.5, 18.25, 1 << 26}};
+  report.build.libraries = {{"eigen", "3.4.0"}};
+  report.suite.name = "quick";
+  report.suite.repetitions = 5;
+  report.focus = "blocked";
+  report.benchmarks[0].bound_fraction = 0.75;
+  bnh::AccuracyPoint point;
+  point.implementation = "blocked";
+  point.kappa = 0.5;
+  report.accuracy = {point};
   const std::string path = dir_ + "/sub/report.json";
   write_report(path, report);
-  EXPECT_EQ(read_report(path), report);
+  const Report read = read_report(path);
+  EXPECT_EQ(nlohmann::json(read), nlohmann::json(report));
+  EXPECT_EQ(read.benchmarks[0].bound_fraction, 0.75);
+  EXPECT_EQ(read.focus, "blocked");
   int files = 0;
   for (const auto& entry : fs::directory_iterator(dir_ + "/sub")) {
     ++files;
     EXPECT_EQ(entry.path().filename(), "report.json");
   }
   EXPECT_EQ(files, 1);
-  EXPECT_EQ(report["schema"], "bnharness-report");
-  EXPECT_EQ(report["version"], 1);
-  EXPECT_EQ(report["machine"]["bandwidth"][0]["copy_gbps"], 20.5);
-  EXPECT_TRUE(report["build"]["libraries"].contains("eigen"));
-  EXPECT_TRUE(report["build"]["libraries"].contains("benchmark"));
 }
 
-TEST_F(ReportFiles, AtomicWriteReplacesAnExistingFile) {
+TEST_F(ReportFiles, AWriteReplacesAnExistingFile) {
   const std::string path = file("r.json", "old");
-  write_text_atomically(path, "new\n");
-  std::ifstream in(path);
-  std::string text;
-  std::getline(in, text);
-  EXPECT_EQ(text, "new");
+  write_report(path, report_with({}));
+  EXPECT_TRUE(read_report(path).benchmarks.empty());
 }
 
 TEST_F(ReportFiles, RefusesNotJson) {
@@ -241,7 +300,7 @@ TEST_F(ReportFiles, RefusesNotJson) {
 }
 
 TEST_F(ReportFiles, RefusesATruncatedReport) {
-  const std::string text = report_with({{"a", times}}).dump(1);
+  const std::string text = report_text(report_with({{"a", times}}));
   const std::string message = refusal(file("t.json", text.substr(0, text.size() / 2)));
   EXPECT_NE(message.find(": truncated JSON (the text ends at byte"), std::string::npos) << message;
 }
@@ -279,6 +338,7 @@ TEST_F(ReportFiles, RefusesEmptyMissingAndMalformedFiles) {
 
 TEST_F(ReportFiles, RefusesANumberBeyondADouble) {
   nlohmann::json report = report_with({{"a", times}});
+  report["benchmarks"][0]["median_s"] = 1.0;
   std::string text = report.dump();
   const std::string median = "\"median_s\":1.0";
   ASSERT_NE(text.find(median), std::string::npos) << text;
@@ -290,168 +350,16 @@ TEST_F(ReportFiles, RefusesANumberBeyondADouble) {
 // Plugin strings may be any bytes: written as valid UTF-8 (U+FFFD for bad bytes), never an
 // abort of the dump (nlohmann's type_error.316).
 TEST_F(ReportFiles, WritesStringsThatAreNotUtf8) {
-  nlohmann::json report = report_with({{"a", times}});
-  report["benchmarks"][0]["implementation"] = "bad\xff\xfe name";
+  Report report = report_with({{"a", times}});
+  report.benchmarks[0].implementation = "bad\xff\xfe name";
   std::string text;
   ASSERT_NO_THROW(text = report_text(report));
   EXPECT_NE(text.find("bad\xEF\xBF\xBD\xEF\xBF\xBD name"), std::string::npos);
   const std::string path = dir_ + "/utf8.json";
   ASSERT_NO_THROW(write_report(path, report));
-  EXPECT_EQ(read_report(path)["benchmarks"][0]["implementation"], "bad\xEF\xBF\xBD\xEF\xBF\xBD name");
+  EXPECT_EQ(read_report(path).benchmarks[0].implementation, "bad\xEF\xBF\xBD\xEF\xBF\xBD name");
   EXPECT_NO_THROW(render_markdown(report));
   EXPECT_NO_THROW(render_html(report));
-}
-
-// ---- rendering -------------------------------------------------------------------------------
-
-nlohmann::json rendered_report() {
-  nlohmann::json report = new_report(machine_info({{1, 20, 18, 1 << 26}, {2, 30, 27, 1 << 26}}), build_info());
-  for (int threads : {1, 2}) {
-    for (const char* impl : {"naive", "openmp", "onednn"}) {
-      const std::string name = impl;
-      const double median = (name == "naive" ? 4e-3 : name == "openmp" ? 1e-3 : 1.25e-3) / threads;
-      report["benchmarks"].push_back(
-          {{"id", std::string("bn_forward_train/nchw/f32/16x64x56x56/t") + std::to_string(threads) + "/" + impl},
-           {"implementation", impl}, {"operation", "bn_forward_train"}, {"dtype", "f32"}, {"layout", "nchw"},
-           {"shape", {16, 64, 56, 56}}, {"threads", threads}, {"repetitions", {median, median, median}},
-           {"median_s", median}, {"min_s", median}, {"stddev_s", 0}, {"bytes", 25690112},
-           {"gbps", 25690112 / median / 1e9}, {"roofline_fraction", 0.5}, {"elements_per_second", 1e9},
-           {"peer", std::string(impl) == "onednn"}});
-    }
-  }
-  bnh::bench::add_speedups(report["benchmarks"]);
-  for (double kappa : {1.0, 1e4, 1e8}) {
-    report["accuracy"].push_back({{"implementation", "openmp"}, {"operation", "bn_forward_train"}, {"dtype", "f32"},
-                                  {"regime", "large-mean"}, {"kappa", kappa}, {"max_ulp_error", 3.0},
-                                  {"max_scaled_error", kappa / 1e6}, {"bound", 20.0}, {"cases", 4},
-                                  {"failed_cases", kappa > 1e7 ? 1 : 0}});
-  }
-  return report;
-}
-
-TEST(Render, HtmlIsSelfContainedWithEveryKindOfChart) {
-  const std::string html = render_html(rendered_report());
-  for (const char* id : {"id=\"bandwidth-bn-forward-train-nchw-f32-t1\"", "id=\"speedup-peer-bn-forward-train-nchw-f32-t2\"",
-                         "id=\"speedup-naive-bn-forward-train-nchw-f32-t1\"", "id=\"scaling-bn-forward-train-nchw-f32\"",
-                         "id=\"accuracy-bn-forward-train-f32\""}) {
-    EXPECT_NE(html.find(id), std::string::npos) << id;
-  }
-  EXPECT_EQ(html.find("<script"), std::string::npos);
-  EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg"));  // the SVG namespace only
-  EXPECT_EQ(html.find("https://"), std::string::npos);
-}
-
-TEST(Render, MarkdownHasTheSummaryAndAccuracyTables) {
-  const std::string markdown = render_markdown(rendered_report());
-  EXPECT_NE(markdown.find("| bn_forward_train | nchw | f32 | 1 | `openmp` | 4.00x | 1.25x (onednn) | 50% |"),
-            std::string::npos)
-      << markdown;
-  EXPECT_NE(markdown.find("| `openmp` | bn_forward_train | f32 | - | 1e-06 | 0.010 | **FAIL** 100 |"), std::string::npos)
-      << markdown;
-}
-
-// ---- accuracy --------------------------------------------------------------------------------
-
-TEST(Accuracy, ConditionedCasesHaveTheRequestedRatio) {
-  bnh::CaseSpec spec;
-  spec.desc = {8, 3, 4, 4, bnh::Layout::nhwc, bnh::DType::f64};
-  for (double kappa : {1.0, 1e4, 1e8}) {
-    const bnh::Case conditioned = make_conditioned_case(spec, kappa);
-    EXPECT_NEAR(condition_of(conditioned) / kappa, 1, 1e-6) << kappa;
-  }
-}
-
-TEST(Accuracy, OneEntryPerImplementationOperationDtypeAndPoint) {
-  AccuracyOptions options;
-  options.implementations = {"naive"};
-  options.operations = {bnh::Operation::bn_forward_infer, bnh::Operation::bn_backward};
-  options.dtypes = {bnh::DType::f32};
-  options.kappas = {1, 1e4};
-  options.cases = 2;
-  options.shapes = {{4, 2, 2, 2}};
-  const auto entries = measure_accuracy(options);
-  ASSERT_EQ(entries.size(), 2u * 3u);  // normal, kappa 1, kappa 1e4
-  for (const auto& entry : entries) {
-    EXPECT_EQ(entry["implementation"], "naive");
-    EXPECT_EQ(entry["cases"], 2);
-    EXPECT_EQ(entry["failed_cases"], 0);
-    EXPECT_LE(entry["max_scaled_error"].get<double>(), entry["bound"].get<double>());
-  }
-  EXPECT_EQ(entries[0]["regime"], "normal");
-  EXPECT_EQ(entries[2]["kappa"], 1e4);
-}
-
-// An implementation as a hostile plugin presents itself: a name and a refusal that are not
-// UTF-8 and hold control characters.
-class HostileStrings : public bnh::Implementation {
- public:
-  std::string name() const override { return "bad\xff\xfe\nname"; }
-  std::string description() const override { return "\x1b[31m"; }
-  bool supports(const bnh::TensorDesc& desc) const override { return desc.dtype == bnh::DType::f64; }
-  bool supports(bnh::Operation operation) const override { return operation == bnh::Operation::bn_forward_infer; }
-  void bn_forward_infer(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*,
-                        const void*, const void*, void*) override {
-    throw bnh::PluginRefusal("bad\xff rejected bn_forward_infer: \xc3\x1b[2J");
-  }
-  void bn_forward_train(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, void*,
-                        void*, void*, void*, void*) override {
-    throw bnh::Unsupported("no");
-  }
-  void bn_backward(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, const void*,
-                   const void*, void*, void*, void*) override {
-    throw bnh::Unsupported("no");
-  }
-  void renorm_forward_train(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*, void*,
-                            void*, void*, void*, void*, void*, void*) override {
-    throw bnh::Unsupported("no");
-  }
-  void renorm_backward(const bnh::TensorDesc&, const bnh::Params&, const void*, const void*, const void*,
-                       const void*, const void*, const void*, const void*, void*, void*, void*) override {
-    throw bnh::Unsupported("no");
-  }
-};
-
-TEST(Accuracy, EntriesOfAPluginWithHostileStringsAreValidJson) {
-  HostileStrings hostile;
-  AccuracyOptions options;
-  options.operations = {bnh::Operation::bn_forward_infer};
-  options.dtypes = {bnh::DType::f64};
-  options.kappas = {1};
-  options.cases = 1;
-  options.shapes = {shape_with_m(16, 2)};
-  const auto entries = measure_accuracy({&hostile}, options);
-  ASSERT_EQ(entries.size(), 2u);
-  EXPECT_TRUE(entries[0].contains("error"));
-  EXPECT_NO_THROW(entries.dump());  // the strict dump: every string is valid UTF-8
-  EXPECT_EQ(entries[0]["implementation"], "bad\xEF\xBF\xBD\xEF\xBF\xBD\nname");
-}
-
-TEST(Accuracy, SweepsMWithGivenImplementations) {
-  const auto naive = bnh::make_implementation("naive");
-  AccuracyOptions options;
-  options.operations = {bnh::Operation::bn_forward_train};
-  options.dtypes = {bnh::DType::f64};
-  options.kappas = {1e6};
-  options.cases = 1;
-  options.shapes = {shape_with_m(16, 2), shape_with_m(1001, 2)};
-  const auto entries = measure_accuracy({naive.get()}, options);
-  ASSERT_EQ(entries.size(), 2u * 2u);  // (normal, kappa 1e6) x two M
-  EXPECT_EQ(entries[0]["m"], 16);
-  EXPECT_EQ(entries[0]["shape"], nlohmann::json({8, 2, 2, 1}));
-  EXPECT_EQ(entries[3]["m"], 1001);
-  EXPECT_EQ(entries[3]["shape"], nlohmann::json({1, 2, 1001, 1}));
-
-  // An accuracy report: a row per M in the Markdown, a line per M in the charts.
-  nlohmann::json report = new_report(machine_info({}), build_info());
-  report["suite"] = {{"name", "accuracy"}, {"cases", 1}, {"seed", 1}, {"channels", 2}};
-  report["accuracy"] = entries;
-  EXPECT_TRUE(is_accuracy_report(report));
-  const std::string markdown = render_markdown(report);
-  EXPECT_NE(markdown.find("# bnharness accuracy"), std::string::npos) << markdown;
-  EXPECT_NE(markdown.find("| `naive` | bn_forward_train | f64 | 1001 |"), std::string::npos) << markdown;
-  EXPECT_EQ(markdown.find("## Summary"), std::string::npos) << markdown;
-  const std::string html = render_html(report);
-  EXPECT_NE(html.find("naive, M 1001"), std::string::npos);
 }
 
 }  // namespace
