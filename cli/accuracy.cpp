@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -17,9 +18,10 @@
 #include "cli/commands.hpp"
 #include "cli/output_files.hpp"
 #include "cli/targets.hpp"
-#include "reports/accuracy.hpp"
+#include "properties/accuracy_sweep.hpp"
 #include "reports/render_markdown.hpp"
 #include "reports/report.hpp"
+#include "reports/schema.hpp"
 
 namespace bnh::cli {
 
@@ -67,7 +69,7 @@ constexpr double work_bytes_per_value = 400;
 
 // Says, one line each, which dtypes and operations an implementation does not support, and drops
 // those that none supports. False when nothing is left to measure.
-bool announce_skipped(const std::vector<Implementation*>& implementations, reports::AccuracyOptions& options) {
+bool announce_skipped(const std::vector<Implementation*>& implementations, AccuracyOptions& options) {
   auto supports = [](const Implementation& impl, DType dtype, Layout layout) {
     TensorDesc desc;
     desc.dtype = dtype;
@@ -113,54 +115,49 @@ std::string compact(double value) {
   return out.str();
 }
 
-// The value of a key that may be null (an infinite error), as text.
-std::string error_text(const nlohmann::json& entry, const char* key) {
-  const auto found = entry.find(key);
-  if (found == entry.end() || found->is_null()) return "inf";
-  return compact(found->get<double>());
-}
+// An error that may be infinite (a non-finite output where the answer is finite), as text.
+std::string error_text(double error) { return std::isfinite(error) ? compact(error) : "inf"; }
 
-bool failed(const nlohmann::json& entry) {
-  return entry.value("failed_cases", 0) > 0 || entry.contains("error");
+std::string column_of(const AccuracyPoint& point) {
+  return point.regime == AccuracyRegime::normal ? "normal" : reports::format_kappa(point.kappa);
 }
 
 // Per implementation, dtype and operation: a row per M with the scaled error at each point,
 // then a row per M with the ULP error.
-void print_tables(const nlohmann::json& entries, const std::vector<double>& kappas) {
-  using Block = std::tuple<std::string, std::string, std::string>;  // implementation, dtype, operation
+void print_tables(const std::vector<AccuracyPoint>& points, const std::vector<double>& kappas) {
+  using Block = std::tuple<std::string, DType, Operation>;  // implementation, dtype, operation
   std::vector<Block> order;
-  std::map<Block, std::map<std::int64_t, std::map<std::string, const nlohmann::json*>>> blocks;
-  for (const auto& entry : entries) {
-    const Block block{entry["implementation"], entry["dtype"], entry["operation"]};
+  std::map<Block, std::map<std::int64_t, std::map<std::string, const AccuracyPoint*>>> blocks;
+  for (const auto& point : points) {
+    const Block block{point.implementation, point.dtype, point.operation};
     if (blocks.find(block) == blocks.end()) order.push_back(block);
-    const std::string column = entry["regime"] == "normal" ? "normal" : reports::format_kappa(entry["kappa"].get<double>());
-    blocks[block][entry["m"].get<std::int64_t>()][column] = &entry;
+    blocks[block][point.m][column_of(point)] = &point;
   }
   std::vector<std::string> columns{"normal"};
   for (double kappa : kappas) columns.push_back(reports::format_kappa(kappa));
   constexpr int width = 9;
   for (const auto& block : order) {
     const auto& [impl, dtype, operation] = block;
-    std::cout << '\n' << printable(impl) << "  " << operation << "  " << dtype << '\n';
+    std::cout << '\n' << printable(impl) << "  " << to_string(operation) << "  " << to_string(dtype) << '\n';
     std::cout << "  " << std::left << std::setw(14) << "" << std::setw(8) << "M" << std::right;
     for (const auto& column : columns) std::cout << std::setw(width) << (column == "normal" ? column : "k=" + column);
     std::cout << std::setw(width + 2) << "bound" << '\n';
-    for (const char* kind : {"scaled error", "ulp"}) {
-      const bool scaled = std::string(kind) == "scaled error";
+    for (const bool scaled : {true, false}) {
       for (const auto& [m, cells] : blocks[block]) {
-        std::cout << "  " << std::left << std::setw(14) << kind << std::setw(8) << m << std::right;
+        std::cout << "  " << std::left << std::setw(14) << (scaled ? "scaled error" : "ulp") << std::setw(8) << m
+                  << std::right;
         double bound = 0;
         for (const auto& column : columns) {
           const auto found = cells.find(column);
           std::string text = "-";
           if (found != cells.end()) {
-            const nlohmann::json& entry = *found->second;
-            bound = std::max(bound, entry.value("bound", 0.0));
-            if (entry.contains("error")) {
+            const AccuracyPoint& point = *found->second;
+            bound = std::max(bound, point.bound);
+            if (!point.error.empty()) {
               text = "failed";
             } else {
-              text = error_text(entry, scaled ? "max_scaled_error" : "max_ulp_error");
-              if (scaled && failed(entry)) text += "!";
+              text = error_text(scaled ? point.max_scaled_error : point.max_ulp_error);
+              if (scaled && point.failed()) text += "!";
             }
           }
           std::cout << std::setw(width) << text;
@@ -189,7 +186,7 @@ int run_accuracy(const std::vector<std::string>& words) {
     return 0;
   }
 
-  reports::AccuracyOptions options;
+  AccuracyOptions options;
   for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
   if (options.operations.empty()) options.operations.assign(std::begin(all_operations), std::end(all_operations));
   options.dtypes.clear();
@@ -210,13 +207,13 @@ int run_accuracy(const std::vector<std::string>& words) {
   options.seed = arguments.unsigned_integer("--seed", 1);
   // Every point's cases of one dtype and M are held at once; refused before any is made.
   const double largest_m = static_cast<double>(*std::max_element(ms.begin(), ms.end()));
-  const double points = 1 + static_cast<double>(options.kappas.size());
+  const double points_per_m = 1 + static_cast<double>(options.kappas.size());
   require_memory("accuracy", "--m " + std::to_string(static_cast<std::int64_t>(largest_m)) + " with --channels " +
                                  std::to_string(channels) + " and --cases " + std::to_string(options.cases),
                  largest_m * static_cast<double>(channels) *
-                     (case_bytes_per_value * points * options.cases + work_bytes_per_value));
+                     (case_bytes_per_value * points_per_m * options.cases + work_bytes_per_value));
   options.shapes.clear();
-  for (std::int64_t m : ms) options.shapes.push_back(reports::shape_with_m(m, channels));
+  for (std::int64_t m : ms) options.shapes.push_back(shape_with_m(m, channels));
   const bool default_output = !arguments.has("--output");
   const std::string output = arguments.value("--output", "reports/accuracy.json");
   // Find out now, not after the sweep, that the report cannot be written.
@@ -234,12 +231,12 @@ int run_accuracy(const std::vector<std::string>& words) {
   const bool terminal = isatty(fileno(stderr)) != 0;
   const auto started = std::chrono::steady_clock::now();
   int combinations = 0;
-  const nlohmann::json entries = reports::measure_accuracy(implementations, options, [&](int done, int total) {
+  const std::vector<AccuracyPoint> points = measure_accuracy(implementations, options, [&](int done, int total) {
     combinations = total;
     if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
   });
   if (terminal) std::cerr << "\r\033[K" << std::flush;
-  if (!measurable || entries.empty()) {
+  if (!measurable || points.empty()) {
     std::cout << "nothing was measured: the implementation supports none of the operations and dtypes asked for\n";
     return exit_status::nothing_checked;
   }
@@ -247,44 +244,46 @@ int run_accuracy(const std::vector<std::string>& words) {
   std::cerr << "accuracy: " << combinations << " implementation x operation x dtype x M combinations against the "
             << "reference in " << std::fixed << std::setprecision(1) << seconds << " s" << std::defaultfloat << '\n';
 
-  nlohmann::json report = reports::new_report(reports::machine_info({}), reports::build_info());
-  report["suite"] = {{"name", "accuracy"}, {"cases", options.cases}, {"seed", options.seed}, {"channels", channels}};
-  report["accuracy"] = entries;
-  write_file(output, reports::report_text(report));
+  reports::Report report = reports::new_report(reports::describe_machine({}), reports::describe_build());
+  report.suite.name = "accuracy";
+  report.suite.cases = options.cases;
+  report.suite.channels = static_cast<int>(channels);
+  report.suite.seed = options.seed;
+  report.accuracy = points;
+  reports::write_report(output, report);
 
   std::cout << "Worst error against the 50-digit reference: condition-normalized (u x scale; '!' beyond the "
                "bound) and in ULPs.\nColumns: standard-normal data, then every channel's |mean| at k standard "
                "deviations.\n";
-  print_tables(entries, options.kappas);
+  print_tables(points, options.kappas);
 
   std::vector<std::string> failures;
-  for (const auto& entry : entries) {
-    if (!failed(entry)) continue;
+  for (const auto& point : points) {
+    if (!point.failed()) continue;
     std::ostringstream out;
+    const std::string operation = to_string(point.operation), dtype = to_string(point.dtype);
     const std::string selector =
-        printable(chosen.size() == 1 ? chosen.front().selector : "--impl " + entry["implementation"].get<std::string>());
-    const std::string where = entry["regime"] == "normal" ? "standard-normal data"
-                                                          : "kappa " + reports::format_kappa(entry["kappa"].get<double>());
-    out << printable(entry["implementation"].get<std::string>()) << " " << entry["operation"].get<std::string>() << " "
-        << entry["dtype"].get<std::string>() << ", M " << entry["m"] << ", " << where << ": ";
-    if (entry.contains("error")) {
-      out << "a valid call failed: " << printable(entry["error"].get<std::string>());
+        printable(chosen.size() == 1 ? chosen.front().selector : "--impl " + point.implementation);
+    const std::string where = point.regime == AccuracyRegime::normal ? "standard-normal data"
+                                                                     : "kappa " + reports::format_kappa(point.kappa);
+    out << printable(point.implementation) << " " << operation << " " << dtype << ", M " << point.m << ", " << where
+        << ": ";
+    if (!point.error.empty()) {
+      out << "a valid call failed: " << printable(point.error);
     } else {
-      out << entry["worst_output"].get<std::string>() << " error " << error_text(entry, "max_scaled_error")
-          << " > bound " << compact(entry["bound"].get<double>()) << " in " << entry["failed_cases"] << " of "
-          << entry["cases"] << " cases";
+      out << point.worst_output << " error " << error_text(point.max_scaled_error) << " > bound "
+          << compact(point.bound) << " in " << point.failed_cases << " of " << point.cases << " cases";
     }
-    out << "\n  reproduce: bnh accuracy " << selector << " --ops " << entry["operation"].get<std::string>()
-        << " --dtype " << entry["dtype"].get<std::string>() << " --m " << entry["m"] << " --channels " << channels
-        << " --cases " << options.cases << " --seed " << options.seed;
-    if (entry["regime"] != "normal") out << " --kappas " << reports::format_kappa(entry["kappa"].get<double>());
+    out << "\n  reproduce: bnh accuracy " << selector << " --ops " << operation << " --dtype " << dtype << " --m "
+        << point.m << " --channels " << channels << " --cases " << options.cases << " --seed " << options.seed;
+    if (point.regime != AccuracyRegime::normal) out << " --kappas " << reports::format_kappa(point.kappa);
     failures.push_back(out.str());
   }
   for (const auto& failure : failures) std::cout << '\n' << failure << '\n';
   std::cout << '\n'
             << (failures.empty() ? "every error is within its bound"
                                  : std::to_string(failures.size()) + " point(s) failed: an error beyond its bound, or a call that failed")
-            << "\nwrote " << output << " (" << entries.size() << " entries; render it with bnh report "
+            << "\nwrote " << output << " (" << points.size() << " entries; render it with bnh report "
             << output << ")\n";
   return failures.empty() ? 0 : 1;
 }
