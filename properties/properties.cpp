@@ -40,35 +40,38 @@ constexpr bool generated = true;
 constexpr bool needs_all = false, needs_any = true;    // of its operations
 constexpr int realistic = 1, realistic_twice = 2, small_only = 0;  // per dtype and layout
 
+// The property "agreement_<op>": agreement with the reference on that one operation.
+template <Operation op>
+Property agreement(const char* targets, int realistic_cases) {
+  static const std::string name = std::string("agreement_") + to_string(op);
+  return {name.c_str(), targets, {op}, agrees_with_reference<op>, generated, needs_all, realistic_cases};
+}
+
 }  // namespace
 
 const std::vector<Property>& property_catalogue() {
   static const std::vector<Property> catalogue{
       // Twice: the cheapest check against the reference, where statistics that lose accuracy at
       // large M show (the same cases are drawn for every property).
-      {"agreement_bn_forward_train",
-       "wrong statistics, normalization or running update in training; sums that lose accuracy "
-       "as M grows (f32 accumulators, one-pass variance) or overflow (f32 squares): the output "
-       "named says which sum",
-       {Operation::bn_forward_train}, agrees_with_reference<Operation::bn_forward_train>,
-       generated, needs_all, realistic_twice},
-      {"agreement_bn_forward_infer",
-       "wrong inference formula (batch statistics, eps misplaced); precision lost in (x - mean) * invstd",
-       {Operation::bn_forward_infer}, agrees_with_reference<Operation::bn_forward_infer>,
-       generated, needs_all, realistic},
-      {"agreement_bn_backward",
-       "wrong gradient formula (a missing term, gamma, M - 1 for M); gradient sums that lose "
-       "accuracy as M grows or overflow",
-       {Operation::bn_backward}, agrees_with_reference<Operation::bn_backward>, generated, needs_all, realistic},
-      {"agreement_renorm_forward_train",
-       "wrong r, d, clipping, or running update (or its order) in renorm; statistics that lose "
-       "accuracy as M grows or overflow",
-       {Operation::renorm_forward_train}, agrees_with_reference<Operation::renorm_forward_train>,
-       generated, needs_all, realistic},
-      {"agreement_renorm_backward",
-       "gradient through r or d, r missing; gradient sums that lose accuracy as M grows or overflow",
-       {Operation::renorm_backward}, agrees_with_reference<Operation::renorm_backward>,
-       generated, needs_all, realistic},
+      agreement<Operation::bn_forward_train>(
+          "wrong statistics, normalization or running update in training; sums that lose accuracy "
+          "as M grows (f32 accumulators, one-pass variance) or overflow (f32 squares): the output "
+          "named says which sum",
+          realistic_twice),
+      agreement<Operation::bn_forward_infer>(
+          "wrong inference formula (batch statistics, eps misplaced); precision lost in (x - mean) * invstd",
+          realistic),
+      agreement<Operation::bn_backward>(
+          "wrong gradient formula (a missing term, gamma, M - 1 for M); gradient sums that lose "
+          "accuracy as M grows or overflow",
+          realistic),
+      agreement<Operation::renorm_forward_train>(
+          "wrong r, d, clipping, or running update (or its order) in renorm; statistics that lose "
+          "accuracy as M grows or overflow",
+          realistic),
+      agreement<Operation::renorm_backward>(
+          "gradient through r or d, r missing; gradient sums that lose accuracy as M grows or overflow",
+          realistic),
       {"normalized_output",
        "wrong variance (unbiased, eps misplaced), missing centring, in batch norm or renorm; "
        "statistics that lose accuracy as M grows",

@@ -200,6 +200,52 @@ std::vector<Number> bn_forward_infer(const TensorDesc& desc, const Params& param
   return y;
 }
 
+namespace detail {
+
+template <typename Number>
+void require_backward_sizes(const TensorDesc& desc, const std::vector<Number>& dy, const std::vector<Number>& x,
+                            const std::vector<Number>& gamma, const std::vector<Number>& save_mean,
+                            const std::vector<Number>& save_invstd) {
+  require_size("dy", dy.size(), desc.elements());
+  require_size("x", x.size(), desc.elements());
+  require_size("gamma", gamma.size(), desc.c);
+  require_size("save_mean", save_mean.size(), desc.c);
+  require_size("save_invstd", save_invstd.size(), desc.c);
+}
+
+// The backward of y = gamma (xhat r + d) + beta with r and d held constant.
+template <typename Number>
+BackwardResult<Number> backward(const TensorDesc& desc, const std::vector<Number>& dy, const std::vector<Number>& x,
+                                const std::vector<Number>& gamma, const std::vector<Number>& save_mean,
+                                const std::vector<Number>& save_invstd, const std::vector<Number>& r,
+                                const std::vector<Number>& d) {
+  const Number count(desc.per_channel());
+  BackwardResult<Number> result{std::vector<Number>(x.size()), std::vector<Number>(desc.c),
+                                std::vector<Number>(desc.c)};
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number g_scale = gamma[c] * r[c];  // g_i = dy_i * gamma * r
+    Number dbeta(0), dgamma(0), sum_g(0), sum_g_xhat(0);
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      const Number g = dy[i] * g_scale;
+      dbeta += dy[i];
+      dgamma += dy[i] * (xhat * r[c] + d[c]);
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+    });
+    result.dbeta[c] = dbeta;
+    result.dgamma[c] = dgamma;
+    const Number scale = save_invstd[c] / count;
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
+      result.dx[i] = scale * (count * dy[i] * g_scale - sum_g - xhat * sum_g_xhat);
+    });
+  }
+  return result;
+}
+
+}  // namespace detail
+
 // Uses the saved statistics as given, so that it answers for exactly the inputs an
 // implementation's backward receives.
 template <typename Number>
@@ -209,31 +255,10 @@ BackwardResult<Number> bn_backward(const TensorDesc& desc, const Params& params,
                                    const std::vector<Number>& save_mean,
                                    const std::vector<Number>& save_invstd) {
   validate_call(Operation::bn_backward, desc, params);
-  detail::require_size("dy", dy.size(), desc.elements());
-  detail::require_size("x", x.size(), desc.elements());
-  detail::require_size("gamma", gamma.size(), desc.c);
-  detail::require_size("save_mean", save_mean.size(), desc.c);
-  detail::require_size("save_invstd", save_invstd.size(), desc.c);
-
-  const Number count(desc.per_channel());
-  BackwardResult<Number> result{std::vector<Number>(x.size()), std::vector<Number>(desc.c),
-                                std::vector<Number>(desc.c)};
-  for (std::int64_t c = 0; c < desc.c; ++c) {
-    Number dbeta(0), dgamma(0);
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
-      dbeta += dy[i];
-      dgamma += dy[i] * xhat;
-    });
-    result.dbeta[c] = dbeta;
-    result.dgamma[c] = dgamma;
-    const Number scale = gamma[c] * save_invstd[c] / count;
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
-      result.dx[i] = scale * (count * dy[i] - dbeta - xhat * dgamma);
-    });
-  }
-  return result;
+  detail::require_backward_sizes(desc, dy, x, gamma, save_mean, save_invstd);
+  // Batch norm's backward is renorm's with r = 1 and d = 0.
+  return detail::backward(desc, dy, x, gamma, save_mean, save_invstd, std::vector<Number>(desc.c, Number(1)),
+                          std::vector<Number>(desc.c, Number(0)));
 }
 
 // ---- batch renormalization (Ioffe, 2017) -----------------------------------------------------
@@ -297,37 +322,10 @@ BackwardResult<Number> renorm_backward(const TensorDesc& desc, const Params& par
                                        const std::vector<Number>& r,
                                        const std::vector<Number>& d) {
   validate_call(Operation::renorm_backward, desc, params);
-  detail::require_size("dy", dy.size(), desc.elements());
-  detail::require_size("x", x.size(), desc.elements());
-  detail::require_size("gamma", gamma.size(), desc.c);
-  detail::require_size("save_mean", save_mean.size(), desc.c);
-  detail::require_size("save_invstd", save_invstd.size(), desc.c);
+  detail::require_backward_sizes(desc, dy, x, gamma, save_mean, save_invstd);
   detail::require_size("r", r.size(), desc.c);
   detail::require_size("d", d.size(), desc.c);
-
-  const Number count(desc.per_channel());
-  BackwardResult<Number> result{std::vector<Number>(x.size()), std::vector<Number>(desc.c),
-                                std::vector<Number>(desc.c)};
-  for (std::int64_t c = 0; c < desc.c; ++c) {
-    const Number g_scale = gamma[c] * r[c];  // g_i = dy_i * gamma * r
-    Number dbeta(0), dgamma(0), sum_g(0), sum_g_xhat(0);
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
-      const Number g = dy[i] * g_scale;
-      dbeta += dy[i];
-      dgamma += dy[i] * (xhat * r[c] + d[c]);
-      sum_g += g;
-      sum_g_xhat += g * xhat;
-    });
-    result.dbeta[c] = dbeta;
-    result.dgamma[c] = dgamma;
-    const Number scale = save_invstd[c] / count;
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - save_mean[c]) * save_invstd[c];
-      result.dx[i] = scale * (count * dy[i] * g_scale - sum_g - xhat * sum_g_xhat);
-    });
-  }
-  return result;
+  return detail::backward(desc, dy, x, gamma, save_mean, save_invstd, r, d);
 }
 
 }  // namespace bnh::reference
