@@ -11,8 +11,8 @@ namespace {
 
 constexpr const char* list_usage = R"(usage: bnh list
 
-Prints each built-in implementation: its name, the dtypes and layouts it supports, the
-operations it provides, and a one-line description.
+Prints each built-in implementation: its name, a one-line description, its role in a benchmark
+(baseline, built-in or peer), the dtypes and layouts it supports and the operations it provides.
 )";
 
 std::string capabilities(const Implementation& implementation) {
@@ -50,6 +50,7 @@ int run_list(const std::vector<std::string>& words) {
     const auto implementation = entry.make();
     std::cout << std::left << std::setw(10) << implementation->name() << ' '
               << implementation->description() << '\n'
+              << std::setw(10) << "" << " role:         " << to_string(entry.role) << '\n'
               << std::setw(10) << "" << " dtype/layout: " << capabilities(*implementation) << '\n'
               << std::setw(10) << "" << " operations:   " << operations(*implementation) << '\n';
   }

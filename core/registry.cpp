@@ -39,19 +39,11 @@ Role parse_role(const std::string& text) {
   throw Error("unknown role '" + text + "' (baseline, built-in, peer, under test)");
 }
 
-// The roles of the registrations that do not name one yet (BNH_REGISTER_IMPLEMENTATION without
-// _AS). Transitional: empty once naive and the peer adapters register with their role.
-Role default_role(const std::string& name) {
-  if (name == "naive") return Role::baseline;
-  if (name == "onednn" || name == "aten") return Role::peer;
-  return Role::built_in;
-}
-
 bool register_implementation(const std::string& name, ImplementationFactory make, Role role) {
   for (const auto& existing : registry()) {
     if (existing.name == name) throw Error("implementation '" + name + "' registered twice");
   }
-  registry().push_back({name, std::move(make), role == Role::built_in ? default_role(name) : role});
+  registry().push_back({name, std::move(make), role});
   return true;
 }
 

@@ -7,4 +7,4 @@ namespace {
 using Naive = bnh::naive::Naive;
 }  // namespace
 
-BNH_REGISTER_IMPLEMENTATION(Naive);
+BNH_REGISTER_IMPLEMENTATION_AS(Naive, ::bnh::Role::baseline);

@@ -181,4 +181,4 @@ namespace {
 using Aten = bnh::peers::Aten;
 }  // namespace
 
-BNH_REGISTER_IMPLEMENTATION(Aten);
+BNH_REGISTER_IMPLEMENTATION_AS(Aten, ::bnh::Role::peer);

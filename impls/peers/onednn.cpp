@@ -262,4 +262,4 @@ namespace {
 using OneDnn = bnh::peers::OneDnn;
 }  // namespace
 
-BNH_REGISTER_IMPLEMENTATION(OneDnn);
+BNH_REGISTER_IMPLEMENTATION_AS(OneDnn, ::bnh::Role::peer);
