@@ -96,8 +96,7 @@ const char* to_string(RunningKind kind) { return kind == RunningKind::near ? "ne
 
 std::string CaseSpec::to_string() const {
   std::ostringstream out;
-  out << bnh::to_string(desc.dtype) << ' ' << bnh::to_string(desc.layout) << ' ' << desc.n << 'x'
-      << desc.c << 'x' << desc.h << 'x' << desc.w << " regime=" << bnh::to_string(regime)
+  out << desc.to_string() << " regime=" << bnh::to_string(regime)
       << " seed=" << data_seed << " gamma=" << bnh::to_string(gamma)
       << " running=" << bnh::to_string(running) << " eps=" << shortest(eps)
       << " momentum=" << shortest(momentum) << " rmax=" << shortest(rmax) << " dmax=" << shortest(dmax);

@@ -242,8 +242,7 @@ class WrongBackward final : public Implementation {
 Case shifted_case(const TensorDesc& desc, std::uint64_t seed) {
   Case test_case = random_case(desc, seed);
   for (auto& value : test_case.x) {
-    value = 1.5 + 2 * value;
-    if (desc.dtype == DType::f32) value = double(float(value));
+    value = round_to_dtype(1.5 + 2 * value, desc.dtype);
   }
   return test_case;
 }
