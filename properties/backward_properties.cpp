@@ -17,10 +17,7 @@ namespace bnh::detail {
 // Per channel, sum dx = 0, and sum dx * xhat = gamma r invstd dgamma_bn (1 - mean(xhat^2)):
 // dx is orthogonal to the constant (and, but for eps, to xhat), which normalization removes.
 BoundFraction gradient_sums_vanish(Implementation& impl, const Case& tc) {
-  bool checked = false;
-  for (bool renorm : {false, true}) {
-    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
-    checked = true;
+  for (bool renorm : provided_normalizations(impl, true)) {
     const auto forward = run_forward_train(impl, tc, renorm);
     const auto back = run_backward(impl, tc, renorm, forward.save_mean, forward.save_invstd, forward.r, forward.d);
     const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
@@ -55,7 +52,6 @@ BoundFraction gradient_sums_vanish(Implementation& impl, const Case& tc) {
       }
     }
   }
-  if (!checked) nothing_to_check();
   return {};
 }
 
@@ -63,10 +59,7 @@ BoundFraction gradient_sums_vanish(Implementation& impl, const Case& tc) {
 // inputs the backward received.
 BoundFraction parameter_gradients(Implementation& impl, const Case& tc) {
   BoundFraction worst;
-  bool checked = false;
-  for (bool renorm : {false, true}) {
-    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
-    checked = true;
+  for (bool renorm : provided_normalizations(impl, true)) {
     const auto forward = run_forward_train(impl, tc, renorm, false);
     const auto back = run_backward(impl, tc, renorm, forward.save_mean, forward.save_invstd, forward.r, forward.d);
     std::vector<double> dbeta(tc.desc.c, 0), dy_xhat(tc.desc.c, 0), dgamma(tc.desc.c);
@@ -85,7 +78,6 @@ BoundFraction parameter_gradients(Implementation& impl, const Case& tc) {
     worst.note(expect_close(label(renorm) + "dgamma against " + dgamma_sum, back.dgamma, dgamma,
                             scales.dgamma, k, tc.desc.dtype));
   }
-  if (!checked) nothing_to_check();
   return worst;
 }
 
@@ -99,10 +91,7 @@ BoundFraction backward_linear_in_dy(Implementation& impl, const Case& tc) {
     combined.dy[i] = round_to_dtype(2 * tc.dy[i] + reversed.dy[i], tc.desc.dtype);
   }
   const double k = bound_for(tc);
-  bool checked = false;
-  for (bool renorm : {false, true}) {
-    if (!impl.supports(forward_op(renorm)) || !impl.supports(backward_op(renorm))) continue;
-    checked = true;
+  for (bool renorm : provided_normalizations(impl, true)) {
     const auto f = run_forward_train(impl, tc, renorm, false);
     const auto first = run_backward(impl, tc, renorm, f.save_mean, f.save_invstd, f.r, f.d);
     const auto second = run_backward(impl, reversed, renorm, f.save_mean, f.save_invstd, f.r, f.d);
@@ -116,7 +105,6 @@ BoundFraction backward_linear_in_dy(Implementation& impl, const Case& tc) {
                             sum(scaled(first.dgamma, 2), second.dgamma),
                             sum(sum(scaled(s1.dgamma, 2), s2.dgamma), s3.dgamma), k, tc.desc.dtype));
   }
-  if (!checked) nothing_to_check();
   return worst;
 }
 

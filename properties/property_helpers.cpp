@@ -52,6 +52,17 @@ std::string label(bool renorm) { return renorm ? "renorm " : "bn "; }
 
 [[noreturn]] void nothing_to_check() { throw Unsupported("none of the operations it checks is provided"); }
 
+std::vector<bool> provided_normalizations(Implementation& impl, bool with_backward) {
+  std::vector<bool> provided;
+  for (bool renorm : {false, true}) {
+    if (impl.supports(forward_op(renorm)) && (!with_backward || impl.supports(backward_op(renorm)))) {
+      provided.push_back(renorm);
+    }
+  }
+  if (provided.empty()) nothing_to_check();
+  return provided;
+}
+
 void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var) {
   using reference::Real;
   std::vector<Real> exact_mean, exact_var;

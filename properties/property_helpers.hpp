@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bnh/implementation.hpp"
 #include "bnh/types.hpp"
 #include "properties/case.hpp"
 
@@ -35,6 +36,10 @@ std::string label(bool renorm);
 
 // A property that runs on any of its operations and found none of them to check.
 [[noreturn]] void nothing_to_check();
+
+// Batch norm (false) and renorm (true), each when the implementation provides its training
+// forward (and its backward, with `with_backward`); nothing_to_check() when neither is.
+std::vector<bool> provided_normalizations(Implementation& impl, bool with_backward);
 
 // The reference's batch mean and biased variance, rounded to the case's dtype.
 void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var);

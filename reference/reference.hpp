@@ -85,7 +85,19 @@ Number clamp(const Number& value, const Number& low, const Number& high) {
 }
 
 template <typename Number>
-void check_running_var(const std::vector<Number>& running_var) {
+void require_forward_sizes(const TensorDesc& desc, const std::vector<Number>& x, const std::vector<Number>& gamma,
+                           const std::vector<Number>& beta) {
+  require_size("x", x.size(), desc.elements());
+  require_size("gamma", gamma.size(), desc.c);
+  require_size("beta", beta.size(), desc.c);
+}
+
+// Running statistics of C channels, their variance never negative.
+template <typename Number>
+void require_running(const TensorDesc& desc, const std::vector<Number>& running_mean,
+                     const std::vector<Number>& running_var) {
+  require_size("running_mean", running_mean.size(), desc.c);
+  require_size("running_var", running_var.size(), desc.c);
   for (std::size_t c = 0; c < running_var.size(); ++c) {
     if (running_var[c] < 0) {
       throw Error("running_var must be >= 0 (channel " + std::to_string(c) + " is negative)");
@@ -141,15 +153,9 @@ ForwardTrainResult<Number> bn_forward_train(const TensorDesc& desc, const Params
                                             const std::vector<Number>& running_mean = {},
                                             const std::vector<Number>& running_var = {}) {
   validate_call(Operation::bn_forward_train, desc, params);
-  detail::require_size("x", x.size(), desc.elements());
-  detail::require_size("gamma", gamma.size(), desc.c);
-  detail::require_size("beta", beta.size(), desc.c);
+  detail::require_forward_sizes(desc, x, gamma, beta);
   const bool tracking = !running_mean.empty() || !running_var.empty();
-  if (tracking) {
-    detail::require_size("running_mean", running_mean.size(), desc.c);
-    detail::require_size("running_var", running_var.size(), desc.c);
-    detail::check_running_var(running_var);
-  }
+  if (tracking) detail::require_running(desc, running_mean, running_var);
 
   ForwardTrainResult<Number> result;
   std::vector<Number> var;
@@ -182,12 +188,8 @@ std::vector<Number> bn_forward_infer(const TensorDesc& desc, const Params& param
                                      const std::vector<Number>& running_mean,
                                      const std::vector<Number>& running_var) {
   validate_call(Operation::bn_forward_infer, desc, params);
-  detail::require_size("x", x.size(), desc.elements());
-  detail::require_size("gamma", gamma.size(), desc.c);
-  detail::require_size("beta", beta.size(), desc.c);
-  detail::require_size("running_mean", running_mean.size(), desc.c);
-  detail::require_size("running_var", running_var.size(), desc.c);
-  detail::check_running_var(running_var);
+  detail::require_forward_sizes(desc, x, gamma, beta);
+  detail::require_running(desc, running_mean, running_var);
 
   const Number eps(params.eps);
   std::vector<Number> y(x.size());
@@ -273,12 +275,8 @@ ForwardTrainResult<Number> renorm_forward_train(const TensorDesc& desc, const Pa
                                                 const std::vector<Number>& running_mean,
                                                 const std::vector<Number>& running_var) {
   validate_call(Operation::renorm_forward_train, desc, params);
-  detail::require_size("x", x.size(), desc.elements());
-  detail::require_size("gamma", gamma.size(), desc.c);
-  detail::require_size("beta", beta.size(), desc.c);
-  detail::require_size("running_mean", running_mean.size(), desc.c);
-  detail::require_size("running_var", running_var.size(), desc.c);
-  detail::check_running_var(running_var);
+  detail::require_forward_sizes(desc, x, gamma, beta);
+  detail::require_running(desc, running_mean, running_var);
 
   ForwardTrainResult<Number> result;
   std::vector<Number> var;
