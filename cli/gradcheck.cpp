@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -48,19 +49,14 @@ Exit status: 0 the gradients agree, 1 they do not (or the implementation crashed
 plugin declined the call).
 )";
 
-TensorDesc parse_shape(const std::string& text) {
-  const auto parts = split(text, ',');
+// --shape N,C,H,W or N,C; the extents themselves are validated with the rest of the call.
+TensorDesc parse_shape(const Arguments& arguments) {
+  const std::string text = arguments.value("--shape", "");
   std::vector<std::int64_t> dims;
-  for (const auto& part : parts) {
-    std::size_t used = 0;
-    std::int64_t value = 0;
-    try {
-      value = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != part.size()) throw UsageError("bnh gradcheck: bad --shape '" + text + "' (expected N,C,H,W)");
-    dims.push_back(value);
+  try {
+    dims = arguments.integer_list("--shape", {}, INT64_MIN);
+  } catch (const UsageError&) {
+    throw UsageError("bnh gradcheck: bad --shape '" + text + "' (expected N,C,H,W)");
   }
   if (dims.size() != 4 && dims.size() != 2) {
     throw UsageError("bnh gradcheck: --shape needs N,C,H,W or N,C, got '" + text + "'");
@@ -110,7 +106,7 @@ int run_gradcheck(const std::vector<std::string>& words) {
   if (!arguments.has("--shape")) throw UsageError("bnh gradcheck: --shape N,C,H,W is required");
   if (arguments.has("--full") && arguments.has("--fast")) throw UsageError("bnh gradcheck: --full or --fast, not both");
   const std::string shape_text = arguments.value("--shape", "");
-  TensorDesc desc = parse_shape(shape_text);
+  TensorDesc desc = parse_shape(arguments);
   desc.layout = parse_layout(arguments.value("--layout", "nchw"));
   std::vector<DType> requested;
   for (const auto& name : arguments.list("--dtype", {})) requested.push_back(parse_dtype(name));
