@@ -144,6 +144,53 @@ void update_running_statistics(const TensorDesc& desc, const Params& params,
 
 // ---- batch normalization ---------------------------------------------------------------------
 
+namespace detail {
+
+// The training forward, y = gamma (xhat r + d) + beta: batch norm with r = 1 and d = 0, renorm
+// with r and d from the running statistics before their update. The running statistics are
+// updated when given.
+template <typename Number>
+ForwardTrainResult<Number> forward_train(const TensorDesc& desc, const Params& params, const std::vector<Number>& x,
+                                         const std::vector<Number>& gamma, const std::vector<Number>& beta,
+                                         const std::vector<Number>& running_mean,
+                                         const std::vector<Number>& running_var, bool renorm) {
+  ForwardTrainResult<Number> result;
+  std::vector<Number> var;
+  batch_statistics(desc, x, result.save_mean, var);
+  const Number eps(params.eps), rmax(params.rmax), dmax(params.dmax);
+  result.save_invstd.resize(desc.c);
+  result.y.resize(x.size());
+  if (renorm) {
+    result.r.resize(desc.c);
+    result.d.resize(desc.c);
+  }
+  for (std::int64_t c = 0; c < desc.c; ++c) {
+    const Number sigma_batch = sqrt(var[c] + eps);
+    const Number invstd = Number(1) / sigma_batch;
+    result.save_invstd[c] = invstd;
+    Number r(1), d(0);
+    if (renorm) {
+      const Number sigma_running = sqrt(running_var[c] + eps);
+      r = clamp(sigma_batch / sigma_running, Number(1) / rmax, rmax);
+      d = clamp((result.save_mean[c] - running_mean[c]) / sigma_running, Number(-dmax), dmax);
+      result.r[c] = r;
+      result.d[c] = d;
+    }
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
+      const Number xhat = (x[i] - result.save_mean[c]) * invstd;
+      result.y[i] = gamma[c] * (xhat * r + d) + beta[c];
+    });
+  }
+  if (!running_mean.empty()) {
+    result.running_mean = running_mean;
+    result.running_var = running_var;
+    update_running_statistics(desc, params, result.save_mean, var, result.running_mean, result.running_var);
+  }
+  return result;
+}
+
+}  // namespace detail
+
 // running_mean / running_var empty: not tracked.
 template <typename Number>
 ForwardTrainResult<Number> bn_forward_train(const TensorDesc& desc, const Params& params,
@@ -156,28 +203,7 @@ ForwardTrainResult<Number> bn_forward_train(const TensorDesc& desc, const Params
   detail::require_forward_sizes(desc, x, gamma, beta);
   const bool tracking = !running_mean.empty() || !running_var.empty();
   if (tracking) detail::require_running(desc, running_mean, running_var);
-
-  ForwardTrainResult<Number> result;
-  std::vector<Number> var;
-  detail::batch_statistics(desc, x, result.save_mean, var);
-  const Number eps(params.eps);
-  result.save_invstd.resize(desc.c);
-  result.y.resize(x.size());
-  for (std::int64_t c = 0; c < desc.c; ++c) {
-    const Number invstd = Number(1) / sqrt(var[c] + eps);
-    result.save_invstd[c] = invstd;
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - result.save_mean[c]) * invstd;
-      result.y[i] = gamma[c] * xhat + beta[c];
-    });
-  }
-  if (tracking) {
-    result.running_mean = running_mean;
-    result.running_var = running_var;
-    detail::update_running_statistics(desc, params, result.save_mean, var, result.running_mean,
-                                      result.running_var);
-  }
-  return result;
+  return detail::forward_train(desc, params, x, gamma, beta, running_mean, running_var, false);
 }
 
 template <typename Number>
@@ -277,36 +303,7 @@ ForwardTrainResult<Number> renorm_forward_train(const TensorDesc& desc, const Pa
   validate_call(Operation::renorm_forward_train, desc, params);
   detail::require_forward_sizes(desc, x, gamma, beta);
   detail::require_running(desc, running_mean, running_var);
-
-  ForwardTrainResult<Number> result;
-  std::vector<Number> var;
-  detail::batch_statistics(desc, x, result.save_mean, var);
-  const Number eps(params.eps);
-  const Number rmax(params.rmax), dmax(params.dmax);
-  const Number rmin = Number(1) / rmax;
-  result.save_invstd.resize(desc.c);
-  result.r.resize(desc.c);
-  result.d.resize(desc.c);
-  result.y.resize(x.size());
-  for (std::int64_t c = 0; c < desc.c; ++c) {
-    const Number sigma_batch = sqrt(var[c] + eps);
-    const Number sigma_running = sqrt(running_var[c] + eps);
-    const Number r = detail::clamp(sigma_batch / sigma_running, rmin, rmax);
-    const Number d = detail::clamp((result.save_mean[c] - running_mean[c]) / sigma_running,
-                                   Number(-dmax), dmax);
-    result.r[c] = r;
-    result.d[c] = d;
-    result.save_invstd[c] = Number(1) / sigma_batch;
-    desc.for_each_in_channel(c, [&](std::int64_t i) {
-      const Number xhat = (x[i] - result.save_mean[c]) / sigma_batch;
-      result.y[i] = gamma[c] * (xhat * r + d) + beta[c];
-    });
-  }
-  result.running_mean = running_mean;
-  result.running_var = running_var;
-  detail::update_running_statistics(desc, params, result.save_mean, var, result.running_mean,
-                                    result.running_var);
-  return result;
+  return detail::forward_train(desc, params, x, gamma, beta, running_mean, running_var, true);
 }
 
 // r and d are constants for differentiation (stop-gradient).
