@@ -38,8 +38,9 @@ std::string label(bool renorm);
 [[noreturn]] void nothing_to_check();
 
 // Batch norm (false) and renorm (true), each when the implementation provides its training
-// forward (and its backward, with `with_backward`); nothing_to_check() when neither is.
-std::vector<bool> provided_normalizations(Implementation& impl, bool with_backward);
+// forward (and its backward, with `with_backward`); nothing_to_check() when neither is and the
+// check has nothing else to run (`something_else`, e.g. an inference forward it also checks).
+std::vector<bool> provided_normalizations(Implementation& impl, bool with_backward, bool something_else = false);
 
 // The reference's batch mean and biased variance, rounded to the case's dtype.
 void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var);
