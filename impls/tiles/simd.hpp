@@ -78,7 +78,15 @@ inline void widen(const Floats& value, Doubles& low, Doubles& high) {
 }
 
 // Elements p[0, lanes) in double, the first half in `low`.
-inline void load_lanes(const float* p, Doubles& low, Doubles& high) { widen(load_vector(p), low, high); }
+inline void load_lanes(const float* p, Doubles& low, Doubles& high) {
+#if defined(__AVX512F__)
+  // Each half loaded as such and converted, rather than loaded whole and split.
+  low = _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p));
+  high = _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p + 8));
+#else
+  widen(load_vector(p), low, high);
+#endif
+}
 inline void load_lanes(const double* p, Doubles& low, Doubles& high) {
   low = load_vector(p);
   high = load_vector(p + double_lanes);
