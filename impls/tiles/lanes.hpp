@@ -95,6 +95,58 @@ struct GradientLanes {
   }
 };
 
+// The sums of dy and of dy * (x - m) over stretches of an f32 run-view channel, m its mean
+// rounded to f32: four consecutive elements per lane summed in f32, (t0 + t1) + (t2 + t3), and
+// those short partial sums added to double lanes, as the row view does and for the same reasons
+// (rows.hpp, row_gradient_sums): a handful of f32 roundings per element before double, and
+// sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
+struct ShortGradientLanes {
+  Doubles dy_low = {}, dy_high = {}, centered_low = {}, centered_high = {};
+  double dy_tail = 0, centered_tail = 0;
+
+  void add(const float* dy, const float* x, std::int64_t length, float centre) {
+    const Floats m = broadcast(centre);
+    // Locals, so that the sums stay in registers through the loop.
+    Doubles g_low = dy_low, g_high = dy_high, c_low = centered_low, c_high = centered_high, low, high;
+    std::int64_t i = 0;
+    for (; i + 4 * lanes <= length; i += 4 * lanes) {
+      const Floats g0 = load_vector(dy + i), g1 = load_vector(dy + i + lanes);
+      const Floats g2 = load_vector(dy + i + 2 * lanes), g3 = load_vector(dy + i + 3 * lanes);
+      const Floats d0 = load_vector(x + i) - m, d1 = load_vector(x + i + lanes) - m;
+      const Floats d2 = load_vector(x + i + 2 * lanes) - m, d3 = load_vector(x + i + 3 * lanes) - m;
+      widen((g0 + g1) + (g2 + g3), low, high);
+      g_low += low;
+      g_high += high;
+      widen((g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3), low, high);
+      c_low += low;
+      c_high += high;
+    }
+    for (; i + lanes <= length; i += lanes) {
+      const Floats g = load_vector(dy + i);
+      widen(g, low, high);
+      g_low += low;
+      g_high += high;
+      widen(g * (load_vector(x + i) - m), low, high);
+      c_low += low;
+      c_high += high;
+    }
+    dy_low = g_low;
+    dy_high = g_high;
+    centered_low = c_low;
+    centered_high = c_high;
+    for (; i < length; ++i) {
+      const double gradient = dy[i];
+      dy_tail += gradient;
+      centered_tail += gradient * (static_cast<double>(x[i]) - static_cast<double>(centre));
+    }
+  }
+  GradientSums sums(double mean, float centre) const {
+    const double sum_dy = sum_lanes(dy_low, dy_high) + dy_tail;
+    const double centered = sum_lanes(centered_low, centered_high) + centered_tail;
+    return GradientSums{sum_dy, centered + (static_cast<double>(centre) - mean) * sum_dy};
+  }
+};
+
 // Adds the short f32 partial sums of four vectors of deviations, (d0 + d1) + (d2 + d3) and the
 // same of their squares, to the double lanes of S1 (first_*) and S2 (second_*).
 inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2, const Floats& d3,

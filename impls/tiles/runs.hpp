@@ -92,20 +92,33 @@ void block_moments(const Geometry& g, const T* x, const RunBlock& block, Moments
 }
 
 // The gradient sums of each channel of a block, sample by sample; mean[k] and sums[k] belong to
-// channel first_channel + k.
+// channel first_channel + k. f32 in short f32 partial sums, f64 in double.
 template <typename T>
 void block_gradient_sums(const Geometry& g, const T* dy, const T* x, const RunBlock& block,
                          const double* mean, GradientSums* sums) {
   const std::int64_t channels = block.channels(), length = block.length();
-  GradientLanes lanes_of[max_channels_per_group];
-  for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
-    for (std::int64_t k = 0; k < channels; ++k) {
-      const std::int64_t channel = block.first_channel + k;
-      lanes_of[k].add(run_start(g, dy, run, channel) + block.first_position,
-                      run_start(g, x, run, channel) + block.first_position, length, mean[k]);
+  auto first_of = [&](const T* tensor, std::int64_t run, std::int64_t k) {
+    return run_start(g, tensor, run, block.first_channel + k) + block.first_position;
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    ShortGradientLanes lanes_of[max_channels_per_group];
+    float centre[max_channels_per_group];
+    for (std::int64_t k = 0; k < channels; ++k) centre[k] = static_cast<float>(mean[k]);
+    for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
+      for (std::int64_t k = 0; k < channels; ++k) {
+        lanes_of[k].add(first_of(dy, run, k), first_of(x, run, k), length, centre[k]);
+      }
     }
+    for (std::int64_t k = 0; k < channels; ++k) sums[k] = lanes_of[k].sums(mean[k], centre[k]);
+  } else {
+    GradientLanes lanes_of[max_channels_per_group];
+    for (std::int64_t run = block.first_run; run < block.end_run; ++run) {
+      for (std::int64_t k = 0; k < channels; ++k) {
+        lanes_of[k].add(first_of(dy, run, k), first_of(x, run, k), length, mean[k]);
+      }
+    }
+    for (std::int64_t k = 0; k < channels; ++k) sums[k] = lanes_of[k].sums();
   }
-  for (std::int64_t k = 0; k < channels; ++k) sums[k] = lanes_of[k].sums();
 }
 
 // The cache lines of a run-view group's x, in the order its statistics pass reads them (sample
