@@ -29,8 +29,8 @@ void validate_desc(const TensorDesc& desc) {
   std::int64_t count = 1;
   for (const auto& dim : dims) {
     if (count > limit / dim.second) {
-      throw Error("element count " + std::to_string(desc.n) + "x" + std::to_string(desc.c) + "x" +
-                  std::to_string(desc.h) + "x" + std::to_string(desc.w) + " overflows int64");
+      throw Error("element count " + shape_label({desc.n, desc.c, desc.h, desc.w}) +
+                  " overflows int64");
     }
     count *= dim.second;
   }
@@ -64,8 +64,7 @@ void validate_renorm_limits(double rmax, double dmax) {
 void validate_training_batch(const TensorDesc& desc) {
   if (desc.per_channel() < 2) {
     throw Error("expected more than 1 value per channel when training, got input of size " +
-                std::to_string(desc.n) + "x" + std::to_string(desc.c) + "x" +
-                std::to_string(desc.h) + "x" + std::to_string(desc.w));
+                shape_label({desc.n, desc.c, desc.h, desc.w}));
   }
 }
 
@@ -95,20 +94,15 @@ void validate_call(Operation operation, const TensorDesc& desc, const Params& pa
   }
 }
 
-void require_buffer(const void* pointer, const char* what, Operation operation) {
-  if (pointer == nullptr) {
-    throw Error(std::string(to_string(operation)) + ": " + what + " must not be NULL");
-  }
-}
-
 void validate_buffers(Operation operation, const OperationBuffers& buffers) {
   const OperationSpec& spec = operation_spec(operation);
+  const std::string prefix = std::string(to_string(operation)) + ": ";  // "bn_backward: "
   std::string optional_names;
   int optional_given = 0, optional_count = 0;
   for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSpec& buffer = spec.buffers[k];
     if (!buffer.optional) {
-      require_buffer(buffers[k], buffer.name, operation);
+      if (buffers[k] == nullptr) throw Error(prefix + buffer.name + " must not be NULL");
       continue;
     }
     optional_names += (optional_count++ == 0 ? "" : " and ") + std::string(buffer.name);
@@ -116,8 +110,7 @@ void validate_buffers(Operation operation, const OperationBuffers& buffers) {
   }
   // The optional buffers, the pair of running statistics, go together: tracked, or not.
   if (optional_given != 0 && optional_given != optional_count) {
-    throw Error(std::string(to_string(operation)) + ": " + optional_names +
-                " must both be given or both be NULL");
+    throw Error(prefix + optional_names + " must both be given or both be NULL");
   }
 }
 

@@ -11,7 +11,7 @@ namespace bnh {
 // Passes every call through and remembers the first refusal and the first fault of a case,
 // whatever the property then does with the exception: some checks fold any error of the
 // implementation into their own failure text.
-class Observed final : public Implementation {
+class Observed final : public UniformImplementation {
  public:
   explicit Observed(Implementation& inner) : inner_(inner) {}
   std::string refusal, fault;
@@ -22,41 +22,10 @@ class Observed final : public Implementation {
   bool supports(const TensorDesc& desc) const override { return inner_.supports(desc); }
   bool supports(Operation operation) const override { return inner_.supports(operation); }
 
-  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, void* y, void* save_mean,
-                        void* save_invstd, void* running_mean, void* running_var) override {
-    observe([&] { inner_.bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var); });
-  }
-  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, const void* running_mean,
-                        const void* running_var, void* y) override {
-    observe([&] { inner_.bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y); });
-  }
-  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
-                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
-                   void* dgamma, void* dbeta) override {
-    observe([&] { inner_.bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta); });
-  }
-  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                            const void* gamma, const void* beta, void* y, void* save_mean,
-                            void* save_invstd, void* r, void* d, void* running_mean,
-                            void* running_var) override {
-    observe([&] {
-      inner_.renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d, running_mean, running_var);
-    });
-  }
-  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
-                       const void* x, const void* gamma, const void* save_mean,
-                       const void* save_invstd, const void* r, const void* d, void* dx,
-                       void* dgamma, void* dbeta) override {
-    observe([&] { inner_.renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta); });
-  }
-
- private:
-  template <typename Call>
-  void observe(Call&& call) {
+  void run(Operation operation, const TensorDesc& desc, const Params& params,
+           const OperationBuffers& buffers) override {
     try {
-      call();
+      bnh::call(inner_, operation, desc, params, buffers);
     } catch (const PluginFault& error) {
       if (fault.empty()) fault = error.what();
       throw;
@@ -65,6 +34,8 @@ class Observed final : public Implementation {
       throw;
     }
   }
+
+ private:
   Implementation& inner_;
 };
 

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 
+#include "bnh/operations.hpp"
 #include "bnh/registry.hpp"
 #include "properties/agreement_suite.hpp"
 #include "properties/case.hpp"
@@ -47,7 +50,7 @@ INSTANTIATE_TEST_SUITE_P(Builtin, BuiltinImplementation, testing::ValuesIn(regis
                          [](const auto& info) { return info.param; });
 
 // naive with one output of one operation nudged at one element.
-class Nudged final : public Implementation {
+class Nudged final : public UniformImplementation {
  public:
   Nudged(Operation operation, std::string output) : operation_(operation), output_(std::move(output)) {}
   std::string name() const override { return "nudged"; }
@@ -55,79 +58,36 @@ class Nudged final : public Implementation {
   bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
   bool supports(Operation operation) const override { return inner_->supports(operation); }
 
-  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, void* y, void* save_mean,
-                        void* save_invstd, void* running_mean, void* running_var) override {
-    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd,
-                             running_mean, running_var);
-    nudge(Operation::bn_forward_train, desc,
-          {{"y", y}, {"save_mean", save_mean}, {"save_invstd", save_invstd},
-           {"running_mean", running_mean}, {"running_var", running_var}});
-  }
-  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, const void* running_mean,
-                        const void* running_var, void* y) override {
-    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
-    nudge(Operation::bn_forward_infer, desc, {{"y", y}});
-  }
-  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
-                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
-                   void* dgamma, void* dbeta) override {
-    inner_->bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
-    nudge(Operation::bn_backward, desc, {{"dx", dx}, {"dgamma", dgamma}, {"dbeta", dbeta}});
-  }
-  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                            const void* gamma, const void* beta, void* y, void* save_mean,
-                            void* save_invstd, void* r, void* d, void* running_mean,
-                            void* running_var) override {
-    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
-                                 running_mean, running_var);
-    nudge(Operation::renorm_forward_train, desc,
-          {{"y", y}, {"save_mean", save_mean}, {"save_invstd", save_invstd}, {"r", r}, {"d", d},
-           {"running_mean", running_mean}, {"running_var", running_var}});
-  }
-  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
-                       const void* x, const void* gamma, const void* save_mean,
-                       const void* save_invstd, const void* r, const void* d, void* dx,
-                       void* dgamma, void* dbeta) override {
-    inner_->renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma,
-                            dbeta);
-    nudge(Operation::renorm_backward, desc, {{"dx", dx}, {"dgamma", dgamma}, {"dbeta", dbeta}});
+  void run(Operation operation, const TensorDesc& desc, const Params& params,
+           const OperationBuffers& buffers) override {
+    call(*inner_, operation, desc, params, buffers);
+    if (operation != operation_) return;
+    const OperationSpec& spec = operation_spec(operation);
+    const int k = spec.index_of(output_);
+    ASSERT_GE(k, 0) << output_ << " is not a buffer of " << to_string(operation);
+    // One part in a thousand of the last element: far beyond rounding, small for a bug.
+    const std::int64_t last = values_in(spec.buffers[k].extent, desc) - 1;
+    dispatch_dtype(desc.dtype, [&](auto zero) {
+      using T = decltype(zero);
+      T& value = static_cast<T*>(buffers[static_cast<std::size_t>(k)])[last];
+      value += static_cast<T>(1e-3 * (1 + std::fabs(value)));
+    });
   }
 
  private:
-  void nudge(Operation operation, const TensorDesc& desc,
-             std::initializer_list<std::pair<const char*, void*>> outputs) const {
-    if (operation != operation_) return;
-    for (const auto& [name, buffer] : outputs) {
-      if (output_ != name) continue;
-      // One part in a thousand of the last element: far beyond rounding, small for a bug.
-      const std::int64_t last = (output_ == "y" || output_ == "dx") ? desc.elements() - 1 : desc.c - 1;
-      dispatch_dtype(desc.dtype, [&](auto zero) {
-        using T = decltype(zero);
-        T& value = static_cast<T*>(buffer)[last];
-        value += static_cast<T>(1e-3 * (1 + std::fabs(value)));
-      });
-    }
-  }
-
   Operation operation_;
   std::string output_;
   std::unique_ptr<Implementation> inner_ = make_implementation("naive");
 };
 
+// Every buffer an operation writes or updates, per the table.
 TEST(ReferenceAgreement, CatchesAWrongValueInEveryOutput) {
-  const std::vector<std::pair<Operation, std::vector<std::string>>> outputs{
-      {Operation::bn_forward_train, {"y", "save_mean", "save_invstd", "running_mean", "running_var"}},
-      {Operation::bn_forward_infer, {"y"}},
-      {Operation::bn_backward, {"dx", "dgamma", "dbeta"}},
-      {Operation::renorm_forward_train,
-       {"y", "save_mean", "save_invstd", "r", "d", "running_mean", "running_var"}},
-      {Operation::renorm_backward, {"dx", "dgamma", "dbeta"}}};
   for (DType dtype : {DType::f32, DType::f64}) {
     const Case test_case = random_case(TensorDesc{3, 4, 5, 2, Layout::nhwc, dtype}, 5);
-    for (const auto& [operation, names] : outputs) {
-      for (const auto& name : names) {
+    for (Operation operation : all_operations) {
+      for (const BufferSpec& buffer : operation_spec(operation)) {
+        if (buffer.role == BufferRole::input) continue;
+        const std::string name = buffer.name;
         Nudged nudged(operation, name);
         const auto result = check_reference_agreement(nudged, test_case, operation);
         EXPECT_FALSE(result.passed()) << to_string(operation) << " " << name << " " << to_string(dtype);

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "bnh/operations.hpp"
 #include "bnh/registry.hpp"
 #include "properties/bad_input.hpp"
 #include "reference/reference.hpp"
@@ -14,32 +16,27 @@
 namespace bnh {
 namespace {
 
-// The reference takes vectors; NULL has no meaning there, so those cases are skipped.
+// The reference takes one vector for each buffer the operation reads or updates, in the order
+// of the table (bnh/operations.hpp); NULL has no meaning there, so those cases are skipped.
 void call_reference(const BadInput& bad) {
   using reference::Real;
   const TensorDesc& d = bad.desc;
   auto in_range = [](std::int64_t dim) { return dim >= 1 && dim <= 256; };
   const bool small = in_range(d.n) && in_range(d.c) && in_range(d.h) && in_range(d.w);
-  const std::size_t elements = small ? d.elements() : 1, channels = small ? d.c : 1;
-  const std::vector<Real> x(elements, Real(0.5)), per_channel(channels, Real(0.5));
-  const std::vector<Real> rm(channels, Real(0)), rv(channels, Real(bad.running_var));
+  std::vector<std::vector<Real>> a;
+  for (const BufferSpec& buffer : operation_spec(bad.operation)) {
+    if (buffer.role == BufferRole::output) continue;
+    const std::string name = buffer.name;
+    const double value = name == "running_var" ? bad.running_var : name == "running_mean" ? 0.0 : 0.5;
+    a.emplace_back(static_cast<std::size_t>(small ? values_in(buffer.extent, d) : 1), Real(value));
+  }
+  const Params& p = bad.params;
   switch (bad.operation) {
-    case Operation::bn_forward_train:
-      reference::bn_forward_train(d, bad.params, x, per_channel, per_channel, rm, rv);
-      break;
-    case Operation::bn_forward_infer:
-      reference::bn_forward_infer(d, bad.params, x, per_channel, per_channel, rm, rv);
-      break;
-    case Operation::bn_backward:
-      reference::bn_backward(d, bad.params, x, x, per_channel, per_channel, per_channel);
-      break;
-    case Operation::renorm_forward_train:
-      reference::renorm_forward_train(d, bad.params, x, per_channel, per_channel, rm, rv);
-      break;
-    case Operation::renorm_backward:
-      reference::renorm_backward(d, bad.params, x, x, per_channel, per_channel, per_channel,
-                                 per_channel, per_channel);
-      break;
+    case Operation::bn_forward_train: reference::bn_forward_train(d, p, a[0], a[1], a[2], a[3], a[4]); break;
+    case Operation::bn_forward_infer: reference::bn_forward_infer(d, p, a[0], a[1], a[2], a[3], a[4]); break;
+    case Operation::bn_backward: reference::bn_backward(d, p, a[0], a[1], a[2], a[3], a[4]); break;
+    case Operation::renorm_forward_train: reference::renorm_forward_train(d, p, a[0], a[1], a[2], a[3], a[4]); break;
+    case Operation::renorm_backward: reference::renorm_backward(d, p, a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
   }
 }
 

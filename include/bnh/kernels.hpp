@@ -15,10 +15,14 @@
 // bad input is refused with its own message whatever the struct provides.
 //
 // The adapter validates every call (SPEC.md section 4) before a kernel runs, so kernels may
-// assume well-formed input: dimensions >= 1, M > 1 when training, non-NULL required buffers.
+// assume well-formed input: dimensions >= 1, M > 1 when training, non-NULL required buffers
+// (bnh/operations.hpp's table says which), running_var >= 0.
 #pragma once
 
+#include <cstddef>
+#include <iterator>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -37,7 +41,7 @@ struct declares_operation_support<
 }  // namespace detail
 
 template <typename Kernels>
-class KernelImplementation final : public Implementation {
+class KernelImplementation final : public UniformImplementation {
  public:
   std::string name() const override { return Kernels::name; }
   std::string description() const override { return Kernels::description; }
@@ -51,112 +55,66 @@ class KernelImplementation final : public Implementation {
     }
   }
 
-  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, void* y, void* save_mean,
-                        void* save_invstd, void* running_mean, void* running_var) override {
-    const auto op = Operation::bn_forward_train;
-    admit(op, desc, params);
-    require_buffers(op, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {y, "y"},
-                         {save_mean, "save_mean"}, {save_invstd, "save_invstd"}});
-    if ((running_mean == nullptr) != (running_var == nullptr)) {
-      throw Error("bn_forward_train: running_mean and running_var must both be given or both be NULL");
-    }
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      if (running_var != nullptr) validate_running_var(static_cast<const T*>(running_var), desc.c);
-      Kernels::template bn_forward_train<T>(desc, params, in<T>(x), in<T>(gamma), in<T>(beta),
-                                            out<T>(y), out<T>(save_mean), out<T>(save_invstd),
-                                            out<T>(running_mean), out<T>(running_var));
-    });
-  }
-
-  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, const void* running_mean,
-                        const void* running_var, void* y) override {
-    const auto op = Operation::bn_forward_infer;
-    admit(op, desc, params);
-    require_buffers(op, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {running_mean, "running_mean"},
-                         {running_var, "running_var"}, {y, "y"}});
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      validate_running_var(in<T>(running_var), desc.c);
-      Kernels::template bn_forward_infer<T>(desc, params, in<T>(x), in<T>(gamma), in<T>(beta),
-                                            in<T>(running_mean), in<T>(running_var), out<T>(y));
-    });
-  }
-
-  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
-                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
-                   void* dgamma, void* dbeta) override {
-    const auto op = Operation::bn_backward;
-    admit(op, desc, params);
-    require_buffers(op, {{dy, "dy"}, {x, "x"}, {gamma, "gamma"}, {save_mean, "save_mean"},
-                         {save_invstd, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"},
-                         {dbeta, "dbeta"}});
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      Kernels::template bn_backward<T>(desc, params, in<T>(dy), in<T>(x), in<T>(gamma),
-                                       in<T>(save_mean), in<T>(save_invstd), out<T>(dx),
-                                       out<T>(dgamma), out<T>(dbeta));
-    });
-  }
-
-  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                            const void* gamma, const void* beta, void* y, void* save_mean,
-                            void* save_invstd, void* r, void* d, void* running_mean,
-                            void* running_var) override {
-    const auto op = Operation::renorm_forward_train;
-    admit(op, desc, params);
-    require_buffers(op, {{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {y, "y"},
-                         {save_mean, "save_mean"}, {save_invstd, "save_invstd"}, {r, "r"},
-                         {d, "d"}, {running_mean, "running_mean"}, {running_var, "running_var"}});
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      validate_running_var(in<T>(running_var), desc.c);
-      Kernels::template renorm_forward_train<T>(
-          desc, params, in<T>(x), in<T>(gamma), in<T>(beta), out<T>(y), out<T>(save_mean),
-          out<T>(save_invstd), out<T>(r), out<T>(d), out<T>(running_mean), out<T>(running_var));
-    });
-  }
-
-  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
-                       const void* x, const void* gamma, const void* save_mean,
-                       const void* save_invstd, const void* r, const void* d, void* dx,
-                       void* dgamma, void* dbeta) override {
-    const auto op = Operation::renorm_backward;
-    admit(op, desc, params);
-    require_buffers(op, {{dy, "dy"}, {x, "x"}, {gamma, "gamma"}, {save_mean, "save_mean"},
-                         {save_invstd, "save_invstd"}, {r, "r"}, {d, "d"}, {dx, "dx"},
-                         {dgamma, "dgamma"}, {dbeta, "dbeta"}});
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      Kernels::template renorm_backward<T>(desc, params, in<T>(dy), in<T>(x), in<T>(gamma),
-                                           in<T>(save_mean), in<T>(save_invstd), in<T>(r),
-                                           in<T>(d), out<T>(dx), out<T>(dgamma), out<T>(dbeta));
-    });
-  }
-
- private:
-  struct NamedBuffer {
-    const void* pointer;
-    const char* what;
-  };
-
-  template <typename T>
-  static const T* in(const void* pointer) { return static_cast<const T*>(pointer); }
-  template <typename T>
-  static T* out(void* pointer) { return static_cast<T*>(pointer); }
-
-  void admit(Operation op, const TensorDesc& desc, const Params& params) const {
+  void run(Operation op, const TensorDesc& desc, const Params& params,
+           const OperationBuffers& buffers) override {
     validate_call(op, desc, params);
     if (!Kernels::supports(desc)) {
       throw Unsupported(std::string(Kernels::name) + " does not support " +
                         to_string(desc.dtype) + " " + to_string(desc.layout));
     }
+    validate_buffers(op, buffers);
+    dispatch_dtype(desc.dtype, [&](auto zero) {
+      using T = decltype(zero);
+      // A negative running_var is refused before any kernel reads it, in whichever operation.
+      const int k = operation_spec(op).index_of("running_var");
+      const void* running_var = k < 0 ? nullptr : buffers[static_cast<std::size_t>(k)];
+      if (running_var != nullptr) validate_running_var(static_cast<const T*>(running_var), desc.c);
+      run_kernel<T>(op, desc, params, buffers, std::make_index_sequence<std::size(all_operations)>{});
+    });
   }
 
-  static void require_buffers(Operation op, std::initializer_list<NamedBuffer> buffers) {
-    for (const auto& buffer : buffers) require_buffer(buffer.pointer, buffer.what, op);
+ private:
+  // The struct's kernel of `op` for T: the one place its five names are spelled.
+  template <Operation op, typename T>
+  static constexpr auto kernel() {
+    if constexpr (op == Operation::bn_forward_train) {
+      return &Kernels::template bn_forward_train<T>;
+    } else if constexpr (op == Operation::bn_forward_infer) {
+      return &Kernels::template bn_forward_infer<T>;
+    } else if constexpr (op == Operation::bn_backward) {
+      return &Kernels::template bn_backward<T>;
+    } else if constexpr (op == Operation::renorm_forward_train) {
+      return &Kernels::template renorm_forward_train<T>;
+    } else {
+      static_assert(op == Operation::renorm_backward);
+      return &Kernels::template renorm_backward<T>;
+    }
+  }
+
+  // Runs the kernel of `op`, whichever of all_operations it is.
+  template <typename T, std::size_t... o>
+  static void run_kernel(Operation op, const TensorDesc& desc, const Params& params,
+                         const OperationBuffers& buffers, std::index_sequence<o...>) {
+    ((op == all_operations[o] ? call_kernel<all_operations[o], T>(desc, params, buffers) : void()), ...);
+  }
+
+  // The kernel takes the table's buffers in order, typed: const T* for an input, T* otherwise.
+  template <Operation op, typename T>
+  static void call_kernel(const TensorDesc& desc, const Params& params, const OperationBuffers& buffers) {
+    call_kernel<op, T>(desc, params, buffers, std::make_index_sequence<operation_spec(op).count>{});
+  }
+  template <Operation op, typename T, std::size_t... k>
+  static void call_kernel(const TensorDesc& desc, const Params& params,
+                         const OperationBuffers& buffers, std::index_sequence<k...>) {
+    kernel<op, T>()(desc, params, typed<T, operation_spec(op).buffers[k].role>(buffers[k])...);
+  }
+  template <typename T, BufferRole role>
+  static auto typed(void* pointer) {
+    if constexpr (role == BufferRole::input) {
+      return static_cast<const T*>(pointer);
+    } else {
+      return static_cast<T*>(pointer);
+    }
   }
 };
 

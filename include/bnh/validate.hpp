@@ -23,8 +23,6 @@ void validate_renorm_limits(double rmax, double dmax);
 void validate_training_batch(const TensorDesc& desc);
 // Every check that applies to `operation`, except the data-dependent running_var check.
 void validate_call(Operation operation, const TensorDesc& desc, const Params& params);
-// A pointer the operation needs is NULL.
-void require_buffer(const void* pointer, const char* what, Operation operation);
 // Every buffer the operation needs (bnh/operations.hpp) is given, and its optional ones are all
 // given or all NULL. Throws bnh::Error: "bn_forward_train: y must not be NULL".
 void validate_buffers(Operation operation, const OperationBuffers& buffers);
