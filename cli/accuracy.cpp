@@ -10,7 +10,6 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include "bnh/text.hpp"
@@ -45,7 +44,7 @@ options:
   --channels C       channels per case (default: 2, at most 16777216)
   --cases K          cases per point; layouts alternate NCHW, NHWC (default: 2, at most 1000)
   --seed S           seed of the data (default: 1)
-  --output PATH      the report (default: reports/accuracy.json, its folder created if
+  --output PATH      the report (default: out/accuracy.json, its folder created if
                      missing); checked to be writable before the run
   --help             this text
 
@@ -172,19 +171,11 @@ void print_tables(const std::vector<AccuracyPoint>& points, const std::vector<do
 }  // namespace
 
 int run_accuracy(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << accuracy_usage;
-    return 0;
-  }
-  std::set<std::string> value_flags{"--ops", "--dtype", "--kappas", "--m", "--channels", "--cases", "--seed", "--output"};
-  value_flags.insert(target_value_flags.begin(), target_value_flags.end());
-  std::set<std::string> switches{"--help"};
-  switches.insert(target_switches.begin(), target_switches.end());
-  const Arguments arguments("accuracy", words, value_flags, switches);
-  if (arguments.has("--help")) {
-    std::cout << accuracy_usage;
-    return 0;
-  }
+  const auto parsed = target_arguments(
+      "accuracy", words, {"--ops", "--dtype", "--kappas", "--m", "--channels", "--cases", "--seed", "--output"}, {},
+      accuracy_usage);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
 
   AccuracyOptions options;
   for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
@@ -214,14 +205,7 @@ int run_accuracy(const std::vector<std::string>& words) {
                      (case_bytes_per_value * points_per_m * options.cases + work_bytes_per_value));
   options.shapes.clear();
   for (std::int64_t m : ms) options.shapes.push_back(shape_with_m(m, channels));
-  const bool default_output = !arguments.has("--output");
-  const std::string output = arguments.value("--output", "reports/accuracy.json");
-  // Find out now, not after the sweep, that the report cannot be written.
-  if (default_output) {
-    check_default_output(output);
-  } else {
-    check_writable(output);
-  }
+  const std::string output = output_path(arguments, "out/accuracy.json");
 
   std::vector<Target> chosen = targets("accuracy", arguments, false);
   std::vector<Implementation*> implementations;
@@ -250,7 +234,7 @@ int run_accuracy(const std::vector<std::string>& words) {
   report.suite.channels = static_cast<int>(channels);
   report.suite.seed = options.seed;
   report.accuracy = points;
-  reports::write_report(output, report);
+  write_file(output, reports::report_text(report));
 
   std::cout << "Worst error against the 50-digit reference: condition-normalized (u x scale; '!' beyond the "
                "bound) and in ULPs.\nColumns: standard-normal data, then every channel's |mean| at k standard "
@@ -285,7 +269,7 @@ int run_accuracy(const std::vector<std::string>& words) {
                                  : std::to_string(failures.size()) + " point(s) failed: an error beyond its bound, or a call that failed")
             << "\nwrote " << output << " (" << points.size() << " entries; render it with bnh report "
             << output << ")\n";
-  return failures.empty() ? 0 : 1;
+  return failures.empty() ? exit_status::success : exit_status::check_failed;
 }
 
 }  // namespace bnh::cli

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -151,6 +152,43 @@ std::vector<std::string> Arguments::list(const std::string& flag,
 
 namespace {
 
+// Removes and returns the positional arguments of `words`: the words that are not a flag and
+// not the value of one of `value_flags` given as a separate word.
+std::vector<std::string> take_positionals(std::vector<std::string>& words,
+                                          const std::set<std::string>& value_flags) {
+  std::vector<std::string> positionals, rest;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word.rfind("-", 0) == 0 && word.size() > 1) {
+      rest.push_back(word);
+      if (word.find('=') == std::string::npos && value_flags.count(word) != 0 && i + 1 < words.size()) {
+        rest.push_back(words[++i]);
+      }
+    } else {
+      positionals.push_back(word);
+    }
+  }
+  words = rest;
+  return positionals;
+}
+
+}  // namespace
+
+std::optional<Arguments> arguments_or_help(const std::string& command, const std::vector<std::string>& words,
+                                           const std::set<std::string>& value_flags, std::set<std::string> switches,
+                                           const std::string& usage, std::vector<std::string>* positionals) {
+  switches.insert("--help");
+  std::vector<std::string> flags = words;
+  if (flags == std::vector<std::string>{"-h"}) flags = {"--help"};
+  if (positionals != nullptr) *positionals = take_positionals(flags, value_flags);
+  Arguments arguments(command, flags, value_flags, switches);
+  if (!arguments.has("--help")) return arguments;
+  std::cout << usage;
+  return std::nullopt;
+}
+
+namespace {
+
 // A cgroup's memory limit (v2, then v1), or infinity when there is none or it cannot be read.
 double cgroup_memory_limit() {
   for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
@@ -211,24 +249,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   }
   if (!current.empty()) items.push_back(current);
   return items;
-}
-
-std::vector<std::string> take_positionals(std::vector<std::string>& words,
-                                          const std::set<std::string>& value_flags) {
-  std::vector<std::string> positionals, rest;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    const std::string& word = words[i];
-    if (word.rfind("-", 0) == 0 && word.size() > 1) {
-      rest.push_back(word);
-      if (word.find('=') == std::string::npos && value_flags.count(word) != 0 && i + 1 < words.size()) {
-        rest.push_back(words[++i]);
-      }
-    } else {
-      positionals.push_back(word);
-    }
-  }
-  words = rest;
-  return positionals;
 }
 
 }  // namespace bnh::cli

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,15 @@ class Arguments {
   std::set<std::string> switches_;
 };
 
+// The arguments of a subcommand that answers --help (or -h as its only word) with `usage`:
+// nothing when help was asked for, after printing `usage` to stdout. "--help" is added to
+// `switches`. With `positionals`, the words that are neither a flag nor a flag's value are
+// taken out of `words` into it; without, they are refused.
+std::optional<Arguments> arguments_or_help(const std::string& command, const std::vector<std::string>& words,
+                                           const std::set<std::string>& value_flags, std::set<std::string> switches,
+                                           const std::string& usage,
+                                           std::vector<std::string>* positionals = nullptr);
+
 // Limits a run is checked against before it allocates or starts threads, so that a flag asking
 // for too much is one line and status 2, not an abort (docs/conventions.md, "Exit statuses").
 //
@@ -61,10 +71,5 @@ void require_memory(const std::string& command, const std::string& what, double 
 std::int64_t thread_limit();
 
 std::vector<std::string> split(const std::string& text, char separator);
-
-// Removes and returns the positional arguments of `words`: the words that are not a flag and
-// not the value of one of `value_flags` given as a separate word.
-std::vector<std::string> take_positionals(std::vector<std::string>& words,
-                                          const std::set<std::string>& value_flags);
 
 }  // namespace bnh::cli

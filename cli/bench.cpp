@@ -205,18 +205,13 @@ std::vector<AccuracyPoint> measure_accuracy_of(const std::vector<Implementation*
 }  // namespace
 
 int run_bench(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << bench_usage;
-    return 0;
-  }
-  Arguments arguments("bench", words,
-                      {"--suite", "--n", "--shapes", "--impls", "--ops", "--dtype", "--layout", "--threads",
-                       "--repetitions", "--min-time", "--clock", "--output", "--plugin", "--timeout", "--focus"},
-                      {"--help", "--quick", "--no-accuracy", "--no-isolation"});
-  if (arguments.has("--help")) {
-    std::cout << bench_usage;
-    return 0;
-  }
+  const auto parsed = arguments_or_help(
+      "bench", words,
+      {"--suite", "--n", "--shapes", "--impls", "--ops", "--dtype", "--layout", "--threads", "--repetitions",
+       "--min-time", "--clock", "--output", "--plugin", "--timeout", "--focus"},
+      {"--quick", "--no-accuracy", "--no-isolation"}, bench_usage);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
   const bool quick = arguments.has("--quick");
   const std::string suite = arguments.value("--suite", quick ? "quick" : "resnet50");
   const std::int64_t n = arguments.integer("--n", 16, 1);
@@ -246,14 +241,7 @@ int run_bench(const std::vector<std::string>& words) {
     throw UsageError(std::string("bnh bench: ") + error.what());
   }
   require_memory_for(shapes, config.dtypes);
-  const bool default_output = !arguments.has("--output");
-  const std::string output = arguments.value("--output", "out/latest.json");
-  // Find out now, not after the run, that the report cannot be written.
-  if (default_output) {
-    check_default_output(output);
-  } else {
-    check_writable(output);
-  }
+  const std::string output = output_path(arguments, "out/latest.json");
   const bool accuracy = !arguments.has("--no-accuracy");
 
   const std::vector<Target> targets = chosen_targets(arguments);
@@ -303,7 +291,7 @@ int run_bench(const std::vector<std::string>& words) {
   if (accuracy) std::cout << ", " << report.accuracy.size() << " accuracy entries";
   std::cout << ", focus " << (report.focus.empty() ? "-" : report.focus) << ") in " << std::fixed
             << std::setprecision(0) << elapsed << " s" << std::defaultfloat << '\n';
-  return 0;
+  return exit_status::success;
 }
 
 }  // namespace bnh::cli

@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
-#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -279,20 +278,12 @@ ConformanceOptions parse_options(const Arguments& arguments) {
 }  // namespace
 
 int run_check(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << check_usage;
-    return exit_status::success;
-  }
-  std::set<std::string> value_flags{"--property", "--ops", "--dtype", "--layout", "--seed",
-                                    "--cases", "--max-size", "--case", "--json"};
-  value_flags.insert(target_value_flags.begin(), target_value_flags.end());
-  std::set<std::string> switches{"--help", "--no-shrink", "--no-realistic", "--strict"};
-  switches.insert(target_switches.begin(), target_switches.end());
-  Arguments arguments("check", words, value_flags, switches);
-  if (arguments.has("--help")) {
-    std::cout << check_usage;
-    return exit_status::success;
-  }
+  const auto parsed = target_arguments("check", words,
+                                       {"--property", "--ops", "--dtype", "--layout", "--seed", "--cases",
+                                        "--max-size", "--case", "--json"},
+                                       {"--no-shrink", "--no-realistic", "--strict"}, check_usage);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
 
   const ConformanceOptions options = parse_options(arguments);
   // Find out now, not after the whole run, that the report cannot be written.

@@ -34,12 +34,10 @@ that is not a bnharness report (or whose times are not positive and finite).
 }  // namespace
 
 int run_compare(const std::vector<std::string>& words) {
-  std::vector<std::string> flags = words;
-  if (flags == std::vector<std::string>{"-h"}) flags = {"--help"};
-  const std::set<std::string> value_flags{"--threshold", "--alpha"};
-  const auto positionals = take_positionals(flags, value_flags);
-  const Arguments arguments("compare", flags, value_flags, {"--help"});
-  if (arguments.has("--help")) return (std::cout << compare_usage, 0);
+  std::vector<std::string> positionals;
+  const auto parsed = arguments_or_help("compare", words, {"--threshold", "--alpha"}, {}, compare_usage, &positionals);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
   reports::CompareOptions options;
   options.threshold = arguments.real("--threshold", 0.05, -1);
   if (options.threshold < 0) throw UsageError("bnh compare: --threshold must be >= 0");
@@ -56,7 +54,7 @@ int run_compare(const std::vector<std::string>& words) {
   reports::check_times(newer, positionals[1]);
   const reports::Comparison comparison = reports::compare_reports(base, newer, options);
   std::cout << reports::format_comparison(comparison, options);
-  return comparison.regression() ? 1 : 0;
+  return comparison.regression() ? exit_status::check_failed : exit_status::success;
 }
 
 }  // namespace bnh::cli

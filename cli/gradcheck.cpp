@@ -1,7 +1,6 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
-#include <set>
 #include <sstream>
 
 #include "bnh/text.hpp"
@@ -89,20 +88,11 @@ void print_lines(const std::string& text) {
 }  // namespace
 
 int run_gradcheck(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << gradcheck_usage;
-    return exit_status::success;
-  }
-  std::set<std::string> value_flags{"--shape", "--layout", "--dtype", "--mode", "--eps",
-                                    "--step", "--atol", "--rtol", "--seed"};
-  value_flags.insert(target_value_flags.begin(), target_value_flags.end());
-  std::set<std::string> switches{"--help", "--full", "--fast"};
-  switches.insert(target_switches.begin(), target_switches.end());
-  const Arguments arguments("gradcheck", words, value_flags, switches);
-  if (arguments.has("--help")) {
-    std::cout << gradcheck_usage;
-    return exit_status::success;
-  }
+  const auto parsed = target_arguments(
+      "gradcheck", words, {"--shape", "--layout", "--dtype", "--mode", "--eps", "--step", "--atol", "--rtol", "--seed"},
+      {"--full", "--fast"}, gradcheck_usage);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
   if (!arguments.has("--shape")) throw UsageError("bnh gradcheck: --shape N,C,H,W is required");
   if (arguments.has("--full") && arguments.has("--fast")) throw UsageError("bnh gradcheck: --full or --fast, not both");
   const std::string shape_text = arguments.value("--shape", "");

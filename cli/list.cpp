@@ -41,11 +41,7 @@ std::string operations(const Implementation& implementation) {
 }  // namespace
 
 int run_list(const std::vector<std::string>& words) {
-  if (words.size() == 1 && (words[0] == "--help" || words[0] == "-h")) {
-    std::cout << list_usage;
-    return 0;
-  }
-  Arguments arguments("list", words, {}, {});
+  if (!arguments_or_help("list", words, {}, {}, list_usage)) return exit_status::success;
   for (const auto& entry : registered_implementations()) {
     const auto implementation = entry.make();
     std::cout << std::left << std::setw(10) << implementation->name() << ' '
@@ -54,7 +50,7 @@ int run_list(const std::vector<std::string>& words) {
               << std::setw(10) << "" << " dtype/layout: " << capabilities(*implementation) << '\n'
               << std::setw(10) << "" << " operations:   " << operations(*implementation) << '\n';
   }
-  return 0;
+  return exit_status::success;
 }
 
 }  // namespace bnh::cli

@@ -39,13 +39,19 @@ void check_writable(const std::string& path) {
   }
 }
 
-void check_default_output(const std::string& path) {
-  const std::string folder = folder_of(path);
+std::string output_path(const Arguments& arguments, const std::string& default_path) {
+  if (arguments.has("--output")) {
+    const std::string path = arguments.value("--output", "");
+    check_writable(path);
+    return path;
+  }
+  const std::string folder = folder_of(default_path);
   struct stat info {};
   if (stat(folder.c_str(), &info) != 0 && mkdir(folder.c_str(), 0777) != 0) {
-    throw Error("cannot write " + path + ": cannot create folder " + folder + ": " + std::strerror(errno));
+    throw Error("cannot write " + default_path + ": cannot create folder " + folder + ": " + std::strerror(errno));
   }
-  check_writable(path);
+  check_writable(default_path);
+  return default_path;
 }
 
 void write_file(const std::string& path, const std::string& text) {

@@ -4,15 +4,18 @@
 
 #include <string>
 
+#include "cli/arguments.hpp"
+
 namespace bnh::cli {
 
 // Throws bnh::Error ("cannot write PATH: why") unless PATH can be created or replaced: its
 // folder exists and is writable, and PATH is not a folder. Creates nothing.
 void check_writable(const std::string& path);
 
-// check_writable for a command's default output (reports/latest.json), whose folder the command
-// creates when it is missing; a path the user names must be in a folder that exists.
-void check_default_output(const std::string& path);
+// The report a long run writes, checked by check_writable before the run: `--output PATH`, whose
+// folder must exist, or else `default_path` (out/latest.json), whose folder is created when
+// missing.
+std::string output_path(const Arguments& arguments, const std::string& default_path);
 
 // Writes `text` to a temporary file beside PATH and renames it over PATH; on any failure the
 // temporary file is removed and bnh::Error says why.

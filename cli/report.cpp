@@ -43,18 +43,19 @@ std::string sibling(const std::string& path, const std::string& extension) {
 }  // namespace
 
 int run_report(const std::vector<std::string>& words) {
-  const std::set<std::string> value_flags{"--html", "--markdown"};
-  std::vector<std::string> flags = words;
-  const auto positionals = take_positionals(flags, value_flags);
-  if (flags == std::vector<std::string>{"-h"}) flags = {"--help"};
-  const Arguments arguments("report", flags, value_flags, {"--help"});
-  if (arguments.has("--help")) return (std::cout << report_usage, 0);
+  std::vector<std::string> positionals;
+  const auto parsed = arguments_or_help("report", words, {"--html", "--markdown"}, {}, report_usage, &positionals);
+  if (!parsed) return exit_status::success;
+  const Arguments& arguments = *parsed;
   if (positionals.size() != 1) {
     throw UsageError(std::string("bnh report: expected one report file, got ") +
                      (positionals.empty() ? "none" : std::to_string(positionals.size())) + " (see bnh report --help)");
   }
   const std::string& input = positionals.front();
-  const reports::Report report = reports::read_report(input);
+  reports::Report report = reports::read_report(input);
+  // A report written before the focus existed is about the fastest built-in, as bnh bench's are
+  // by default.
+  if (report.focus.empty()) report.focus = reports::fastest_built_in(report.benchmarks);
   const std::string html = arguments.value("--html", sibling(input, ".html"));
   const std::string markdown = arguments.value("--markdown", sibling(input, ".md"));
   if (html == input || markdown == input) throw UsageError("bnh report: an output would overwrite the report itself");
@@ -65,7 +66,7 @@ int run_report(const std::vector<std::string>& words) {
   write_file(html, reports::render_html(report));
   write_file(markdown, reports::render_markdown(report));
   std::cout << "wrote " << html << " and " << markdown << '\n';
-  return 0;
+  return exit_status::success;
 }
 
 }  // namespace bnh::cli

@@ -1,5 +1,7 @@
 #include "cli/targets.hpp"
 
+#include <utility>
+
 #include "bnh/plugin_loader.hpp"
 
 namespace bnh::cli {
@@ -14,6 +16,14 @@ Target plugin_target(const Arguments& arguments) {
   options.timeout_seconds = static_cast<double>(arguments.integer("--timeout", 10, 1, 86400));
   const std::string path = arguments.value("--plugin", "");
   return {load_plugin(path, options), "--plugin " + path, Role::under_test};
+}
+
+std::optional<Arguments> target_arguments(const std::string& command, const std::vector<std::string>& words,
+                                          std::set<std::string> value_flags, std::set<std::string> switches,
+                                          const std::string& usage) {
+  value_flags.insert({"--impl", "--plugin", "--timeout"});
+  switches.insert("--no-isolation");
+  return arguments_or_help(command, words, value_flags, std::move(switches), usage);
 }
 
 std::vector<Target> targets(const std::string& command, const Arguments& arguments,

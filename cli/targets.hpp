@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,9 +25,7 @@ Target builtin_target(const std::string& name);
 // The plugin of `--plugin PATH`, loaded as --timeout and --no-isolation say.
 Target plugin_target(const Arguments& arguments);
 
-// The flags targets() reads, to add to a subcommand's accepted flags.
-inline const std::vector<std::string> target_value_flags{"--impl", "--plugin", "--timeout"};
-inline const std::vector<std::string> target_switches{"--no-isolation"};
+// The usage lines of the target flags, for a subcommand's --help.
 inline constexpr const char* target_usage =
     "  --impl NAMES       built-in implementations (see bnh list)\n"
     "  --plugin PATH      an implementation in a shared library (C ABI, docs/plugin-abi.md),\n"
@@ -33,6 +33,12 @@ inline constexpr const char* target_usage =
     "                     crash, hang or stray write is a failed check, not a dead harness\n"
     "  --timeout SECONDS  per plugin call, and for loading it (default 10)\n"
     "  --no-isolation     load and call the plugin in this process (for a debugger)\n";
+
+// The arguments of a subcommand that works on targets: its own flags, the target flags and
+// --help (see arguments_or_help: nothing when help was asked for and printed).
+std::optional<Arguments> target_arguments(const std::string& command, const std::vector<std::string>& words,
+                                          std::set<std::string> value_flags, std::set<std::string> switches,
+                                          const std::string& usage);
 
 // `all_builtins_by_default`: with neither --impl nor --plugin, every built-in; otherwise one of
 // them is required.

@@ -10,7 +10,15 @@ expect 0 '3 nothing was checked, 4 an internal error' -- "$bnh" --help
 expect 2 'usage: bnh <command>' -- "$bnh"
 expect 2 "unknown command 'frobnicate'" -- "$bnh" frobnicate
 expect 2 "unknown option '--frobnicate'" -- "$bnh" --frobnicate
-expect 0 'usage: bnh list' -- "$bnh" list --help
+# Every command answers --help, a lone -h and --help among its other flags with its usage.
+for command in list check gradcheck accuracy bench report compare; do
+  expect 0 "usage: bnh $command" -- "$bnh" $command --help
+  expect 0 "usage: bnh $command" -- "$bnh" $command -h
+done
+expect 0 'usage: bnh check' -- "$bnh" check --impl naive --help
+expect 0 'usage: bnh accuracy' -- "$bnh" accuracy --plugin ./nosuch.so --help
+expect 0 'usage: bnh bench' -- "$bnh" bench --quick --help
+expect 0 'usage: bnh compare' -- "$bnh" compare a.json b.json --help
 expect 2 "unknown flag '--all'" -- "$bnh" list --all
 expect 0 'usage: bnh check' -- "$bnh" check --help
 expect 2 "unknown flag '--frobnicate'" -- "$bnh" check --frobnicate

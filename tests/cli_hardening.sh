@@ -67,9 +67,9 @@ expect 2 '--min-time must be at most 3600 seconds, got 1e300' -- "$bnh" bench --
 
 # The default output's folder is created, as before; a folder the user names must exist.
 mkdir "$dir/fresh"
-expect 0 'wrote reports/accuracy.json' -- bash -c 'cd "$1" && exec "$0" accuracy --impl naive --m 16 --kappas 1 --cases 1 \
+expect 0 'wrote out/accuracy.json' -- bash -c 'cd "$1" && exec "$0" accuracy --impl naive --m 16 --kappas 1 --cases 1 \
   --ops bn_forward_infer' "$bnh" "$dir/fresh"
-expect 0 'accuracy' -- cat "$dir/fresh/reports/accuracy.json"
+expect 0 'accuracy' -- cat "$dir/fresh/out/accuracy.json"
 
 # Output paths are checked before the run: a missing folder, a folder named as the file. One
 # line means nothing ran (a run prints progress first).
