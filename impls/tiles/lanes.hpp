@@ -95,86 +95,45 @@ struct GradientLanes {
   }
 };
 
-// The sums of dy and of dy * (x - m) over stretches of an f32 run-view channel, m its mean
-// rounded to f32: four consecutive elements per lane summed in f32, (t0 + t1) + (t2 + t3), and
-// those short partial sums added to double lanes, as the row view does and for the same reasons
-// (rows.hpp, row_gradient_sums): a handful of f32 roundings per element before double, and
-// sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
-struct ShortGradientLanes {
-  Doubles dy_low = {}, dy_high = {}, centered_low = {}, centered_high = {};
-  double dy_tail = 0, centered_tail = 0;
-
-  void add(const float* dy, const float* x, std::int64_t length, float centre) {
-    const Floats m = broadcast(centre);
-    // Locals, so that the sums stay in registers through the loop.
-    Doubles g_low = dy_low, g_high = dy_high, c_low = centered_low, c_high = centered_high, low, high;
-    std::int64_t i = 0;
-    for (; i + 4 * lanes <= length; i += 4 * lanes) {
-      const Floats g0 = load_vector(dy + i), g1 = load_vector(dy + i + lanes);
-      const Floats g2 = load_vector(dy + i + 2 * lanes), g3 = load_vector(dy + i + 3 * lanes);
-      const Floats d0 = load_vector(x + i) - m, d1 = load_vector(x + i + lanes) - m;
-      const Floats d2 = load_vector(x + i + 2 * lanes) - m, d3 = load_vector(x + i + 3 * lanes) - m;
-      widen((g0 + g1) + (g2 + g3), low, high);
-      g_low += low;
-      g_high += high;
-      widen((g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3), low, high);
-      c_low += low;
-      c_high += high;
-    }
-    for (; i + lanes <= length; i += lanes) {
-      const Floats g = load_vector(dy + i);
-      widen(g, low, high);
-      g_low += low;
-      g_high += high;
-      widen(g * (load_vector(x + i) - m), low, high);
-      c_low += low;
-      c_high += high;
-    }
-    dy_low = g_low;
-    dy_high = g_high;
-    centered_low = c_low;
-    centered_high = c_high;
-    for (; i < length; ++i) {
-      const double gradient = dy[i];
-      dy_tail += gradient;
-      centered_tail += gradient * (static_cast<double>(x[i]) - static_cast<double>(centre));
-    }
-  }
-  GradientSums sums(double mean, float centre) const {
-    const double sum_dy = sum_lanes(dy_low, dy_high) + dy_tail;
-    const double centered = sum_lanes(centered_low, centered_high) + centered_tail;
-    return GradientSums{sum_dy, centered + (static_cast<double>(centre) - mean) * sum_dy};
-  }
-};
-
-// Adds the short f32 partial sums of four vectors of deviations, (d0 + d1) + (d2 + d3) and the
-// same of their squares, to the double lanes of S1 (first_*) and S2 (second_*).
-inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2, const Floats& d3,
-                           Doubles& first_low, Doubles& first_high, Doubles& second_low, Doubles& second_high) {
-  Doubles low, high;
-  widen((d0 + d1) + (d2 + d3), low, high);
-  first_low += low;
-  first_high += high;
-  widen((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3), low, high);
-  second_low += low;
-  second_high += high;
-}
-
-// The sums of d = x - shift and of d^2 over stretches of a run-view channel, in short f32
-// partial sums (four consecutive elements per lane, moments.hpp) added to double lanes.
-struct ShortDeviationLanes {
+// Two sums in double lanes, S1 (first) and S2 (second), fed with short f32 partial sums as
+// vectors of floats and, past the last whole vector, element by element in double.
+struct WidenedPair {
   Doubles first_low = {}, first_high = {}, second_low = {}, second_high = {};
   double first_tail = 0, second_tail = 0;
 
+  void add(const Floats& first, const Floats& second) {
+    Doubles low, high;
+    widen(first, low, high);
+    first_low += low;
+    first_high += high;
+    widen(second, low, high);
+    second_low += low;
+    second_high += high;
+  }
+  void add_tail(double first, double second) {
+    first_tail += first;
+    second_tail += second;
+  }
+  double first() const { return sum_lanes(first_low, first_high) + first_tail; }
+  double second() const { return sum_lanes(second_low, second_high) + second_tail; }
+};
+
+// Adds the short f32 partial sums of four vectors of deviations, (d0 + d1) + (d2 + d3) and the
+// same of their squares, to S1 and S2.
+inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2, const Floats& d3, WidenedPair& sums) {
+  sums.add((d0 + d1) + (d2 + d3), (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
+}
+
+// The sums of d = x - shift (first) and of d^2 (second) over stretches of an f32 run-view
+// channel, in short f32 partial sums of four consecutive elements per lane (moments.hpp).
+struct ShortDeviationLanes : WidenedPair {
   void add(const float* in, std::int64_t length, float shift) {
     const Floats s = broadcast(shift);
-    // Locals, so that the sums stay in registers through the loop.
-    Doubles f_low = first_low, f_high = first_high, s_low = second_low, s_high = second_high;
-    Doubles low, high;
+    WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
       add_short_sums(load_vector(in + i) - s, load_vector(in + i + lanes) - s, load_vector(in + i + 2 * lanes) - s,
-                     load_vector(in + i + 3 * lanes) - s, f_low, f_high, s_low, s_high);
+                     load_vector(in + i + 3 * lanes) - s, sums);
     }
     if (i + lanes <= length) {  // one to three whole vectors left: one more short partial sum
       Floats d = load_vector(in + i) - s, partial_first = d, partial_second = d * d;
@@ -183,25 +142,47 @@ struct ShortDeviationLanes {
         partial_first += d;
         partial_second += d * d;
       }
-      widen(partial_first, low, high);
-      f_low += low;
-      f_high += high;
-      widen(partial_second, low, high);
-      s_low += low;
-      s_high += high;
+      sums.add(partial_first, partial_second);
     }
-    first_low = f_low;
-    first_high = f_high;
-    second_low = s_low;
-    second_high = s_high;
     for (; i < length; ++i) {
       const double d = static_cast<double>(in[i]) - static_cast<double>(shift);
-      first_tail += d;
-      second_tail += d * d;
+      sums.add_tail(d, d * d);
     }
+    static_cast<WidenedPair&>(*this) = sums;
   }
-  double first() const { return sum_lanes(first_low, first_high) + first_tail; }
-  double second() const { return sum_lanes(second_low, second_high) + second_tail; }
+};
+
+// The sums of dy (first) and of dy * (x - m) (second) over stretches of an f32 run-view channel,
+// m its mean rounded to f32: four consecutive elements per lane summed in f32,
+// (t0 + t1) + (t2 + t3), as the row view does and for the same reasons (rows.hpp,
+// row_gradient_sums): a handful of f32 roundings per element before double, and
+// sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
+struct ShortGradientLanes : WidenedPair {
+  void add(const float* dy, const float* x, std::int64_t length, float centre) {
+    const Floats m = broadcast(centre);
+    WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
+    std::int64_t i = 0;
+    for (; i + 4 * lanes <= length; i += 4 * lanes) {
+      const Floats g0 = load_vector(dy + i), g1 = load_vector(dy + i + lanes);
+      const Floats g2 = load_vector(dy + i + 2 * lanes), g3 = load_vector(dy + i + 3 * lanes);
+      const Floats d0 = load_vector(x + i) - m, d1 = load_vector(x + i + lanes) - m;
+      const Floats d2 = load_vector(x + i + 2 * lanes) - m, d3 = load_vector(x + i + 3 * lanes) - m;
+      sums.add((g0 + g1) + (g2 + g3), (g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3));
+    }
+    for (; i + lanes <= length; i += lanes) {
+      const Floats g = load_vector(dy + i);
+      sums.add(g, g * (load_vector(x + i) - m));
+    }
+    for (; i < length; ++i) {
+      const double gradient = dy[i];
+      sums.add_tail(gradient, gradient * (static_cast<double>(x[i]) - static_cast<double>(centre)));
+    }
+    static_cast<WidenedPair&>(*this) = sums;
+  }
+  GradientSums sums(double mean, float centre) const {
+    const double sum_dy = first();
+    return GradientSums{sum_dy, second() + (static_cast<double>(centre) - mean) * sum_dy};
+  }
 };
 
 }  // namespace bnh::tiles

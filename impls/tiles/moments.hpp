@@ -6,8 +6,8 @@
 // algorithm).
 //   - f64: two passes over data that sits in cache, the mean as the shift, the sums in double.
 //   - f32: one pass through memory, in short f32 partial sums, see below.
-// Gradient sums are accumulated in double (the row view from short partial sums of four rows in
-// the element type, see row_gradient_sums).
+// Gradient sums are accumulated in double; f32 ones from short f32 partial sums of four terms
+// (run view: ShortGradientLanes; row view: row_gradient_sums, which gives the reasons).
 //
 // f32 moments in one pass. Each channel (or row-view column) has a shift s: one of its own
 // values, near the mean of the first few. Then, per vector, d = x - s is formed in f32, and four

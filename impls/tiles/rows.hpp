@@ -114,25 +114,26 @@ inline void short_column_sums(const float* tile, std::int64_t rows, std::int64_t
   std::int64_t column = 0;
   for (; column + lanes <= channels; column += lanes) {
     const Floats s = load_vector(shift + column);
-    Doubles f_low = {}, f_high = {}, s_low = {}, s_high = {}, low, high;
+    WidenedPair sums;
     const float* in = tile + column;
     std::int64_t row = 0;
     for (; row + 4 <= rows; row += 4, in += 4 * channels) {
       add_short_sums(load_vector(in) - s, load_vector(in + channels) - s, load_vector(in + 2 * channels) - s,
-                     load_vector(in + 3 * channels) - s, f_low, f_high, s_low, s_high);
+                     load_vector(in + 3 * channels) - s, sums);
       prefetch_ahead(ahead, ahead_end, 4 * vector_bytes);
     }
     for (; row < rows; ++row, in += channels) {
+      Doubles low, high;
       widen(load_vector(in) - s, low, high);
-      f_low += low;
-      f_high += high;
-      s_low += low * low;
-      s_high += high * high;
+      sums.first_low += low;
+      sums.first_high += high;
+      sums.second_low += low * low;
+      sums.second_high += high * high;
     }
-    store_vector(first + column, f_low);
-    store_vector(first + column + double_lanes, f_high);
-    store_vector(second + column, s_low);
-    store_vector(second + column + double_lanes, s_high);
+    store_vector(first + column, sums.first_low);
+    store_vector(first + column + double_lanes, sums.first_high);
+    store_vector(second + column, sums.second_low);
+    store_vector(second + column + double_lanes, sums.second_high);
   }
   for (; column < channels; ++column) {
     double f = 0, q = 0;
