@@ -105,7 +105,7 @@ class KernelImplementation final : public UniformImplementation {
   }
   template <Operation op, typename T, std::size_t... k>
   static void call_kernel(const TensorDesc& desc, const Params& params,
-                         const OperationBuffers& buffers, std::index_sequence<k...>) {
+                          const OperationBuffers& buffers, std::index_sequence<k...>) {
     kernel<op, T>()(desc, params, typed<T, operation_spec(op).buffers[k].role>(buffers[k])...);
   }
   template <typename T, BufferRole role>
