@@ -94,7 +94,7 @@ std::string bandwidth_section(const Report& report, const std::vector<Group>& gr
         group, palette, [](const Benchmark& b) { return positive(b.gbps); },
         [](const Benchmark& b, double gbps) {
           std::string text = format_number(gbps) + " GB/s";
-          if (b.roofline_fraction) text += ", " + format_percent(b.roofline_fraction) + " of copy";
+          if (b.roofline_fraction) text += ", " + format_percent(b.roofline_fraction) + " of the probe's copy bandwidth";
           return tip(b, text);
         },
         "bandwidth", "bandwidth", "Bandwidth");

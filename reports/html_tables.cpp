@@ -83,7 +83,7 @@ std::string tables_section(const Report& report) {
   std::ostringstream out;
   out << "<section id=\"tables\">\n<details><summary>All " << report.benchmarks.size()
       << " benchmarks</summary>\n<table class=\"all\"><thead><tr><th>benchmark</th><th>role</th><th>median</th>"
-         "<th>min</th><th>stddev</th><th>GB/s</th><th>of copy</th><th>of bound</th><th>vs baseline</th>"
+         "<th>min</th><th>stddev</th><th>GB/s</th><th>bw</th><th>of bound</th><th>vs baseline</th>"
          "<th>vs best peer</th></tr></thead><tbody>\n";
   for (const auto& benchmark : report.benchmarks) {
     const Timing& timing = benchmark.timing;

@@ -208,7 +208,7 @@ void errors(std::ostringstream& out, const Report& report) {
 void all_benchmarks(std::ostringstream& out, const Report& report) {
   if (report.benchmarks.empty()) return;
   out << "<details><summary>All " << report.benchmarks.size() << " benchmarks</summary>\n\n";
-  out << "| benchmark | median | min | GB/s | of copy | of bound | vs baseline | vs best peer |\n";
+  out << "| benchmark | median | min | GB/s | bw | of bound | vs baseline | vs best peer |\n";
   out << "|---|--:|--:|--:|--:|--:|--:|--:|\n";
   for (const auto& benchmark : report.benchmarks) {
     const Timing& timing = benchmark.timing;
