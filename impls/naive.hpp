@@ -16,13 +16,6 @@
 
 namespace bnh::naive {
 
-template <typename Visit>
-void for_each_in_channel(const TensorDesc& desc, std::int64_t c, Visit&& visit) {
-  for (std::int64_t n = 0; n < desc.n; ++n) {
-    for (std::int64_t s = 0; s < desc.spatial(); ++s) visit(desc.offset(n, c, s));
-  }
-}
-
 template <typename Self>
 struct Textbook {
   static constexpr const char* description = "the textbook kernels with one step replaced";
@@ -36,10 +29,10 @@ struct Textbook {
                                  double& mean, double& var) {
     const double count = static_cast<double>(desc.per_channel());
     double sum = 0;
-    for_each_in_channel(desc, c, [&](std::int64_t i) { sum += x[i]; });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { sum += x[i]; });
     mean = sum / count;
     double squares = 0;
-    for_each_in_channel(desc, c, [&](std::int64_t i) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
       const double centered = x[i] - mean;
       squares += centered * centered;
     });
@@ -65,6 +58,16 @@ struct Textbook {
   static double clamp_r(double ratio, double rmax) { return clamp(ratio, 1 / rmax, rmax); }
   static double clamp_d(double shift, double dmax) { return clamp(shift, -dmax, dmax); }
 
+  // dbeta = sum(dy), dgamma = sum(dy xhat) over the channel.
+  template <typename T>
+  static void gradient_sums(const TensorDesc& desc, const T* dy, const T* x, std::int64_t c, double mean,
+                            double invstd, double& sum_dy, double& sum_dy_xhat) {
+    desc.for_each_in_channel(c, [&](std::int64_t i) {
+      sum_dy += dy[i];
+      sum_dy_xhat += dy[i] * ((x[i] - mean) * invstd);
+    });
+  }
+
   // dx = gamma invstd / M (M dy - dbeta - xhat dgamma); renorm passes gamma r for gamma.
   static double input_gradient(double gamma, double invstd, double count, double dy,
                                double dbeta, double xhat, double dgamma) {
@@ -81,7 +84,7 @@ struct Textbook {
       double mean, var;
       Self::channel_statistics(desc, x, c, mean, var);
       const double invstd = Self::invstd_of(var, params.eps);
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
         y[i] = static_cast<T>(gamma[c] * xhat + beta[c]);
       });
@@ -97,7 +100,7 @@ struct Textbook {
                                const T* running_var, T* y) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double invstd = Self::invstd_of(running_var[c], params.eps);
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         y[i] = static_cast<T>(gamma[c] * ((x[i] - static_cast<double>(running_mean[c])) * invstd) +
                               beta[c]);
       });
@@ -112,11 +115,8 @@ struct Textbook {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
       double sum_dy = 0, sum_dy_xhat = 0;
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
-        sum_dy += dy[i];
-        sum_dy_xhat += dy[i] * ((x[i] - mean) * invstd);
-      });
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      Self::gradient_sums(desc, dy, x, c, mean, invstd, sum_dy, sum_dy_xhat);
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
         dx[i] = static_cast<T>(
             Self::input_gradient(gamma[c], invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
@@ -139,7 +139,7 @@ struct Textbook {
       // r and d come from the running statistics before this step updates them.
       const double r = Self::clamp_r(sigma_batch / sigma_running, params.rmax);
       const double d = Self::clamp_d((mean - running_mean[c]) / sigma_running, params.dmax);
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) / sigma_batch;
         y[i] = static_cast<T>(gamma[c] * (xhat * r + d) + beta[c]);
       });
@@ -159,14 +159,11 @@ struct Textbook {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
       double sum_dy = 0, sum_dy_xhat = 0;
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
-        sum_dy += dy[i];
-        sum_dy_xhat += dy[i] * ((x[i] - mean) * invstd);
-      });
+      Self::gradient_sums(desc, dy, x, c, mean, invstd, sum_dy, sum_dy_xhat);
       // With g = dy gamma r (r, d held constant), the sums over g are gamma r times those over
       // dy: renorm's dx is batch norm's with gamma r in place of gamma.
       const double gamma_r = static_cast<double>(gamma[c]) * r[c];
-      for_each_in_channel(desc, c, [&](std::int64_t i) {
+      desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
         dx[i] = static_cast<T>(
             Self::input_gradient(gamma_r, invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));

@@ -54,9 +54,7 @@ TEST(Eigen, AgreesWithTheReferenceOnALargeMeanWithASmallSpread) {
       std::mt19937_64 engine(8);
       std::normal_distribution<double> normal(0.0, 1.0);
       // Values of the dtype, so that the case's data is exactly what the implementation sees.
-      auto representable = [&](double value) {
-        return dtype == DType::f32 ? static_cast<double>(static_cast<float>(value)) : value;
-      };
+      auto representable = [&](double value) { return round_to_dtype(value, dtype); };
       for (auto& value : test_case.x) value = representable(1e4 + normal(engine));
       // Running statistics near the batch's, so that renorm's r and d are not simply clamped.
       for (auto& value : test_case.running_mean) value = representable(1e4 + 0.1 * normal(engine));

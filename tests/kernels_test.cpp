@@ -169,8 +169,7 @@ TEST_P(TiledImplementation, AgreesWithTheReferenceWhenTheMeanDwarfsTheSpread) {
         // x = 1e4 + N(0, 1): a one-pass E[x^2] - E[x]^2 in float would lose every digit of the
         // variance, and in double half of them (too many for f64 data).
         for (double& value : test_case.x) {
-          value = 1e4 + normal(engine);
-          if (dtype == DType::f32) value = static_cast<double>(static_cast<float>(value));
+          value = round_to_dtype(1e4 + normal(engine), dtype);
         }
         expect_agreement(*impl, test_case);
       }

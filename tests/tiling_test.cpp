@@ -35,10 +35,7 @@ const std::vector<CacheSizes> caches = {
     {3 * KiB + 7, 10 * KiB + 1, 100 * KiB + 3, false}};  // sizes that are not powers of two
 
 std::string describe(const std::vector<std::int64_t>& dims, Layout layout, const CacheSizes& c) {
-  std::string text;
-  for (std::int64_t d : dims) text += std::to_string(d) + "x";
-  text.back() = ' ';
-  return text + to_string(layout) + ", L1 " + std::to_string(c.l1_data) + ", L2 " + std::to_string(c.l2);
+  return shape_label(dims) + " " + to_string(layout) + ", L1 " + std::to_string(c.l1_data) + ", L2 " + std::to_string(c.l2);
 }
 
 TensorDesc desc_of(const std::vector<std::int64_t>& dims, Layout layout) {
