@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "reports/compare.hpp"
 #include "reports/render_html.hpp"
@@ -360,6 +361,33 @@ TEST_F(ReportFiles, WritesStringsThatAreNotUtf8) {
   EXPECT_EQ(read_report(path).benchmarks[0].implementation, "bad\xEF\xBF\xBD\xEF\xBF\xBD name");
   EXPECT_NO_THROW(render_markdown(report));
   EXPECT_NO_THROW(render_html(report));
+}
+
+
+// A version-1 report written before roles and bounds (tests/fixtures/before_roles.json) reads
+// as docs/report-schema.md promises: roles from "peer" and the name naive, the copies as copy
+// bounds, the L3 as the last level, and the figures derived again.
+TEST(OlderReports, AReportWrittenBeforeRolesIsReadWithTheirMeaning) {
+  Report report = read_report(std::string(BNH_FIXTURES_DIR) + "/before_roles.json");
+  EXPECT_EQ(report.machine.caches.last_level, std::int64_t{32} << 20);
+  ASSERT_EQ(report.benchmarks.size(), 3u);
+  std::map<std::string, const Benchmark*> by_name;
+  for (const auto& benchmark : report.benchmarks) by_name[benchmark.implementation] = &benchmark;
+  EXPECT_EQ(by_name.at("naive")->role, bnh::Role::baseline);
+  EXPECT_EQ(by_name.at("openmp")->role, bnh::Role::built_in);
+  EXPECT_EQ(by_name.at("onednn")->role, bnh::Role::peer);
+  ASSERT_EQ(report.bounds.size(), 1u);
+  EXPECT_EQ(report.bounds[0].kind, "copy");
+  EXPECT_EQ(report.bounds[0].id, "copy/f32/2x256x14x14/t1");
+
+  derive(report);
+  EXPECT_EQ(report.focus, "openmp");
+  const Benchmark& openmp = *by_name.at("openmp");
+  ASSERT_TRUE(openmp.speedup_vs_naive && openmp.speedup_vs_best_peer && openmp.copy_fraction);
+  EXPECT_NEAR(*openmp.speedup_vs_naive, 8, 1e-9);
+  EXPECT_NEAR(*openmp.speedup_vs_best_peer, 2, 1e-9);
+  EXPECT_EQ(openmp.best_peer, std::optional<std::string>("onednn"));
+  EXPECT_NEAR(*openmp.copy_fraction, 0.4, 1e-9);
 }
 
 }  // namespace
