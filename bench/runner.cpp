@@ -6,8 +6,10 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "bench/workspace.hpp"
+#include "bnh/registry.hpp"
 #include "core/machine.hpp"
 
 namespace bnh::bench {
@@ -65,29 +67,69 @@ void bound_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws
   set_rate_counters(state, plan);
 }
 
-void operation_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws) {
+bool is_backward(Operation operation) {
+  return operation == Operation::bn_backward || operation == Operation::renorm_backward;
+}
+
+// The registered baseline, made once: it supplies the saved statistics for a backward pass of
+// an implementation that has no forward pass of its own.
+Implementation& baseline_implementation() {
+  static const std::unique_ptr<Implementation> baseline = [] {
+    for (const auto& entry : registered_implementations()) {
+      if (entry.role == Role::baseline) return entry.make();
+    }
+    throw Error("no baseline implementation is registered");
+  }();
+  return *baseline;
+}
+
+// The saved statistics (and r, d) a backward pass reads: from the implementation's own forward
+// pass, or the baseline's when it has none.
+void run_matching_forward(Implementation& impl, Operation backward, const TensorDesc& desc, const Params& params,
+                          Workspace& ws) {
+  const Operation forward =
+      backward == Operation::renorm_backward ? Operation::renorm_forward_train : Operation::bn_forward_train;
+  Implementation& source = impl.supports(forward) ? impl : baseline_implementation();
+  call(source, forward, desc, params, ws.buffers(forward));
+}
+
+// Runs `work`; a failure skips the benchmark with its message. `faulted` collects the ids whose
+// implementation crashed, hung or wrote out of bounds: a failure, unlike a refusal.
+template <typename Work>
+bool skipped_on_failure(benchmark::State& state, const Planned& plan, std::set<std::string>& faulted, Work&& work) {
+  try {
+    work();
+    return false;
+  } catch (const PluginFault& fault) {
+    faulted.insert(plan.id);
+    state.SkipWithError(fault.what());
+  } catch (const std::exception& error) {
+    state.SkipWithError(error.what());
+  }
+  return true;
+}
+
+void operation_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws,
+                         std::set<std::string>& faulted) {
   Implementation& impl = *plan.contender->implementation;
   Params params;
   params.threads = plan.threads;
   omp_set_num_threads(plan.threads);  // for implementations that take OpenMP's default team
-  try {
-    ws.prepare(plan.desc);
-    // The saved statistics (and r, d) a backward pass reads come from this implementation's
-    // own forward pass; every benchmark starts from running statistics 0 / 1.
-    const bool renorm = plan.operation == Operation::renorm_forward_train ||
-                        plan.operation == Operation::renorm_backward;
-    const Operation forward = renorm ? Operation::renorm_forward_train : Operation::bn_forward_train;
+  ws.prepare(plan.desc);
+  OperationBuffers buffers;  // taken after the resets, which make the running statistics anew
+  const bool skipped = skipped_on_failure(state, plan, faulted, [&] {
+    // Every benchmark starts from running statistics 0 / 1.
     ws.reset_running_statistics();
-    call(impl, forward, plan.desc, params, ws.buffers(forward));
+    if (is_backward(plan.operation)) run_matching_forward(impl, plan.operation, plan.desc, params, ws);
     ws.reset_running_statistics();
-    call(impl, plan.operation, plan.desc, params, ws.buffers(plan.operation));  // warm-up, or a refusal
-  } catch (const std::exception& error) {
-    state.SkipWithError(error.what());
-    return;
-  }
-  const OperationBuffers buffers = ws.buffers(plan.operation);
+    buffers = ws.buffers(plan.operation);
+    call(impl, plan.operation, plan.desc, params, buffers);  // warm-up, or a refusal
+  });
+  if (skipped) return;  // Google Benchmark: skip before the loop, or break out of it
   for (auto _ : state) {
-    call(impl, plan.operation, plan.desc, params, buffers);
+    if (skipped_on_failure(state, plan, faulted, [&] { call(impl, plan.operation, plan.desc, params, buffers); })) {
+      break;
+    }
     benchmark::ClobberMemory();
   }
   set_rate_counters(state, plan);
@@ -186,9 +228,9 @@ reports::Timing timing_of(const CollectingReporter::Collected& collected, bool c
 }
 
 // The typed measurement of one planned benchmark.
-void record(const Planned& plan, const CollectingReporter::Collected& collected, RunOutput& output) {
+void record(const Planned& plan, const CollectingReporter::Collected& collected, bool faulted, RunOutput& output) {
   if (!collected.error.empty() || collected.seconds.empty()) {
-    output.errors.push_back({plan.id, collected.error.empty() ? "no measurement" : collected.error});
+    output.errors.push_back({plan.id, collected.error.empty() ? "no measurement" : collected.error, faulted});
     return;
   }
   const reports::Timing timing = timing_of(collected, plan.cpu_clock);
@@ -234,16 +276,18 @@ RunOutput run_benchmarks(const RunConfig& config, const std::function<void(const
   benchmark::ClearRegisteredBenchmarks();
   const int default_team = omp_get_max_threads();  // the benchmarks set it; restored below
   Workspace workspace;
+  std::set<std::string> faulted;
   std::map<std::string, const Planned*> by_id;
   for (const Planned& plan : plans) {
     by_id[plan.id] = &plan;
     const Planned* planned = &plan;
     Workspace* ws = &workspace;
-    auto* benchmark = benchmark::RegisterBenchmark(plan.id.c_str(), [planned, ws](benchmark::State& state) {
+    std::set<std::string>* faults = &faulted;
+    auto* benchmark = benchmark::RegisterBenchmark(plan.id.c_str(), [planned, ws, faults](benchmark::State& state) {
       if (planned->is_bound()) {
         bound_benchmark(state, *planned, *ws);
       } else {
-        operation_benchmark(state, *planned, *ws);
+        operation_benchmark(state, *planned, *ws, *faults);
       }
     });
     benchmark->Repetitions(1)->MinTime(config.min_time)->Unit(benchmark::kMicrosecond);
@@ -270,7 +314,7 @@ RunOutput run_benchmarks(const RunConfig& config, const std::function<void(const
   output.registered = static_cast<int>(plans.size());
   for (const Planned& plan : plans) {
     const auto found = reporter.collected.find(plan.id);
-    if (found != reporter.collected.end()) record(plan, found->second, output);  // else filtered out
+    if (found != reporter.collected.end()) record(plan, found->second, faulted.count(plan.id) > 0, output);  // else filtered out
   }
   return output;
 }

@@ -11,6 +11,7 @@
 #include "bench/runner.hpp"
 #include "bench/suites.hpp"
 #include "bnh/registry.hpp"
+#include "bnh/text.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "cli/output_files.hpp"
@@ -66,7 +67,9 @@ options:
   --no-accuracy        skip the accuracy measurement
   --help               this text
 
-Exit status: 0 the report was written, 2 bad usage or an output that cannot be written.
+Exit status: 0 the report was written; 1 it was written, but an implementation crashed, hung
+or wrote out of bounds (a plugin's fault); 2 bad usage or an output that cannot be written;
+3 it was written, but a --plugin implementation had nothing it could be measured on.
 )";
 
 // Thread counts in [1, thread_limit()]: a team of 100000 threads does not start (and ended in
@@ -179,7 +182,7 @@ void show_progress(const bench::Progress& progress, bool terminal) {
   const int width = static_cast<int>(std::to_string(progress.total).size());
   std::cerr << "[" << std::setw(width) << progress.index << "/" << progress.total << "] " << progress.id;
   if (!progress.error.empty()) {
-    std::cerr << "  refused: " << progress.error << '\n';
+    std::cerr << "  not measured: " << progress.error << '\n';
   } else {
     std::cerr << "  " << seconds_text(progress.median_s) << "  " << std::fixed << std::setprecision(2)
               << progress.gbps << " GB/s" << std::defaultfloat << '\n';
@@ -284,13 +287,28 @@ int run_bench(const std::vector<std::string>& words) {
   write_file(output, reports::report_text(report));
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cout << '\n' << reports::format_summary_text(report);
-  if (!report.errors.empty()) {
-    std::cout << '\n' << report.errors.size() << " benchmark(s) refused a valid call (listed in the report)\n";
+  const auto faults = std::count_if(report.errors.begin(), report.errors.end(), [](const auto& e) { return e.fault; });
+  const auto refusals = static_cast<std::ptrdiff_t>(report.errors.size()) - faults;
+  if (refusals > 0) std::cout << '\n' << refusals << " benchmark(s) refused a valid call (listed in the report)\n";
+  if (faults > 0) {
+    std::cout << '\n' << faults << " benchmark(s) failed: the implementation crashed, hung or wrote out of bounds "
+              << "(listed in the report)\n";
   }
   std::cout << "\nwrote " << output << " (" << report.benchmarks.size() << " benchmarks";
   if (accuracy) std::cout << ", " << report.accuracy.size() << " accuracy entries";
   std::cout << ", focus " << (report.focus.empty() ? "-" : report.focus) << ") in " << std::fixed
             << std::setprecision(0) << elapsed << " s" << std::defaultfloat << '\n';
+  if (faults > 0) return exit_status::check_failed;
+  for (const auto& target : targets) {
+    if (target.role != Role::under_test) continue;
+    const std::string name = target.implementation->name();
+    if (std::none_of(report.benchmarks.begin(), report.benchmarks.end(),
+                     [&](const auto& benchmark) { return benchmark.implementation == name; })) {
+      std::cerr << "bnh bench: nothing was measured for " << printable(name)
+                << ": it supports none of the dtypes, layouts and operations asked for\n";
+      return exit_status::nothing_checked;
+    }
+  }
   return exit_status::success;
 }
 

@@ -19,7 +19,7 @@ int run_list(const std::vector<std::string>& words);
 int run_check(const std::vector<std::string>& words);
 int run_gradcheck(const std::vector<std::string>& words);
 int run_accuracy(const std::vector<std::string>& words);  // 0 within bounds, 1 beyond, 2 bad usage
-int run_bench(const std::vector<std::string>& words);    // 0 report written, 2 bad usage
+int run_bench(const std::vector<std::string>& words);    // 0 written, 1 a fault, 2 bad usage, 3 plugin unmeasured
 int run_report(const std::vector<std::string>& words);   // 0 rendered, 2 bad usage or file
 int run_compare(const std::vector<std::string>& words);  // 0 no regression, 1 a regression, 2 bad input
 

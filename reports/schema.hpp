@@ -140,8 +140,11 @@ struct BoundMeasurement {
   double gbps = 0;
 };
 
-struct BenchmarkError {  // a call the implementation refused; no entry in benchmarks
+// A benchmark that was not measured (no entry in benchmarks): the implementation refused the
+// call, or, when `fault`, it crashed, hung or wrote out of bounds.
+struct BenchmarkError {
   std::string id, error;
+  bool fault = false;
 };
 
 // The accuracy entries are properties/accuracy_sweep.hpp's points, field for field; an infinite
@@ -211,7 +214,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BandwidthProbe, threads, copy_gb
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MachineFacts, cpu, cores, caches, isa, cpu_has_avx512f,
                                                 cpu_has_avx2, memory_bytes, os, bandwidth)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BuildFacts, compiler, flags, build_type, git_revision, libraries)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BenchmarkError, id, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BenchmarkError, id, error, fault)
 void to_json(nlohmann::json& out, const Suite& suite);
 void from_json(const nlohmann::json& in, Suite& suite);
 void to_json(nlohmann::json& out, const Benchmark& entry);

@@ -3,9 +3,11 @@
 # sandbox against two built-ins on one tiny shape. Checks the plumbing only, never the speed:
 # the report holds the plugin's benchmarks with the role "under test", names it as the focus,
 # and the summary is about it.
-#   tests/bench_plugin.sh BNH PLUGIN
+# A plugin that crashes fails the run (status 1, the benchmarks listed as faults, not refusals),
+# and one that supports none of the benchmarks asked for is "nothing measured" (status 3).
+#   tests/bench_plugin.sh BNH PLUGIN CRASHING_PLUGIN F64_ONLY_PLUGIN
 set -u
-bnh=$1 plugin=$2
+bnh=$1 plugin=$2 crashing=$3 f64_only=$4
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 failures=0
@@ -39,5 +41,21 @@ expect_refusal() {  # expect_refusal MESSAGE ARGS...
 }
 expect_refusal "is not one of the implementations measured" --impls naive --focus nosuch
 expect_refusal "two implementations are called 'naive'" --impls naive,naive
+
+tiny=(--suite quick --shapes 2x256x14x14 --impls naive --ops bn_forward_infer --layout nchw --repetitions 1
+  --min-time 0.001 --no-accuracy)
+"$bnh" bench "${tiny[@]}" --dtype f64 --plugin "$crashing" --output "$dir/crash.json" >"$dir/crash.txt" 2>&1
+status=$?
+[ "$status" -eq 1 ] || fail "a crashing plugin: bnh bench exited $status, expected 1: $(cat "$dir/crash.txt")"
+grep -q "failed: the implementation crashed" "$dir/crash.txt" || fail "a crashing plugin: no failure line"
+python3 - "$dir/crash.json" <<'PY' || fail "a crashing plugin: the report's errors"
+import json, sys
+errors = json.load(open(sys.argv[1]))["errors"]
+assert errors and all(e["fault"] and "SIGSEGV" in e["error"] for e in errors), errors
+PY
+"$bnh" bench "${tiny[@]}" --dtype f32 --plugin "$f64_only" --output "$dir/none.json" >"$dir/none.txt" 2>&1
+status=$?
+[ "$status" -eq 3 ] || fail "a plugin with nothing to measure: bnh bench exited $status, expected 3"
+grep -q "nothing was measured for" "$dir/none.txt" || fail "a plugin with nothing to measure: no message"
 
 [ "$failures" -eq 0 ] && echo "bench with a plugin in focus: measured, under test, the report's focus" || exit 1
