@@ -19,10 +19,6 @@ std::int64_t statistics_bytes(const TensorDesc& desc) {
   return values * static_cast<std::int64_t>(element_size(desc.dtype));
 }
 
-bool is_backward(Operation operation) {
-  return operation == Operation::bn_backward || operation == Operation::renorm_backward;
-}
-
 }  // namespace
 
 const char* to_string(BoundKind kind) {

@@ -67,10 +67,6 @@ void bound_benchmark(benchmark::State& state, const Planned& plan, Workspace& ws
   set_rate_counters(state, plan);
 }
 
-bool is_backward(Operation operation) {
-  return operation == Operation::bn_backward || operation == Operation::renorm_backward;
-}
-
 // The registered baseline, made once: it supplies the saved statistics for a backward pass of
 // an implementation that has no forward pass of its own.
 Implementation& baseline_implementation() {
@@ -87,8 +83,7 @@ Implementation& baseline_implementation() {
 // pass, or the baseline's when it has none.
 void run_matching_forward(Implementation& impl, Operation backward, const TensorDesc& desc, const Params& params,
                           Workspace& ws) {
-  const Operation forward =
-      backward == Operation::renorm_backward ? Operation::renorm_forward_train : Operation::bn_forward_train;
+  const Operation forward = forward_of(backward);
   Implementation& source = impl.supports(forward) ? impl : baseline_implementation();
   call(source, forward, desc, params, ws.buffers(forward));
 }

@@ -93,6 +93,15 @@ constexpr const OperationSpec& operation_spec(Operation operation) {
   return operation_table_detail::table[static_cast<std::size_t>(operation)];
 }
 
+// A backward pass: it reads the saved statistics (and renorm's r, d) of a training forward.
+constexpr bool is_backward(Operation operation) {
+  return operation == Operation::bn_backward || operation == Operation::renorm_backward;
+}
+// The training forward whose saved statistics `backward` reads.
+constexpr Operation forward_of(Operation backward) {
+  return backward == Operation::renorm_backward ? Operation::renorm_forward_train : Operation::bn_forward_train;
+}
+
 // How many values a buffer of this extent holds for `desc` (assumed valid: see validate_desc).
 inline std::int64_t values_in(Extent extent, const TensorDesc& desc) {
   return extent == Extent::tensor ? desc.elements() : desc.c;
