@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/machine.hpp"
+
 namespace bnh::cli {
 
 Arguments::Arguments(const std::string& command, const std::vector<std::string>& words,
@@ -214,7 +216,7 @@ std::string bytes_text(double bytes) {
 }  // namespace
 
 double memory_limit_bytes() {
-  double limit = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  double limit = static_cast<double>(machine().memory_bytes);
   if (!(limit > 0)) limit = INFINITY;
   limit = std::min(limit, cgroup_memory_limit());
   rlimit address_space{};
