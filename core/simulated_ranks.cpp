@@ -1,0 +1,240 @@
+// Simulated ranks: K threads of this process, their collectives met in shared memory.
+//
+// A collective is a generation-counted barrier: each rank leaves its values and waits; the last
+// to arrive gathers everyone's values into one buffer and starts the next generation, and each
+// waiter copies the buffer out before it can arrive anywhere else. Once anything goes wrong (a
+// rank threw, returned while others wait, asked for a different count, or a wait ran out of
+// time) the group is broken: every pending and later collective throws instead of waiting.
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "bnh/communicator.hpp"
+#include "bnh/types.hpp"
+
+namespace bnh {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double longest_wait_seconds = 1e7;  // beyond it, "forever": the clock must not overflow
+
+// Thrown on a rank whose collective failed because another rank failed first: the other
+// rank's own exception is the one run() reports.
+class OtherRankFailed : public Error {
+ public:
+  using Error::Error;
+};
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::ostringstream text;
+  text << (ranks.size() == 1 ? "rank " : "ranks ");
+  for (std::size_t i = 0; i < ranks.size(); ++i) text << (i > 0 ? ", " : "") << ranks[i];
+  return text.str();
+}
+
+// What the K ranks of one run() share.
+class Group {
+ public:
+  Group(int size, double timeout_seconds)
+      : size_(size),
+        timeout_(std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(std::min(timeout_seconds, longest_wait_seconds)))),
+        timeout_seconds_(timeout_seconds),
+        arrived_(size, false),
+        finished_(size, false),
+        saw_other_rank_fail_(size, false),
+        counts_(size, 0),
+        contributions_(size, nullptr) {}
+
+  int size() const { return size_; }
+
+  void all_gather(int rank, const double* values, std::int64_t count, double* gathered) {
+    if (count < 0) throw Error("all_gather: negative count " + std::to_string(count));
+    std::unique_lock<std::mutex> lock(mutex_);
+    throw_if_broken(rank);
+    if (const int gone = first_finished(); gone >= 0) {
+      break_group(-1, "all_gather: rank " + std::to_string(gone) + " returned without joining it");
+      throw_if_broken(rank);
+    }
+    arrived_[rank] = true;
+    counts_[rank] = count;
+    contributions_[rank] = values;
+    const std::uint64_t generation = generation_;
+    if (std::count(arrived_.begin(), arrived_.end(), true) == size_) {
+      complete();
+    } else {
+      const auto deadline = Clock::now() + timeout_;
+      const auto settled = [&] { return generation_ != generation || broken_; };
+      if (!cv_.wait_until(lock, deadline, settled)) break_group(-1, missing_ranks_message());
+      throw_if_broken(rank);
+    }
+    std::copy(buffer_.begin(), buffer_.end(), gathered);
+  }
+
+  // A rank's body has returned (normally or by throwing).
+  void finish(int rank, const std::exception_ptr& failure) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_[rank] = true;
+    if (failure) {
+      break_group(rank, "rank " + std::to_string(rank) + " failed: " + message_of(failure));
+    } else if (std::count(arrived_.begin(), arrived_.end(), true) > 0) {
+      break_group(-1, "all_gather: rank " + std::to_string(rank) + " returned without joining it");
+    }
+  }
+
+  // Whether one of this rank's collectives failed because another rank had failed.
+  bool saw_other_rank_fail(int rank) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return saw_other_rank_fail_[rank];
+  }
+
+ private:
+  // Called by the last rank to arrive, with the lock held; the others wait.
+  void complete() {
+    const std::int64_t count = counts_[0];
+    if (std::any_of(counts_.begin(), counts_.end(), [&](std::int64_t c) { return c != count; })) {
+      std::ostringstream text;
+      text << "all_gather: the ranks gave different counts (";
+      for (int k = 0; k < size_; ++k) text << (k > 0 ? ", " : "") << "rank " << k << ": " << counts_[k];
+      text << ")";
+      break_group(-1, text.str());
+      throw Error(text.str());
+    }
+    buffer_.resize(static_cast<std::size_t>(size_) * static_cast<std::size_t>(count));
+    for (int k = 0; k < size_; ++k) std::copy(contributions_[k], contributions_[k] + count, buffer_.begin() + k * count);
+    std::fill(arrived_.begin(), arrived_.end(), false);
+    ++generation_;
+    cv_.notify_all();
+  }
+
+  // broken_by: the rank whose failure broke the group, or -1 when the collective itself failed
+  // (every rank then reports the same message as its own).
+  void break_group(int broken_by, const std::string& message) {
+    if (broken_) return;
+    broken_ = true;
+    broken_by_ = broken_by;
+    message_ = message;
+    cv_.notify_all();
+  }
+
+  void throw_if_broken(int rank) {
+    if (!broken_) return;
+    if (broken_by_ >= 0 && broken_by_ != rank) {
+      saw_other_rank_fail_[rank] = true;
+      throw OtherRankFailed(message_);
+    }
+    throw Error(message_);
+  }
+
+  int first_finished() const {
+    const auto it = std::find(finished_.begin(), finished_.end(), true);
+    return it == finished_.end() ? -1 : static_cast<int>(it - finished_.begin());
+  }
+
+  std::string missing_ranks_message() const {
+    std::vector<int> missing;
+    for (int k = 0; k < size_; ++k) {
+      if (!arrived_[k]) missing.push_back(k);
+    }
+    std::ostringstream text;
+    text << "all_gather: " << rank_list(missing) << " did not join within " << timeout_seconds_ << " s";
+    return text.str();
+  }
+
+  static std::string message_of(const std::exception_ptr& failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& error) {
+      return error.what();
+    } catch (...) {
+      return "an exception that is not a std::exception";
+    }
+  }
+
+  const int size_;
+  const Clock::duration timeout_;
+  const double timeout_seconds_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::uint64_t generation_ = 0;
+  std::vector<bool> arrived_, finished_, saw_other_rank_fail_;
+  std::vector<std::int64_t> counts_;
+  std::vector<const double*> contributions_;
+  std::vector<double> buffer_;  // the last completed gather, rank by rank
+  bool broken_ = false;
+  int broken_by_ = -1;
+  std::string message_;
+};
+
+class SimulatedCommunicator : public Communicator {
+ public:
+  SimulatedCommunicator(Group& group, int rank) : group_(group), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return group_.size(); }
+  void all_gather(const double* values, std::int64_t count, double* gathered) override {
+    group_.all_gather(rank_, values, count, gathered);
+  }
+
+ private:
+  Group& group_;
+  int rank_;
+};
+
+class SimulatedRanks : public Ranks {
+ public:
+  SimulatedRanks(int size, double timeout_seconds) : size_(size), timeout_seconds_(timeout_seconds) {}
+  int size() const override { return size_; }
+  std::vector<int> local_ranks() const override {
+    std::vector<int> ranks(size_);
+    for (int k = 0; k < size_; ++k) ranks[k] = k;
+    return ranks;
+  }
+
+  // Reports the first failure in rank order among the ranks that failed on their own; a rank
+  // that failed only because another one did is reported when no rank failed on its own.
+  void run(const std::function<void(Communicator&)>& body) override {
+    Group group(size_, timeout_seconds_);
+    std::vector<std::exception_ptr> failures(size_);
+    std::vector<bool> consequence(size_, false);
+    const auto run_rank = [&](int rank) {
+      SimulatedCommunicator communicator(group, rank);
+      try {
+        body(communicator);
+      } catch (...) {
+        failures[rank] = std::current_exception();
+      }
+      consequence[rank] = failures[rank] && group.saw_other_rank_fail(rank);
+      group.finish(rank, failures[rank]);
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(size_);
+    for (int k = 0; k < size_; ++k) threads.emplace_back(run_rank, k);
+    for (std::thread& thread : threads) thread.join();
+
+    for (int k = 0; k < size_; ++k) {
+      if (failures[k] && !consequence[k]) std::rethrow_exception(failures[k]);
+    }
+    for (int k = 0; k < size_; ++k) {
+      if (failures[k]) std::rethrow_exception(failures[k]);
+    }
+  }
+
+ private:
+  int size_;
+  double timeout_seconds_;
+};
+
+}  // namespace
+
+std::unique_ptr<Ranks> simulated_ranks(int size, double timeout_seconds) {
+  if (size < 1) throw Error("simulated ranks: the number of ranks must be at least 1, not " + std::to_string(size));
+  if (!(timeout_seconds > 0)) throw Error("simulated ranks: the timeout must be positive");
+  return std::make_unique<SimulatedRanks>(size, timeout_seconds);
+}
+
+}  // namespace bnh
