@@ -1,9 +1,16 @@
 // bnh: verify and measure batch normalization and batch renormalization implementations.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bnh/communicator.hpp"
 #include "bnh/text.hpp"
 #include "bnh/types.hpp"
 #include "cli/arguments.hpp"
@@ -49,6 +56,31 @@ int run(const std::string& command, const std::vector<std::string>& rest) {
   return exit_status::bad_usage;
 }
 
+// With --mpi among a command's arguments this process is one rank of an MPI job (mpirun -np K
+// bnh ... --mpi): MPI is up before the command runs and finalized on every way out. Rank 0
+// alone writes to stdout, so the job prints one verdict; every rank keeps stderr for its errors.
+// The commands themselves accept --mpi as their flag.
+class MpiJob {
+ public:
+  MpiJob(int* argc, char*** argv) {
+    bnh::mpi_initialize(argc, argv);
+    if (bnh::mpi_ranks()->local_ranks().front() != 0) silence_stdout();
+  }
+  ~MpiJob() { bnh::mpi_finalize(); }
+  MpiJob(const MpiJob&) = delete;
+  MpiJob& operator=(const MpiJob&) = delete;
+
+ private:
+  static void silence_stdout() {
+    std::cout.flush();
+    std::fflush(stdout);
+    const int null = open("/dev/null", O_WRONLY);
+    if (null < 0) return;
+    dup2(null, STDOUT_FILENO);
+    close(null);
+  }
+};
+
 }  // namespace
 
 // Whatever escapes a subcommand ends here as one line and a documented status: no path ends in
@@ -61,7 +93,9 @@ int main(int argc, char** argv) {
   }
   const std::string& command = words.front();
   const std::string prefix = "bnh " + bnh::printable(command) + ": ";
+  std::optional<MpiJob> mpi_job;  // outlives the try: MPI is finalized after the error, too
   try {
+    if (std::find(words.begin(), words.end(), "--mpi") != words.end()) mpi_job.emplace(&argc, &argv);
     return run(command, std::vector<std::string>(words.begin() + 1, words.end()));
   } catch (const bnh::cli::UsageError& error) {  // already "bnh <command>: ..."
     std::cerr << bnh::printable(error.what()) << '\n';
