@@ -200,7 +200,6 @@ class SimulatedRanks : public Ranks {
   void run(const std::function<void(Communicator&)>& body) override {
     Group group(size_, timeout_seconds_);
     std::vector<std::exception_ptr> failures(size_);
-    std::vector<bool> consequence(size_, false);
     const auto run_rank = [&](int rank) {
       SimulatedCommunicator communicator(group, rank);
       try {
@@ -208,7 +207,6 @@ class SimulatedRanks : public Ranks {
       } catch (...) {
         failures[rank] = std::current_exception();
       }
-      consequence[rank] = failures[rank] && group.saw_other_rank_fail(rank);
       group.finish(rank, failures[rank]);
     };
     std::vector<std::thread> threads;
@@ -217,7 +215,7 @@ class SimulatedRanks : public Ranks {
     for (std::thread& thread : threads) thread.join();
 
     for (int k = 0; k < size_; ++k) {
-      if (failures[k] && !consequence[k]) std::rethrow_exception(failures[k]);
+      if (failures[k] && !group.saw_other_rank_fail(k)) std::rethrow_exception(failures[k]);
     }
     for (int k = 0; k < size_; ++k) {
       if (failures[k]) std::rethrow_exception(failures[k]);
