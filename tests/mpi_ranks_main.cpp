@@ -1,10 +1,13 @@
 // The MPI back end across real ranks, run by ctest under mpirun: the gather's layout, the
 // rank-order sum bitwise the same on every rank, an empty collective, the C view, and different
 // counts throwing on every rank alike. Every rank checks; the job fails when any rank does.
+// With --absent-rank, the last rank never joins: the others must end the job at the timeout.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bnh/communicator.hpp"
@@ -68,14 +71,26 @@ void check(bnh::Communicator& communicator) {
   expect(one == double(size) * size, rank, "collective after a refused one");
 }
 
+// Ends in MPI_Abort from the ranks that waited, never in a return.
+void absent_rank(bnh::Communicator& communicator) {
+  if (communicator.rank() == communicator.size() - 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    return;
+  }
+  double value = 0;
+  std::vector<double> gathered(communicator.size());
+  communicator.all_gather(&value, 1, gathered.data());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bnh::mpi_initialize(&argc, &argv);
+  const bool absent = argc > 1 && std::string(argv[1]) == "--absent-rank";
   int status = 0;
   try {
-    const auto ranks = bnh::mpi_ranks(30);
-    ranks->run(check);
+    const auto ranks = bnh::mpi_ranks(absent ? 0.5 : 30);
+    ranks->run(absent ? absent_rank : check);
     if (ranks->local_ranks().front() == 0) std::printf("mpi ranks: %d ranks checked\n", ranks->size());
     status = failures == 0 ? 0 : 1;
   } catch (const std::exception& error) {
