@@ -1,6 +1,7 @@
 // The ranks of a synchronized batch norm (bnh/sync_implementation.hpp) and what they do together.
-// Two back ends provide them (bnh/ranks.hpp): simulated ranks, threads of this process with the
-// collectives in shared memory, and real MPI ranks, one process each.
+// Two back ends provide them (core/simulated_ranks.cpp, core/mpi_ranks.cpp): simulated ranks,
+// threads of this process with the collectives in shared memory, and real MPI ranks, one process
+// each.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +45,10 @@ class Ranks {
   virtual std::vector<int> local_ranks() const = 0;
   // Calls body(communicator) once per local rank (simulated: each on its own thread, all at
   // once) and returns when every one has returned; the first exception in rank order is
-  // rethrown. Simulated: when a body throws, the others' collectives fail rather than hang.
+  // rethrown, as it was thrown (a PluginFault stays one). Simulated: when a body throws, the
+  // others' pending and later collectives throw bnh::Error("rank K failed: <its message>")
+  // rather than hang, and the ranks whose collectives failed that way are passed over: the
+  // exception rethrown is the first in rank order among the ranks that failed on their own.
   // MPI: a collective that does not complete within the timeout ends the job (MPI_Abort, with
   // a message naming the collective), since a rank that left cannot be waited for.
   virtual void run(const std::function<void(Communicator&)>& body) = 0;
