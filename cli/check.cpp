@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -11,10 +13,13 @@
 #include "bnh/text.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/check_report.hpp"
 #include "cli/output_files.hpp"
+#include "cli/ranks.hpp"
 #include "cli/targets.hpp"
 #include "properties/conformance.hpp"
 #include "properties/generators.hpp"
+#include "properties/sync_conformance.hpp"
 
 namespace bnh::cli {
 
@@ -23,13 +28,15 @@ namespace {
 // The shared target flags, with check's default placed under --impl, where it belongs.
 std::string target_lines() {
   std::string lines = target_usage;
-  const std::string note = "                     (default: every built-in)\n";
+  const std::string note = "                     (default: every built-in, the synchronized ones on 3\n"
+                           "                     simulated ranks; with --ranks, --shards or --mpi:\n"
+                           "                     the synchronized ones)\n";
   const auto after_impl = lines.find("  --plugin");
   if (after_impl == std::string::npos) return lines + "  with neither --impl nor --plugin: every built-in\n";
   return lines.insert(after_impl, note);
 }
 
-const std::string check_usage = R"(usage: bnh check [--impl NAME[,NAME...]] [--plugin PATH.so] [options]
+const std::string check_usage = R"(usage: bnh check [--impl NAME[,NAME...]] [--plugin PATH.so] [--ranks K | --mpi] [options]
 
 Runs the conformance suite (docs/properties.md) on implementations: agreement of every output
 of every operation with the 50-digit reference under the tolerance model (docs/tolerances.md),
@@ -37,8 +44,12 @@ and the mathematical properties batch norm and batch renorm must have. Cases are
 and, on failure, shrunk to a small counterexample printed with the command that replays it.
 What each verdict means: docs/verdicts.md.
 
+A synchronized implementation (`--impl sync`, or a plugin with --ranks, --shards or --mpi)
+runs on ranks, each with its shard of the batch; its results are compared on the whole batch,
+and the split is part of each case (docs/sync.md).
+
 options:
-)" + target_lines() + R"(  --property NAMES   properties to run (default: all)
+)" + target_lines() + ranks_usage + R"(  --property NAMES   properties to run (default: all)
   --ops LIST         only the properties that exercise nothing but these operations
                      (bn_forward_train, bn_forward_infer, bn_backward,
                      renorm_forward_train, renorm_backward)
@@ -64,164 +75,17 @@ out of bounds (or, with --strict, accepted bad input); 2 bad usage; 3 nothing wa
 (every property skipped, or every case refused); 4 internal error.
 )";
 
-std::string format_fraction(double fraction) {
-  std::ostringstream out;
-  out << std::setprecision(3) << fraction;
-  return out.str();
-}
-
-const char* status_name(PropertyResult::Status status) {
-  switch (status) {
-    case PropertyResult::Status::passed: return "passed";
-    case PropertyResult::Status::failed: return "failed";
-    case PropertyResult::Status::skipped: return "skipped";
-  }
-  return "unknown";
-}
-
-// Text that may hold a plugin's words, line by line, each made safe for a terminal.
-std::string printable_lines(const std::string& text, const std::string& indent) {
-  std::string out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const auto end = std::min(text.find('\n', start), text.size());
-    out += (start == 0 ? "" : "\n" + indent) + printable(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-nlohmann::json findings_json(const std::vector<BadInputFinding>& findings, bool with_message) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& finding : findings) {
-    nlohmann::json entry{{"operation", to_string(finding.operation)}, {"input", finding.input}};
-    if (with_message) entry["message"] = valid_utf8(finding.message);
-    list.push_back(entry);
-  }
-  return list;
-}
-
-const char* outcome_name(const ConformanceResult& result) {
-  if (!result.passed()) return "failed";
-  return result.nothing_checked().empty() ? "passed" : "nothing_checked";
-}
-
-nlohmann::json to_json(const ConformanceResult& result, const std::string& selector) {
-  nlohmann::json properties = nlohmann::json::array();
-  for (const auto& property : result.properties) {
-    properties.push_back({{"property", property.property},
-                          {"targets", property.targets},
-                          {"status", status_name(property.status)},
-                          {"cases", property.cases},
-                          {"worst_bound_fraction", property.worst_bound_fraction},
-                          {"seconds", property.seconds},
-                          {"counterexample", valid_utf8(property.counterexample)},
-                          {"failure", valid_utf8(property.failure)},
-                          {"reproduce_rc_params", property.reproduce},
-                          {"refusals", {{"count", property.refusals},
-                                        {"first_case", property.first_refused_case},
-                                        {"reason", valid_utf8(property.refusal_reason)}}}});
-  }
-  nlohmann::json validation = nullptr;
-  if (const PropertyResult* checked = result.input_validation()) {
-    validation = {{"calls", checked->cases},
-                  {"accepted", findings_json(checked->accepted_bad_input, false)},
-                  {"faulted", findings_json(checked->faulted_bad_input, true)},
-                  {"strict", result.strict_input},
-                  {"passed", checked->status != PropertyResult::Status::failed}};
-  }
-  const std::string nothing = result.nothing_checked();
-  return {{"implementation", valid_utf8(result.implementation)},
-          {"selector", valid_utf8(selector)},
-          {"seed", result.seed},
-          {"passed", result.passed()},
-          {"outcome", outcome_name(result)},
-          {"nothing_checked", nothing.empty() ? nlohmann::json(nullptr) : nlohmann::json(nothing)},
-          {"input_validation", validation},
-          {"properties", properties}};
-}
-
-std::string row_verdict(const PropertyResult& property, bool strict_input) {
-  switch (property.status) {
-    case PropertyResult::Status::skipped: return "skipped (" + printable(property.failure) + ")";
-    case PropertyResult::Status::failed: return "FAIL";
-    case PropertyResult::Status::passed: break;
-  }
-  if (!property.accepted_bad_input.empty() && !strict_input) return "accepts bad input (see below)";
-  if (property.refusals > 0) return "pass (" + std::to_string(property.refusals) + " refused)";
-  return "pass";
-}
-
-// What the table does not show: refusals set aside, and the input-validation verdict.
-void print_notes(const ConformanceResult& result) {
-  // Refusals, one entry per reason the implementation gave: usually one per operation.
-  struct Refusal {
-    std::string reason, first_case;
-    int cases = 0, properties = 0;
-  };
-  std::vector<Refusal> refusals;
-  int refused_cases = 0;
-  for (const auto& property : result.properties) {
-    if (property.refusals == 0) continue;
-    auto same = std::find_if(refusals.begin(), refusals.end(),
-                             [&](const Refusal& r) { return r.reason == property.refusal_reason; });
-    if (same == refusals.end()) same = refusals.insert(refusals.end(), {property.refusal_reason, property.first_refused_case});
-    same->cases += property.refusals;
-    same->properties += 1;
-    refused_cases += property.refusals;
-  }
-  if (!refusals.empty()) {
-    std::cout << "  refused valid calls (cases set aside, not failures): " << refused_cases << " cases\n";
-  }
-  for (const auto& refusal : refusals) {
-    std::cout << "    " << printable(refusal.reason) << "\n      " << refusal.cases << " cases in "
-              << refusal.properties << (refusal.properties == 1 ? " property" : " properties")
-              << ", first: " << refusal.first_case << '\n';
-  }
-  const PropertyResult* validation = result.input_validation();
-  if (validation == nullptr) return;
-  std::cout << "  input validation: ";
-  if (!validation->faulted_bad_input.empty()) {
-    std::cout << "misbehaved on bad input: " << printable(by_operation(validation->faulted_bad_input))
-              << " (a failure)\n";
-  }
-  if (!validation->accepted_bad_input.empty()) {
-    if (!validation->faulted_bad_input.empty()) std::cout << "  input validation: ";
-    std::cout << "accepted " << validation->accepted_bad_input.size() << " bad inputs: "
-              << printable(by_operation(validation->accepted_bad_input))
-              << (result.strict_input ? " (a failure: strict)\n"
-                                      : "\n    reported, not a failure (--strict makes it one)\n");
-  }
-  if (validation->faulted_bad_input.empty() && validation->accepted_bad_input.empty()) {
-    std::cout << "every bad input refused (" << validation->cases << " calls)\n";
-  }
-}
-
-std::string describe_failure(const std::string& name, const PropertyResult& property,
-                             const std::string& selector) {
-  std::ostringstream out;
-  out << printable(name) << " fails " << property.property << " (it catches " << property.targets << ")";
-  if (!property.counterexample.empty()) out << "\n  counterexample: " << printable(property.counterexample);
-  out << "\n  " << printable_lines(property.failure, "  ") << "\n  reproduce: bnh check "
-      << selector << " --property " << property.property;
-  if (!property.counterexample.empty()) {
-    out << " --case \"" << property.counterexample.substr(0, property.counterexample.find(" | ")) << "\"";
-  }
-  return out.str();
-}
-
 // Runs the chosen properties on one given case: the replay of a reported counterexample.
-int check_one_case(Implementation& implementation, const ConformanceOptions& options,
-                   const CaseSpec& spec) {
+int check_one_case(const std::vector<Property>& properties, const ConformanceOptions& options, const Case& test_case,
+                   const std::function<CaseVerdict(const Property&)>& verdict_of) {
   using Outcome = CaseVerdict::Outcome;
-  const Case test_case = make_case(spec);
   std::cout << "case: " << describe_case(test_case) << '\n';
   // As in a full run, input validation alone does not count as checking the numbers.
   bool failed = false, numbers_asked = false, checked_numbers = false, checked_any = false;
-  for (const auto& property : property_catalogue()) {
+  for (const auto& property : properties) {
     const auto& names = options.properties;
     if (!names.empty() && std::find(names.begin(), names.end(), property.name) == names.end()) continue;
-    const CaseVerdict verdict = check_case(implementation, property, test_case, options);
+    const CaseVerdict verdict = verdict_of(property);
     std::string text;
     switch (verdict.outcome) {
       case Outcome::held: text = verdict.message.empty() ? "holds" : "holds; " + verdict.message; break;
@@ -256,12 +120,17 @@ ConformanceOptions parse_options(const Arguments& arguments) {
   for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
   options.layouts.clear();
   for (const auto& name : arguments.list("--layout", {"nchw", "nhwc"})) options.layouts.push_back(parse_layout(name));
-  for (const auto& name : arguments.list("--property", {})) options.properties.push_back(find_property(name).name);
+  const std::vector<Property> every_property = sync_conformance_properties();
+  for (const auto& name : arguments.list("--property", {})) {
+    const auto known = std::find_if(every_property.begin(), every_property.end(),
+                                    [&](const Property& property) { return name == property.name; });
+    options.properties.push_back(known != every_property.end() ? known->name : find_property(name).name);
+  }
   if (arguments.has("--ops")) {
     std::vector<Operation> operations;
     std::vector<std::string> selected;
     for (const auto& name : arguments.list("--ops", {})) operations.push_back(parse_operation(name));
-    for (const auto& property : property_catalogue()) {
+    for (const auto& property : every_property) {
       const bool covered = std::all_of(property.operations.begin(), property.operations.end(), [&](Operation op) {
         return std::find(operations.begin(), operations.end(), op) != operations.end();
       });
@@ -280,8 +149,8 @@ ConformanceOptions parse_options(const Arguments& arguments) {
 int run_check(const std::vector<std::string>& words) {
   const auto parsed = target_arguments("check", words,
                                        {"--property", "--ops", "--dtype", "--layout", "--seed", "--cases",
-                                        "--max-size", "--case", "--json"},
-                                       {"--no-shrink", "--no-realistic", "--strict"}, check_usage);
+                                        "--max-size", "--case", "--json", "--ranks", "--shards"},
+                                       {"--no-shrink", "--no-realistic", "--strict", "--mpi"}, check_usage);
   if (!parsed) return exit_status::success;
   const Arguments& arguments = *parsed;
 
@@ -289,7 +158,26 @@ int run_check(const std::vector<std::string>& words) {
   // Find out now, not after the whole run, that the report cannot be written.
   const std::string json_path = arguments.value("--json", "");
   if (arguments.has("--json")) check_writable(json_path);
-  std::vector<Target> chosen = targets("check", arguments, true);
+  std::vector<Target> chosen = targets("check", arguments, true, true);
+  RanksChoice choice = ranks_choice("check", arguments);
+  // A bad spec is refused before anything is printed; its split and the ranks flags agree.
+  CaseSpec spec;
+  if (arguments.has("--case")) spec = fit_case_to_ranks("check", CaseSpec::parse(arguments.value("--case", "")), choice, arguments);
+  std::unique_ptr<Ranks> ranks;
+  if (std::any_of(chosen.begin(), chosen.end(), [](const Target& target) { return target.synchronized != nullptr; })) {
+    ranks = make_ranks("check", choice);
+    if (!spec.shards.empty() && static_cast<int>(spec.shards.size()) != ranks->size()) {
+      throw UsageError("bnh check: the case has " + std::to_string(spec.shards.size()) + " shards but the MPI job has " +
+                       std::to_string(ranks->size()) + " ranks");
+    }
+  }
+  // "sync on 3 simulated ranks"; and the flags that replay it, ranks included.
+  const auto name_of = [&](const Target& target) {
+    return printable(target.name()) + (target.synchronized ? " on " + choice.describe(ranks->size()) : "");
+  };
+  const auto selector_of = [&](const Target& target) {
+    return target.selector + (target.synchronized ? choice.replay_flags(ranks->size()) : "");
+  };
   // Built-ins are strict; a plugin's silent acceptance of bad input is reported unless asked.
   const auto options_for = [&](const Target& target) {
     ConformanceOptions fixed = options;
@@ -298,13 +186,19 @@ int run_check(const std::vector<std::string>& words) {
   };
 
   if (arguments.has("--case")) {
-    // A bad spec is refused before anything is printed.
-    const CaseSpec spec = CaseSpec::parse(arguments.value("--case", ""));
+    const Case test_case = make_case(spec);
     int status = exit_status::success;
     bool nothing = false;
     for (auto& target : chosen) {
-      std::cout << printable(target.implementation->name()) << ":\n";
-      const int one = check_one_case(*target.implementation, options_for(target), spec);
+      std::cout << name_of(target) << ":\n";
+      const ConformanceOptions fixed = options_for(target);
+      const int one = target.synchronized
+                          ? check_one_case(sync_conformance_properties(), fixed, test_case, [&](const Property& property) {
+                              return check_sync_case(*target.synchronized, *ranks, property, test_case, fixed);
+                            })
+                          : check_one_case(property_catalogue(), fixed, test_case, [&](const Property& property) {
+                              return check_case(*target.implementation, property, test_case, fixed);
+                            });
       if (one == exit_status::check_failed) status = one;
       nothing = nothing || one == exit_status::nothing_checked;
     }
@@ -316,27 +210,24 @@ int run_check(const std::vector<std::string>& words) {
   bool any_failed = false, any_accepted = false;
   std::vector<std::string> failures, nothing_checked;
   for (auto& target : chosen) {
-    Implementation& implementation = *target.implementation;
-    const std::string name = printable(implementation.name());
+    const std::string name = name_of(target);
     const ConformanceOptions target_options = options_for(target);
     std::cout << "\n" << name << "\n";
-    std::cout << "  " << std::left << std::setw(40) << "property" << std::right << std::setw(7)
-              << "cases" << std::setw(13) << "worst/bound" << std::setw(9) << "seconds" << "  verdict\n";
-    const auto result = run_conformance(implementation, target_options, [&](const PropertyResult& property) {
+    print_table_header();
+    const auto show = [&](const PropertyResult& property) {
       if (terminal) std::cerr << "\r\033[K" << std::flush;
-      std::cout << "  " << std::left << std::setw(40) << property.property << std::right
-                << std::setw(7) << property.cases << std::setw(13)
-                << (property.worst_bound_fraction > 0 ? format_fraction(property.worst_bound_fraction) : "-")
-                << std::setw(9) << std::fixed << std::setprecision(2) << property.seconds
-                << std::defaultfloat << "  " << row_verdict(property, target_options.strict_input) << '\n'
-                << std::flush;
-    });
+      print_row(property, target_options.strict_input);
+    };
+    const auto result = target.synchronized
+                            ? run_sync_conformance(*target.synchronized, *ranks, target_options, choice.shards, show)
+                            : run_conformance(*target.implementation, target_options, show);
     print_notes(result);
     std::cout << "  seed " << result.seed << '\n';
-    report["implementations"].push_back(to_json(result, target.selector));
+    report["implementations"].push_back(to_json(result, selector_of(target)));
+    if (target.synchronized) report["implementations"].back()["ranks"] = ranks_json(choice, ranks->size());
     for (const auto& property : result.properties) {
       if (property.status == PropertyResult::Status::failed) {
-        failures.push_back(describe_failure(implementation.name(), property, target.selector));
+        failures.push_back(describe_failure(target.name(), property, selector_of(target)));
       }
     }
     any_failed = any_failed || !result.passed();

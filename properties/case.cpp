@@ -1,5 +1,6 @@
 #include "properties/case.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -100,7 +101,37 @@ std::string CaseSpec::to_string() const {
       << " seed=" << data_seed << " gamma=" << bnh::to_string(gamma)
       << " running=" << bnh::to_string(running) << " eps=" << shortest(eps)
       << " momentum=" << shortest(momentum) << " rmax=" << shortest(rmax) << " dmax=" << shortest(dmax);
+  if (!shards.empty()) out << " shards=" << shards_to_string(shards);
   return out.str();
+}
+
+std::vector<std::int64_t> parse_shards(const std::string& text) {
+  std::vector<std::int64_t> shards;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    std::size_t used = 0;
+    long long size = -1;
+    try {
+      size = std::stoll(item, &used);
+    } catch (const std::logic_error&) {
+    }
+    if (item.empty() || used != item.size() || size < 0 || size > (std::int64_t{1} << 40)) {
+      throw Error("bad shard size '" + item + "' in '" + text + "' (expected sizes >= 0, e.g. 0,3,1)");
+    }
+    shards.push_back(size);
+    if (comma == text.size()) break;
+    start = comma + 1;
+  }
+  if (shards.size() > 64) throw Error("more than 64 shards in '" + text + "'");
+  return shards;
+}
+
+std::string shards_to_string(const std::vector<std::int64_t>& shards) {
+  std::string text;
+  for (std::int64_t size : shards) text += (text.empty() ? "" : ",") + std::to_string(size);
+  return text;
 }
 
 CaseSpec CaseSpec::parse(const std::string& text) {
@@ -132,9 +163,21 @@ CaseSpec CaseSpec::parse(const std::string& text) {
       else if (key == "momentum") spec.momentum = std::stod(value);
       else if (key == "rmax") spec.rmax = std::stod(value);
       else if (key == "dmax") spec.dmax = std::stod(value);
+      else if (key == "shards") spec.shards = parse_shards(value);  // its own message
       else throw Error("case spec: unknown key '" + key + "'");
     } catch (const std::logic_error&) {
       throw Error("case spec: bad value in '" + item + "'");
+    } catch (const Error& error) {
+      if (key != "shards") throw;
+      throw Error(std::string("case spec: ") + error.what());
+    }
+  }
+  if (!spec.shards.empty()) {
+    std::int64_t total = 0;
+    for (std::int64_t size : spec.shards) total += size;
+    if (total != spec.desc.n) {
+      throw Error("case spec: shards=" + shards_to_string(spec.shards) + " add up to " + std::to_string(total) +
+                  ", not N = " + std::to_string(spec.desc.n));
     }
   }
   return spec;

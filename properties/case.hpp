@@ -2,7 +2,8 @@
 // double; for f32 cases every value is already an f32 value, so conversion is exact both ways.
 //
 // A case spec is the one line that names a generated case: shape, layout, dtype, data regime,
-// parameters and a data seed (docs/properties.md, "Case specs"). make_case()
+// parameters and a data seed, and for a synchronized run the shard split (docs/properties.md,
+// "Case specs"; docs/sync.md). make_case()
 // (properties/generators.hpp) turns it into data deterministically, so a printed counterexample
 // replays exactly with bnh check --case "SPEC".
 #pragma once
@@ -23,6 +24,9 @@ struct Case {
   std::vector<double> gamma, beta, running_mean, running_var;  // desc.c each
   // Statistics are exact in any summation order (few-bit data): only a few roundings remain.
   bool exact_statistics = false;
+  // Synchronized runs: the samples of each rank's shard, in rank order (they add up to desc.n);
+  // empty for a case not split.
+  std::vector<std::int64_t> shards;
   std::string origin;  // how the case was made, e.g. a generator spec; empty if by hand
 
   std::string summary() const;  // shape, dtype, layout, parameters: one line
@@ -66,9 +70,17 @@ struct CaseSpec {
   GammaKind gamma = GammaKind::unit;
   RunningKind running = RunningKind::near;
   double eps = 1e-5, momentum = 0.1, rmax = 3, dmax = 5;
+  // The shard split of a synchronized run, one size per rank, adding up to desc.n; empty: not
+  // split (and not printed).
+  std::vector<std::int64_t> shards;
 
-  std::string to_string() const;            // "f32 nchw 2x3x4x5 regime=... seed=... ..."
+  // "f32 nchw 2x3x4x5 regime=... seed=... ... [shards=1,0,1]"
+  std::string to_string() const;
   static CaseSpec parse(const std::string& text);  // inverse of to_string; throws bnh::Error
 };
+
+// A shard split as printed, "0,3,1", and back: 1 to 64 sizes >= 0 (bnh::Error otherwise).
+std::string shards_to_string(const std::vector<std::int64_t>& shards);
+std::vector<std::int64_t> parse_shards(const std::string& text);
 
 }  // namespace bnh

@@ -87,11 +87,13 @@ bool wanted(const TensorDesc& desc, const ConformanceOptions& options, Implement
 }
 
 // A fault anywhere in the case fails it; otherwise a refusal anywhere sets it aside.
-CaseVerdict judge(Observed& observed, const Property& property, const Case& test_case) {
+CaseVerdict judge(Observed& observed, const Property& property, const Case& test_case,
+                  const ConformanceOptions& options) {
   using Outcome = CaseVerdict::Outcome;
   observed.forget();
   CaseVerdict verdict;
   try {
+    if (options.prepare_case) options.prepare_case(test_case);
     verdict.bound_fraction = property.check(observed, test_case);
   } catch (const Unsupported& why) {
     verdict = {Outcome::does_not_apply, why.what()};
@@ -146,7 +148,7 @@ int run_cases(Observed& observed, const Property& property, const rc::Gen<CaseSp
     const CaseSpec spec = *specs;
     if (tally.accepted_in_run == 0 && tally.refused_in_run >= refusal_limit) RC_DISCARD("every case refused");
     const Case test_case = make_case(spec);
-    const CaseVerdict verdict = judge(observed, property, test_case);
+    const CaseVerdict verdict = judge(observed, property, test_case, options);
     switch (verdict.outcome) {
       case Outcome::held:
         if (tally.searching) {
@@ -228,7 +230,7 @@ CaseVerdict check_case(Implementation& impl, const Property& property, const Cas
     return {result.status == PropertyResult::Status::skipped ? Outcome::does_not_apply : Outcome::held, result.failure};
   }
   Observed observed(impl);
-  return judge(observed, property, test_case);
+  return judge(observed, property, test_case, options);
 }
 
 PropertyResult run_property(Implementation& impl, const Property& property,
@@ -253,7 +255,7 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   }
   if (!property.generated) {  // once, on no generated case
     Observed observed(impl);
-    const CaseVerdict verdict = judge(observed, property, Case{});
+    const CaseVerdict verdict = judge(observed, property, Case{}, options);
     using Outcome = CaseVerdict::Outcome;
     result.status = verdict.outcome == Outcome::held     ? PropertyResult::Status::passed
                     : verdict.outcome == Outcome::failed ? PropertyResult::Status::failed
@@ -283,9 +285,10 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   // The small cases: shapes a counterexample can shrink to, capped by max_elements.
   ShapeLimits limits;
   limits.max_elements = options.max_elements;
-  const auto specs = rc::gen::suchThat(gen_case_spec(limits), [&](const CaseSpec& spec) {
-    return wanted(spec.desc, options, impl);
-  });
+  limits.ranks = options.ranks;
+  limits.forced_shards = options.forced_shards;
+  const auto split = rc::gen::map(gen_case_spec(limits), [limits](const CaseSpec& spec) { return with_shards(spec, limits); });
+  const auto specs = rc::gen::suchThat(split, [&](const CaseSpec& spec) { return wanted(spec.desc, options, impl); });
   int passed = run_cases(observed, property, specs, id, options.cases, seed, options, tally, result);
   bool accepted_any = passed > 0;
 
@@ -295,13 +298,15 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   if (options.realistic && property.realistic_cases > 0 && !tally.failed && !all_refused) {
     ShapeLimits realistic_limits;
     realistic_limits.max_elements = std::numeric_limits<std::int64_t>::max();
+    realistic_limits.ranks = options.ranks;
+    realistic_limits.forced_shards = options.forced_shards;
     std::uint64_t run = 0;
     for (const TensorDesc& kind : kinds) {
       if (tally.failed) break;
-      const auto realistic = rc::gen::map(gen_realistic_case_spec(realistic_limits), [kind](CaseSpec spec) {
+      const auto realistic = rc::gen::map(gen_realistic_case_spec(realistic_limits), [kind, realistic_limits](CaseSpec spec) {
         spec.desc.dtype = kind.dtype;
         spec.desc.layout = kind.layout;
-        return spec;
+        return with_shards(spec, realistic_limits);
       });
       const std::string kind_id = id + "/realistic " + to_string(kind.dtype) + " " + to_string(kind.layout);
       const int ran = run_cases(observed, property, realistic, kind_id, property.realistic_cases,
@@ -315,7 +320,7 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   if (tally.failed) {
     // The counterexample's own error against its bound, and the failing case counted.
     result.cases = passed + 1;
-    result.worst_bound_fraction = judge(observed, property, make_case(tally.failing)).bound_fraction.worst();
+    result.worst_bound_fraction = judge(observed, property, make_case(tally.failing), options).bound_fraction.worst();
     return finish();
   }
   result.worst_bound_fraction = tally.bound_fraction.worst();
@@ -328,6 +333,12 @@ PropertyResult run_property(Implementation& impl, const Property& property,
 
 ConformanceResult run_conformance(Implementation& impl, const ConformanceOptions& options,
                                   const std::function<void(const PropertyResult&)>& on_property) {
+  return run_properties(impl, property_catalogue(), options, on_property);
+}
+
+ConformanceResult run_properties(Implementation& impl, const std::vector<Property>& properties,
+                                 const ConformanceOptions& options,
+                                 const std::function<void(const PropertyResult&)>& on_property) {
   ConformanceResult result;
   result.implementation = impl.name();
   result.strict_input = options.strict_input;
@@ -338,7 +349,7 @@ ConformanceResult run_conformance(Implementation& impl, const ConformanceOptions
     if (fixed.seed == 0) fixed.seed = std::random_device{}() | 1;
   }
   result.seed = fixed.seed;
-  for (const auto& property : property_catalogue()) {
+  for (const auto& property : properties) {
     if (!options.properties.empty() &&
         std::find(options.properties.begin(), options.properties.end(), property.name) ==
             options.properties.end()) {

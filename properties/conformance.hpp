@@ -32,6 +32,12 @@ struct ConformanceOptions {
   bool strict_input = true;
   // Property::realistic_cases cases of realistic size per dtype and layout, after the small ones.
   bool realistic = true;
+  // Synchronized runs (properties/sync_conformance.hpp): the ranks the cases' shard splits are
+  // drawn for, or the split forced on every case (ShapeLimits), and a call made with each case
+  // before its check (it sets the implementation's split).
+  int ranks = 1;
+  std::vector<std::int64_t> forced_shards;
+  std::function<void(const Case&)> prepare_case;
 };
 
 struct PropertyResult {
@@ -73,6 +79,11 @@ PropertyResult run_property(Implementation& implementation, const Property& prop
 ConformanceResult run_conformance(
     Implementation& implementation, const ConformanceOptions& options,
     const std::function<void(const PropertyResult&)>& on_property = {});
+// The same on a given list of properties (the catalogue and more), those options.properties
+// names when it names any.
+ConformanceResult run_properties(
+    Implementation& implementation, const std::vector<Property>& properties,
+    const ConformanceOptions& options, const std::function<void(const PropertyResult&)>& on_property = {});
 
 // One property on one given case (the replay of a counterexample), with the runner's rules
 // for refusals and faults.

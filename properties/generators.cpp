@@ -127,6 +127,7 @@ Case make_case(const CaseSpec& spec) {
   result.params.dmax = spec.dmax;
   result.exact_statistics = spec.regime == Regime::exact_statistics && sums_exact(desc);
   result.origin = spec.to_string();
+  result.shards = spec.shards;
   result.x.resize(desc.elements());
   result.dy.resize(desc.elements());
   result.gamma.resize(desc.c);
@@ -226,6 +227,54 @@ rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits) {
       set(&CaseSpec::momentum, elementOf(spec_choices::momentum)),
       set(&CaseSpec::rmax, elementOf(spec_choices::rmax)),
       set(&CaseSpec::dmax, elementOf(spec_choices::dmax)));
+}
+
+std::vector<std::int64_t> draw_shards(std::int64_t n, int ranks, std::uint64_t seed) {
+  std::mt19937_64 engine(seed * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL);
+  const auto integer = [&](std::int64_t low, std::int64_t high) {
+    return std::uniform_int_distribution<std::int64_t>(low, high)(engine);
+  };
+  std::vector<std::int64_t> shards(static_cast<std::size_t>(ranks), 0);
+  switch (integer(0, 3)) {
+    case 0: {  // cuts anywhere: uneven, and empty where two cuts meet
+      std::vector<std::int64_t> cuts{0, n};
+      for (int k = 1; k < ranks; ++k) cuts.push_back(integer(0, n));
+      std::sort(cuts.begin(), cuts.end());
+      for (int k = 0; k < ranks; ++k) shards[k] = cuts[k + 1] - cuts[k];
+      break;
+    }
+    case 1:  // every sample on one rank, the others empty
+      shards[integer(0, ranks - 1)] = n;
+      break;
+    case 2: {  // one sample on as many ranks as it goes, the rest on one of them
+      std::int64_t left = n;
+      for (auto& size : shards) {
+        size = left > 0 ? 1 : 0;
+        left -= size;
+      }
+      shards[integer(0, ranks - 1)] += left;
+      std::shuffle(shards.begin(), shards.end(), engine);
+      break;
+    }
+    default:  // as even as it goes
+      for (int k = 0; k < ranks; ++k) shards[k] = n / ranks + (k < n % ranks ? 1 : 0);
+  }
+  return shards;
+}
+
+CaseSpec with_shards(CaseSpec spec, const ShapeLimits& limits) {
+  TensorDesc& desc = spec.desc;
+  if (!limits.forced_shards.empty()) {
+    desc.n = 0;
+    for (std::int64_t size : limits.forced_shards) desc.n += size;
+    while (desc.elements() > limits.max_elements && desc.h > 1) desc.h = (desc.h + 1) / 2;
+    while (desc.elements() > limits.max_elements && desc.w > 1) desc.w = (desc.w + 1) / 2;
+    if (limits.training && desc.per_channel() < 2) desc.h = 2;
+    spec.shards = limits.forced_shards;
+  } else if (limits.ranks > 1) {
+    spec.shards = draw_shards(desc.n, limits.ranks, spec.data_seed);
+  }
+  return spec;
 }
 
 std::string describe_case(const Case& test_case) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <rapidcheck.h>
 
@@ -26,6 +27,10 @@ Case make_case(const CaseSpec& spec);
 struct ShapeLimits {
   std::int64_t max_elements = 4096;  // the small cases only: realistic shapes have their own sizes
   bool training = true;              // M >= 2
+  // Synchronized runs (docs/sync.md): with ranks > 1 every case gets a shard split drawn from
+  // its data seed; forced_shards (one size per rank) fix N to their sum and the split to them.
+  int ranks = 1;
+  std::vector<std::int64_t> forced_shards;
 };
 
 // Small shapes, cheap enough for hundreds of cases: dimensions up to 8, 2-D (N, C) up to
@@ -40,6 +45,14 @@ rc::Gen<CaseSpec> gen_case_spec(const ShapeLimits& limits = {});
 // (the smallest shape first, then halfway, ...) and simplify regime and parameters, so that a
 // failure on a large case is reported on the smallest failing shape found.
 rc::Gen<CaseSpec> gen_realistic_case_spec(const ShapeLimits& limits = {});
+
+// A shard split of n samples on `ranks` ranks, deterministic in `seed`: by turns uneven cuts
+// (empty shards among them), every sample on one rank, one-sample shards, and an even split.
+std::vector<std::int64_t> draw_shards(std::int64_t n, int ranks, std::uint64_t seed);
+// The spec with the split `limits` asks for (none when ranks = 1 and nothing is forced): the
+// forced one, with N their sum (H and W then halved to stay within max_elements, and raised
+// to keep M >= 2 when training), or one drawn from the spec's data seed.
+CaseSpec with_shards(CaseSpec spec, const ShapeLimits& limits);
 
 // One line for a counterexample: the spec and what the data looks like.
 std::string describe_case(const Case& test_case);

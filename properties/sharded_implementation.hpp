@@ -51,7 +51,4 @@ class ShardedImplementation final : public UniformImplementation {
 // remainder going to the largest shard; as even as it goes when `preferred` is empty.
 std::vector<std::int64_t> shard_sizes(std::int64_t n, const std::vector<std::int64_t>& preferred, int ranks);
 
-// "0,3,1"
-std::string shards_to_string(const std::vector<std::int64_t>& shards);
-
 }  // namespace bnh

@@ -31,6 +31,12 @@ ConformanceResult run_sync_conformance(
 
 // The synchronized properties, run after the catalogue by run_sync_conformance.
 const std::vector<Property>& sync_property_catalogue();
+// The catalogue and the synchronized properties, in the order run_sync_conformance runs them.
+std::vector<Property> sync_conformance_properties();
+
+// One property on one given case, with the case's split (the replay of a counterexample).
+CaseVerdict check_sync_case(SyncImplementation& implementation, Ranks& ranks, const Property& property,
+                            const Case& test_case, const ConformanceOptions& options);
 
 // The seed every rank uses: rank 0's `seed` (0: drawn there), through ranks' communicator.
 std::uint64_t agreed_seed(Ranks& ranks, std::uint64_t seed);
