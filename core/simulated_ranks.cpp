@@ -76,12 +76,12 @@ class Group {
     std::copy(buffer_.begin(), buffer_.end(), gathered);
   }
 
-  // A rank's body has returned (normally or by throwing).
-  void finish(int rank, const std::exception_ptr& failure) {
+  // A rank's body has returned, normally or by throwing (failed, with that message).
+  void finish(int rank, bool failed, const std::string& message) {
     std::lock_guard<std::mutex> lock(mutex_);
     finished_[rank] = true;
-    if (failure) {
-      break_group(rank, "rank " + std::to_string(rank) + " failed: " + message_of(failure));
+    if (failed) {
+      break_group(rank, "rank " + std::to_string(rank) + " failed: " + message);
     } else if (std::count(arrived_.begin(), arrived_.end(), true) > 0) {
       break_group(-1, "all_gather: rank " + std::to_string(rank) + " returned without joining it");
     }
@@ -146,16 +146,6 @@ class Group {
     return text.str();
   }
 
-  static std::string message_of(const std::exception_ptr& failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& error) {
-      return error.what();
-    } catch (...) {
-      return "an exception that is not a std::exception";
-    }
-  }
-
   const int size_;
   const Clock::duration timeout_;
   const double timeout_seconds_;
@@ -202,12 +192,17 @@ class SimulatedRanks : public Ranks {
     std::vector<std::exception_ptr> failures(size_);
     const auto run_rank = [&](int rank) {
       SimulatedCommunicator communicator(group, rank);
+      std::string message;
       try {
         body(communicator);
+      } catch (const std::exception& error) {
+        failures[rank] = std::current_exception();
+        message = error.what();
       } catch (...) {
         failures[rank] = std::current_exception();
+        message = "an exception that is not a std::exception";
       }
-      group.finish(rank, failures[rank]);
+      group.finish(rank, failures[rank] != nullptr, message);
     };
     std::vector<std::thread> threads;
     threads.reserve(size_);
