@@ -153,8 +153,7 @@ class Sync final : public SyncImplementation {
  public:
   std::string name() const override { return "sync"; }
   std::string description() const override {
-    return "openmp's passes on each rank's shard; moments merged by Chan's update and gradient sums "
-           "added, in rank order";
+    return "openmp's passes per rank; moments merged (Chan) and gradient sums added, in rank order";
   }
   bool supports(const TensorDesc&) const override { return true; }
   bool supports(Operation) const override { return true; }
