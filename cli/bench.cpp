@@ -13,6 +13,7 @@
 #include "bnh/registry.hpp"
 #include "bnh/text.hpp"
 #include "cli/arguments.hpp"
+#include "cli/bench.hpp"
 #include "cli/commands.hpp"
 #include "cli/output_files.hpp"
 #include "cli/targets.hpp"
@@ -67,6 +68,9 @@ options:
   --no-accuracy        skip the accuracy measurement
   --help               this text
 
+bnh bench --sync measures a synchronized implementation under MPI instead (bnh bench --sync
+--help).
+
 Exit status: 0 the report was written; 1 it was written, but an implementation crashed, hung
 or wrote out of bounds (a plugin's fault); 2 bad usage or an output that cannot be written;
 3 it was written, but a --plugin implementation had nothing it could be measured on.
@@ -92,31 +96,6 @@ std::string seconds_text(double seconds) {
     out << seconds * 1e6 << " us";
   }
   return out.str();
-}
-
-// The shapes of --suite (and --n), only those --shapes names when it is given.
-std::vector<bench::Shape> chosen_shapes(const Arguments& arguments, const std::string& suite, std::int64_t n) {
-  const auto suites = bench::suite_names();
-  if (std::find(suites.begin(), suites.end(), suite) == suites.end()) {
-    std::string known;
-    for (const auto& name : suites) known += (known.empty() ? "" : ", ") + name;
-    throw UsageError("bnh bench: unknown suite '" + suite + "' (suites: " + known + ")");
-  }
-  bench::SuiteOptions options;
-  options.n = n;
-  const std::vector<bench::Shape> shapes = bench::suite_shapes(suite, options);
-  if (!arguments.has("--shapes")) return shapes;
-  std::vector<bench::Shape> chosen;
-  for (const auto& label : arguments.list("--shapes", {})) {
-    const auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.label() == label; });
-    if (found == shapes.end()) {
-      std::string known;
-      for (const auto& shape : shapes) known += (known.empty() ? "" : ", ") + shape.label();
-      throw UsageError("bnh bench: the " + suite + " suite has no shape '" + label + "' (it has " + known + ")");
-    }
-    chosen.push_back(*found);
-  }
-  return chosen;
 }
 
 // The built-ins of --impls (all by default), then the plugin of --plugin, measured against them.
@@ -207,7 +186,32 @@ std::vector<AccuracyPoint> measure_accuracy_of(const std::vector<Implementation*
 
 }  // namespace
 
+std::vector<bench::Shape> chosen_shapes(const Arguments& arguments, const std::string& suite, std::int64_t n) {
+  const auto suites = bench::suite_names();
+  if (std::find(suites.begin(), suites.end(), suite) == suites.end()) {
+    std::string known;
+    for (const auto& name : suites) known += (known.empty() ? "" : ", ") + name;
+    throw UsageError("bnh bench: unknown suite '" + suite + "' (suites: " + known + ")");
+  }
+  bench::SuiteOptions options;
+  options.n = n;
+  const std::vector<bench::Shape> shapes = bench::suite_shapes(suite, options);
+  if (!arguments.has("--shapes")) return shapes;
+  std::vector<bench::Shape> chosen;
+  for (const auto& label : arguments.list("--shapes", {})) {
+    const auto found = std::find_if(shapes.begin(), shapes.end(), [&](const auto& s) { return s.label() == label; });
+    if (found == shapes.end()) {
+      std::string known;
+      for (const auto& shape : shapes) known += (known.empty() ? "" : ", ") + shape.label();
+      throw UsageError("bnh bench: the " + suite + " suite has no shape '" + label + "' (it has " + known + ")");
+    }
+    chosen.push_back(*found);
+  }
+  return chosen;
+}
+
 int run_bench(const std::vector<std::string>& words) {
+  if (std::find(words.begin(), words.end(), "--sync") != words.end()) return run_bench_sync(words);
   const auto parsed = arguments_or_help(
       "bench", words,
       {"--suite", "--n", "--shapes", "--impls", "--ops", "--dtype", "--layout", "--threads", "--repetitions",

@@ -1,15 +1,20 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <memory>
+#include <numeric>
 #include <sstream>
 
 #include "bnh/text.hpp"
 #include "bnh/validate.hpp"
 #include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "cli/ranks.hpp"
 #include "cli/targets.hpp"
 #include "properties/case.hpp"
+#include "properties/generators.hpp"
 #include "properties/gradient_check.hpp"
+#include "properties/sharded_implementation.hpp"
 
 namespace bnh::cli {
 
@@ -25,10 +30,12 @@ const std::string gradcheck_usage = R"(usage: bnh gradcheck (--impl NAME | --plu
 
 Checks that an implementation's backward is the derivative of its own forward: central finite
 differences of the training forward against the backward, on random data (docs/gradcheck.md).
-Renorm holds r and d fixed (stop-gradient), so both sides must agree.
+Renorm holds r and d fixed (stop-gradient), so both sides must agree. A synchronized
+implementation (`--impl sync`, or a plugin with --ranks, --shards or --mpi) is checked on the
+whole batch split across ranks: by --shards, or by a split drawn from --seed (docs/sync.md).
 
 options:
-)" + std::string(target_usage) + R"(  --shape N,C,H,W    the tensor (required; N,C for a 2-D input); refused when the check
+)" + std::string(target_usage) + ranks_usage + R"(  --shape N,C,H,W    the tensor (required; N,C for a 2-D input); refused when the check
                      would need more than this machine's memory (about 160 bytes an element)
   --layout L         nchw or nhwc (default nchw)
   --dtype LIST       f64, f32 or both (default: f64 if the implementation supports it, else
@@ -89,8 +96,9 @@ void print_lines(const std::string& text) {
 
 int run_gradcheck(const std::vector<std::string>& words) {
   const auto parsed = target_arguments(
-      "gradcheck", words, {"--shape", "--layout", "--dtype", "--mode", "--eps", "--step", "--atol", "--rtol", "--seed"},
-      {"--full", "--fast"}, gradcheck_usage);
+      "gradcheck", words,
+      {"--shape", "--layout", "--dtype", "--mode", "--eps", "--step", "--atol", "--rtol", "--seed", "--ranks", "--shards"},
+      {"--full", "--fast", "--mpi"}, gradcheck_usage);
   if (!parsed) return exit_status::success;
   const Arguments& arguments = *parsed;
   if (!arguments.has("--shape")) throw UsageError("bnh gradcheck: --shape N,C,H,W is required");
@@ -129,10 +137,27 @@ int run_gradcheck(const std::vector<std::string>& words) {
   options.method = arguments.has("--fast") || (!arguments.has("--full") && !small) ? GradientMethod::fast
                                                                                     : GradientMethod::full;
 
-  auto chosen = targets("gradcheck", arguments, false);
+  auto chosen = targets("gradcheck", arguments, false, true);
   if (chosen.size() != 1) throw UsageError("bnh gradcheck: give one implementation");
-  Implementation& implementation = *chosen.front().implementation;
-  const std::string name = printable(implementation.name());
+  // A synchronized one: the whole batch split across the ranks, by --shards or drawn from --seed.
+  RanksChoice choice = ranks_choice("gradcheck", arguments);
+  if (!choice.shards.empty() && std::accumulate(choice.shards.begin(), choice.shards.end(), std::int64_t{0}) != desc.n) {
+    throw UsageError("bnh gradcheck: --shards " + arguments.value("--shards", "") + " does not add up to N = " +
+                     std::to_string(desc.n));
+  }
+  std::unique_ptr<Ranks> ranks;
+  std::unique_ptr<ShardedImplementation> sharded;
+  std::string selector = chosen.front().selector;
+  if (chosen.front().synchronized) {
+    ranks = make_ranks("gradcheck", choice);
+    if (choice.shards.empty()) choice.shards = draw_shards(desc.n, ranks->size(), options.seed);
+    sharded = std::make_unique<ShardedImplementation>(*chosen.front().synchronized, *ranks);
+    sharded->set_shards(choice.shards);
+    selector += choice.replay_flags(ranks->size());
+  }
+  Implementation& implementation = sharded ? *sharded : *chosen.front().implementation;
+  const std::string name = printable(implementation.name()) +
+                           (sharded ? " on " + choice.describe(ranks->size()) + ", shards " + shards_to_string(choice.shards) : "");
 
   std::string missing;
   for (Operation operation : operations_needed(options.mode)) {
@@ -190,7 +215,7 @@ int run_gradcheck(const std::vector<std::string>& words) {
     if (!result.passed()) {
       any_failed = true;
       std::ostringstream command;
-      command << "bnh gradcheck " << printable(chosen.front().selector) << " --shape " << desc.n << ',' << desc.c
+      command << "bnh gradcheck " << printable(selector) << " --shape " << desc.n << ',' << desc.c
               << ',' << desc.h << ',' << desc.w << " --layout " << to_string(desc.layout) << " --dtype "
               << to_string(desc.dtype) << " --mode " << mode
               << (options.method == GradientMethod::full ? " --full" : " --fast") << " --seed " << options.seed;
