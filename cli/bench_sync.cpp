@@ -221,6 +221,9 @@ int run_bench_sync(const std::vector<std::string>& words) {
     if (!arguments.has("--mpi")) throw UsageError("bnh bench: --sync-worker runs only under mpirun, with --mpi");
     return run_worker(arguments, arguments.value("--sync-worker", ""));
   }
+  if (arguments.has("--mpi")) {
+    throw UsageError("bnh bench: --sync starts mpirun itself, once per rank count: run it without mpirun and --mpi");
+  }
   const bench::SyncScalingConfig config = sync_config(arguments);
   const std::vector<int> ranks = rank_counts(arguments);
   collective_timeout(arguments);  // refused here rather than in every rank

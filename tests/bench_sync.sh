@@ -3,7 +3,8 @@
 # shape. Checks the plumbing only, never the speed: exit status 0, the table, and the JSON file's
 # fields (a single-rank measurement and a weak and a strong one at 2 ranks per operation, with
 # medians, communication shares and efficiencies); then the one-line refusals (no mpirun on
-# PATH, an even repetition count, an unknown implementation, the worker mode outside mpirun).
+# PATH, an even repetition count, an unknown implementation, the worker mode outside mpirun,
+# the command itself under mpirun).
 #   tests/bench_sync.sh BNH
 set -u
 bnh=$1
@@ -49,5 +50,6 @@ expect 2 "repetitions must be odd" -- "$bnh" bench --sync --suite quick --repeti
 expect 2 "--ranks" -- "$bnh" bench --sync --ranks 0 --output "$dir/x.json"
 expect 2 "nosuch" -- "$bnh" bench --sync --impl nosuch --output "$dir/x.json"
 expect 2 "only under mpirun" -- "$bnh" bench --sync --sync-worker "$dir/w.json"
+expect 2 "starts mpirun itself" -- "$bnh" bench --sync --mpi --output "$dir/x.json"
 [ ! -e "$dir/x.json" ] || { echo "FAIL: a refused run wrote its file"; failures=$((failures + 1)); }
 finish_expectations
