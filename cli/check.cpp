@@ -28,9 +28,9 @@ namespace {
 // The shared target flags, with check's default placed under --impl, where it belongs.
 std::string target_lines() {
   std::string lines = target_usage;
-  const std::string note = "                     (default: every built-in, the synchronized ones on 3\n"
-                           "                     simulated ranks; with --ranks, --shards or --mpi:\n"
-                           "                     the synchronized ones)\n";
+  const std::string note = "                     (default: every built-in); the synchronized ones run on\n"
+                           "                     3 simulated ranks, and are the only default with\n"
+                           "                     --ranks, --shards or --mpi\n";
   const auto after_impl = lines.find("  --plugin");
   if (after_impl == std::string::npos) return lines + "  with neither --impl nor --plugin: every built-in\n";
   return lines.insert(after_impl, note);
