@@ -1,5 +1,7 @@
 // What the harness (in-process, --no-isolation) and the sandbox worker both do with a plugin's
-// table: find what is wrong with it, list what it provides, call one operation.
+// table: find what is wrong with it, list what it provides, call one operation. The functions
+// on a table serve the synchronized table (core/sync_plugin_table.hpp) too: its members have the
+// same names, with a communicator before the arguments.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,8 @@ inline std::string defect(const bnh_impl_v1* table) {
 }
 
 // Calls visit(the table's function pointer for `operation`).
-template <typename Visit>
-decltype(auto) with_function(const bnh_impl_v1& table, Operation operation, Visit&& visit) {
+template <typename Table, typename Visit>
+decltype(auto) with_function(const Table& table, Operation operation, Visit&& visit) {
   switch (operation) {
     case Operation::bn_forward_train: return visit(table.bn_forward_train);
     case Operation::bn_forward_infer: return visit(table.bn_forward_infer);
@@ -42,7 +44,8 @@ static_assert(agrees(operation_spec(Operation::renorm_forward_train), decltype(b
 static_assert(agrees(operation_spec(Operation::renorm_backward), decltype(bnh_impl_v1::renorm_backward){}));
 
 // Bit k set: operation k (in bnh::all_operations' order) is provided.
-inline std::uint32_t provided_operations(const bnh_impl_v1& table) {
+template <typename Table>
+std::uint32_t provided_operations(const Table& table) {
   std::uint32_t bits = 0;
   for (Operation operation : all_operations) {
     const bool provided = with_function(table, operation, [](auto function) { return function != nullptr; });
@@ -51,19 +54,25 @@ inline std::uint32_t provided_operations(const bnh_impl_v1& table) {
   return bits;
 }
 
-// Calls function(desc, params, buffers[0], ...) with as many buffers as it takes.
-template <typename... Buffers>
-int call_with(int (*function)(const bnh_tensor_desc*, const bnh_params*, Buffers...),
-              const bnh_tensor_desc* desc, const bnh_params* params, const OperationBuffers& buffers) {
-  return spread<sizeof...(Buffers)>(buffers, [&](auto... pointers) { return function(desc, params, pointers...); });
+template <typename... Arguments>
+constexpr std::size_t arity(int (*)(Arguments...)) {
+  return sizeof...(Arguments);
 }
 
-// Calls the plugin's `operation` (which it must provide) on `buffers`; returns its status.
+// Calls the table's `operation` (which it must provide) with `leading` (the synchronized
+// table's communicator, then desc and params) and then as many of `buffers` as it takes;
+// returns its status.
+template <typename Table, typename... Leading>
+int call_with(const Table& table, Operation operation, const OperationBuffers& buffers, Leading... leading) {
+  return with_function(table, operation, [&](auto function) {
+    return spread<arity(decltype(function){}) - sizeof...(Leading)>(
+        buffers, [&](auto... pointers) { return function(leading..., pointers...); });
+  });
+}
+
 inline int call(const bnh_impl_v1& table, Operation operation, const bnh_tensor_desc* desc,
                 const bnh_params* params, const OperationBuffers& buffers) {
-  return with_function(table, operation, [&](auto function) {
-    return call_with(function, desc, params, buffers);
-  });
+  return call_with(table, operation, buffers, desc, params);
 }
 
 }  // namespace bnh::plugin_table

@@ -1,28 +1,19 @@
 #include "core/sandbox.hpp"
 
-#include <dirent.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <mutex>
-#include <thread>
 
+#include "bnh/communicator.hpp"
 #include "bnh/text.hpp"
-#include "bnh/validate.hpp"
+#include "core/sandbox_guards.hpp"
 #include "core/sandbox_processes.hpp"
 
 namespace bnh {
@@ -30,126 +21,30 @@ namespace bnh {
 using sandbox::BufferSlot;
 using sandbox::Message;
 using sandbox::Phase;
+using sandbox::buffer_bytes;
+using sandbox::first_changed;
+using sandbox::locate;
+using sandbox::map_shared;
+using sandbox::page_bytes;
+using sandbox::phase_description;
+using sandbox::round_up;
+using sandbox::seconds_text;
+using sandbox::shared_file;
+using sandbox::signal_name;
 
-namespace {
-
-std::size_t page_bytes() {
-  static const auto bytes = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return bytes;
-}
-std::size_t round_up(std::size_t value, std::size_t unit) { return (value + unit - 1) / unit * unit; }
-
-std::string signal_name(int signal_number) {
-  switch (signal_number) {
-    case SIGSEGV: return "SIGSEGV (segmentation fault)";
-    case SIGBUS: return "SIGBUS (bus error)";
-    case SIGABRT: return "SIGABRT (abort)";
-    case SIGFPE: return "SIGFPE (arithmetic exception)";
-    case SIGILL: return "SIGILL (illegal instruction)";
-    case SIGKILL: return "SIGKILL";
-    default: return "signal " + std::to_string(signal_number);
-  }
-}
-
-const char* phase_description(Phase phase) {
-  switch (phase) {
-    case Phase::starting: return "while starting";
-    case Phase::loading: return "while loading (in its library constructors)";
-    case Phase::getting_table: return "while loading (in bnh_impl_v1_get)";
-    case Phase::supports: return "in supports()";
-    case Phase::calling: return "";
-    case Phase::last_error: return "in last_error()";
-    case Phase::idle: return "between calls";
-  }
-  return "";
-}
-
-void* map_shared(int file, std::size_t bytes) {
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-  if (memory == MAP_FAILED) throw Error("cannot map " + std::to_string(bytes) + " bytes of shared memory");
-  return memory;
-}
-
-int shared_file(const char* name, std::size_t bytes) {
-  const int file = memfd_create(name, MFD_CLOEXEC);
-  if (file < 0 || ftruncate(file, static_cast<off_t>(bytes)) != 0) {
-    throw Error(std::string("cannot create shared memory: ") + std::strerror(errno));
-  }
-  return file;
-}
-
-// Where a bad access landed, in words: "wrote to byte 4096 past the end of y".
-std::string locate(const sandbox::ControlBlock& control) {
-  const OperationSpec* spec = sandbox::operation_of(control.operation);
-  if (control.fault_in_arena == 0 || spec == nullptr) return "";
-  const auto offset = static_cast<std::int64_t>(control.fault_offset);
-  const auto page = static_cast<std::int64_t>(page_bytes());
-  const char* verb = control.fault_is_write != 0 ? "wrote to" : "read";
-  for (std::size_t k = 0; k < spec->count; ++k) {
-    const BufferSlot& slot = control.buffers[k];
-    const BufferSpec& buffer = spec->buffers[k];
-    if (slot.present == 0) continue;
-    const auto region = static_cast<std::int64_t>(slot.region_offset);
-    const auto region_end = region + static_cast<std::int64_t>(slot.region_bytes);
-    const auto data = static_cast<std::int64_t>(slot.data_offset);
-    const auto data_end = data + static_cast<std::int64_t>(slot.bytes);
-    if (offset >= region - page && offset < data) {
-      return std::string(": ") + verb + " byte " + std::to_string(data - offset) + " before the start of " + buffer.name;
-    }
-    if (offset >= data_end && offset < region_end + page) {
-      return std::string(": ") + verb + " byte " + std::to_string(offset - data_end) + " past the end of " + buffer.name;
-    }
-    if (offset >= data && offset < data_end && buffer.role == BufferRole::input && control.fault_is_write != 0) {
-      return ": wrote into its read-only input " + std::string(buffer.name) + " at byte " + std::to_string(offset - data);
-    }
-  }
-  return "";
-}
-
-// A buffer's bytes for `desc`. A shape the harness cannot size (bad input) gets empty guarded
-// buffers: a plugin that refuses it, as it must, touches none of them.
-std::size_t buffer_bytes(Extent extent, const TensorDesc& desc) {
-  try {
-    validate_desc(desc);
-  } catch (const Error&) {
-    return 0;
-  }
-  return static_cast<std::size_t>(values_in(extent, desc)) * element_size(desc.dtype);
-}
-
-std::string seconds_text(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", seconds);
-  return text;
-}
-
-// The first byte of [begin, begin + count) that lost its canary, or -1. Compared a page at a
-// time with memcmp: the slack around small buffers is most of a page each, on every call.
-std::int64_t first_changed(const unsigned char* begin, std::size_t count) {
-  static const std::vector<unsigned char> canaries(4096, sandbox::canary);
-  for (std::size_t done = 0; done < count; done += canaries.size()) {
-    const std::size_t length = std::min(canaries.size(), count - done);
-    if (std::memcmp(begin + done, canaries.data(), length) == 0) continue;
-    for (std::size_t i = done; i < done + length; ++i) {
-      if (begin[i] != sandbox::canary) return static_cast<std::int64_t>(i);
-    }
-  }
-  return -1;
-}
-
-}  // namespace
-
-Sandbox::Sandbox(std::string plugin_path, double timeout_seconds)
-    : path_(std::move(plugin_path)), timeout_seconds_(timeout_seconds) {
+Sandbox::Sandbox(std::string plugin_path, double timeout_seconds, bool synchronized)
+    : path_(std::move(plugin_path)), timeout_seconds_(timeout_seconds), synchronized_(synchronized) {
   control_file_ = shared_file("bnh-sandbox-control", sizeof(sandbox::ControlBlock));
   control_ = static_cast<sandbox::ControlBlock*>(map_shared(control_file_, sizeof(sandbox::ControlBlock)));
   arena_file_ = shared_file("bnh-sandbox-arena", 0);
+  if (synchronized_) exchange_file_ = shared_file("bnh-sandbox-exchange", 0);
   try {
     start();
   } catch (...) {
     munmap(control_, sizeof(sandbox::ControlBlock));
     close(control_file_);
     close(arena_file_);
+    if (exchange_file_ >= 0) close(exchange_file_);
     throw;
   }
   name_ = valid_utf8(control_->name);
@@ -164,6 +59,8 @@ Sandbox::~Sandbox() {
   munmap(control_, sizeof(sandbox::ControlBlock));
   close(control_file_);
   close(arena_file_);
+  if (exchange_area_ != nullptr) munmap(exchange_area_, exchange_mapped_);
+  if (exchange_file_ >= 0) close(exchange_file_);
 }
 
 bool Sandbox::provides(Operation operation) const {
@@ -178,7 +75,7 @@ void Sandbox::start() {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
     throw Error(std::string("cannot create a socket for the sandbox: ") + std::strerror(errno));
   }
-  worker_ = spawn_sandbox_worker(path_, {sockets[1], control_file_, arena_file_});
+  worker_ = spawn_sandbox_worker(path_, {sockets[1], control_file_, arena_file_, exchange_file_});
   close(sockets[1]);
   socket_ = sockets[0];
   if (!exchange(Message::ready, "plugin " + path_)) {
@@ -197,6 +94,8 @@ void Sandbox::stop() {
 
 // Sends `request` (nothing for the first message, `ready`) and waits for the worker's answer.
 // Returns false when the worker refused to load the plugin; a dead or silent worker is a fault.
+// A synchronized call's collectives are carried out meanwhile; the time they take in the harness
+// (waiting for the other ranks) does not count against the timeout.
 bool Sandbox::exchange(Message request, const std::string& what) {
   if (request != Message::ready) {
     const std::uint32_t posted = ++requests_;
@@ -209,14 +108,14 @@ bool Sandbox::exchange(Message request, const std::string& what) {
       sched_yield();  // a busy machine gives the core to the other side
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds_);
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd ready{socket_, POLLIN, 0};
     const int polled = poll(&ready, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
     if (polled < 0 && errno == EINTR) continue;
     if (polled == 0) {
-      std::string where = phase_description(control_->phase);
+      std::string where = phase_description(control_->phase, synchronized_);
       kill_sandbox_worker(worker_);
       worker_ = -1;
       fail(what + " hung" + (where.empty() ? "" : " " + where) + ": no result within " +
@@ -226,6 +125,12 @@ bool Sandbox::exchange(Message request, const std::string& what) {
     const ssize_t got = recv(socket_, &answer, sizeof answer, 0);
     if (got < 0 && errno == EINTR) continue;
     if (got != sizeof answer) fail(what);
+    if (answer == Message::collective && communicator_ != nullptr) {
+      const auto started = std::chrono::steady_clock::now();
+      serve_collective();
+      deadline += std::chrono::steady_clock::now() - started;
+      continue;
+    }
     return answer != Message::load_failed;
   }
 }
@@ -236,7 +141,7 @@ void Sandbox::fail(const std::string& what) {
   if (worker_ > 0) {
     const WorkerEnd end = wait_for_sandbox_worker(worker_);
     worker_ = -1;
-    std::string where = phase_description(phase);
+    std::string where = phase_description(phase, synchronized_);
     if (!where.empty()) where = " " + where;
     if (end.signal != 0) {
       message += " crashed" + where + " with " + signal_name(end.signal) + locate(*control_);
@@ -276,9 +181,34 @@ void Sandbox::ensure_arena(std::size_t bytes) {
 
 int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& params,
                   const OperationBuffers& buffers, std::string& reason) {
-  const std::string what = name_ + " " + to_string(operation);
+  return run(operation, desc, params, buffers, reason, name_ + " " + to_string(operation));
+}
+
+int Sandbox::call_synchronized(Communicator& communicator, Operation operation, const TensorDesc& shard,
+                               const Params& params, const OperationBuffers& buffers, std::string& reason,
+                               std::string& collective_failure) {
+  const int rank = communicator.rank();
+  communicator_ = &communicator;
+  collective_failure_.clear();
+  struct Release {
+    Communicator*& communicator;
+    ~Release() { communicator = nullptr; }
+  } release{communicator_};
+  const int status = run(operation, shard, params, buffers, reason,
+                         name_ + " " + to_string(operation) + " on rank " + std::to_string(rank));
+  collective_failure = collective_failure_;
+  return status;
+}
+
+// One call, its buffers guarded as the class comment says; `what` names it in a fault.
+int Sandbox::run(Operation operation, const TensorDesc& desc, const Params& params,
+                 const OperationBuffers& buffers, std::string& reason, const std::string& what) {
   const OperationSpec& spec = operation_spec(operation);
   if (worker_ < 0) start();
+  if (communicator_ != nullptr) {
+    control_->rank = communicator_->rank();
+    control_->size = communicator_->size();
+  }
 
   // Each buffer: a guard page, its region (the data at the end, 64-byte aligned), a guard page.
   const std::size_t page = page_bytes();
@@ -286,9 +216,11 @@ int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& par
   std::size_t end = 0;
   for (std::size_t k = 0; k < spec.count; ++k) {
     BufferSlot& slot = slots[k];
-    slot.present = buffers[k] != nullptr;
+    // An empty shard's tensors are present whatever pointer the caller has for nothing.
+    const bool empty_tensor = communicator_ != nullptr && desc.n == 0 && spec.buffers[k].extent == Extent::tensor;
+    slot.present = buffers[k] != nullptr || empty_tensor;
     if (slot.present == 0) continue;
-    slot.bytes = buffer_bytes(spec.buffers[k].extent, desc);
+    slot.bytes = buffer_bytes(spec.buffers[k].extent, desc, communicator_ != nullptr);
     const std::size_t span = round_up(slot.bytes, 64);
     slot.region_offset = end + page;
     slot.region_bytes = round_up(span, page);
@@ -306,7 +238,7 @@ int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& par
     std::memset(data + slot.bytes, sandbox::canary, slot.region_offset + slot.region_bytes - slot.data_offset - slot.bytes);
     if (spec.buffers[k].role == BufferRole::output) {
       std::memset(data, 0xFF, slot.bytes);  // NaN in every float format: an unwritten output shows
-    } else {
+    } else if (slot.bytes > 0) {
       std::memcpy(data, buffers[k], slot.bytes);
     }
   }
@@ -334,7 +266,7 @@ int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& par
       stop();
       throw PluginFault(what + " wrote to byte " + std::to_string(after) + " past the end of " + buffer.name);
     }
-    if (buffer.role == BufferRole::input && std::memcmp(data, buffers[k], slot.bytes) != 0) {
+    if (buffer.role == BufferRole::input && slot.bytes > 0 && std::memcmp(data, buffers[k], slot.bytes) != 0) {
       stop();
       throw PluginFault(what + " modified its read-only input " + buffer.name);
     }
@@ -345,7 +277,7 @@ int Sandbox::call(Operation operation, const TensorDesc& desc, const Params& par
     return status;
   }
   for (std::size_t k = 0; k < spec.count; ++k) {
-    if (slots[k].present != 0 && spec.buffers[k].role != BufferRole::input) {
+    if (slots[k].present != 0 && spec.buffers[k].role != BufferRole::input && slots[k].bytes > 0) {
       std::memcpy(buffers[k], arena_ + slots[k].data_offset, slots[k].bytes);
     }
   }

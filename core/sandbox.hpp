@@ -8,6 +8,11 @@
 // worker and every process it started are then killed, and the next call starts a new worker.
 // Workers run in their own process group with a parent-death signal, and are killed when the
 // harness exits or receives SIGINT, SIGTERM or SIGHUP.
+//
+// A synchronized plugin (bnh/plugin_sync.h) gets one Sandbox per rank. Its calls take the rank's
+// Communicator: the worker hands the plugin a bnh_communicator whose collectives come back to
+// the harness as requests on the exchange area (core/sandbox_protocol.hpp), and call() carries
+// them out with that Communicator while it waits for the call's result.
 #pragma once
 
 #include <cstddef>
@@ -23,11 +28,14 @@
 
 namespace bnh {
 
+class Communicator;
+
 class Sandbox {
  public:
   // Starts the worker and loads the plugin in it. Throws bnh::Error when the library is not a
   // usable plugin, bnh::PluginFault when loading it crashes or hangs.
-  Sandbox(std::string plugin_path, double timeout_seconds);
+  // `synchronized`: the library's bnh_sync_impl_v1_get table, called through call_synchronized.
+  Sandbox(std::string plugin_path, double timeout_seconds, bool synchronized = false);
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
@@ -45,6 +53,15 @@ class Sandbox {
   int call(Operation operation, const TensorDesc& desc, const Params& params,
            const OperationBuffers& buffers, std::string& reason);
 
+  // A synchronized plugin's call on `communicator`'s rank, `shard` its part of the batch
+  // (shard.n may be 0: its tensors are then zero-byte buffers at an inaccessible page). Faults
+  // name the rank. Returns as call() does; when one of the call's collectives failed (another
+  // rank failed), `collective_failure` says why, and every later collective of the call failed
+  // at once.
+  int call_synchronized(Communicator& communicator, Operation operation, const TensorDesc& shard,
+                        const Params& params, const OperationBuffers& buffers, std::string& reason,
+                        std::string& collective_failure);
+
  private:
   struct Layout;
   void start();
@@ -52,6 +69,10 @@ class Sandbox {
   [[noreturn]] void fail(const std::string& what);  // explains a dead or hung worker, then stops
   bool exchange(sandbox::Message request, const std::string& what);
   void ensure_arena(std::size_t bytes);
+  int run(Operation operation, const TensorDesc& desc, const Params& params,
+          const OperationBuffers& buffers, std::string& reason, const std::string& what);
+  void serve_collective();  // sandbox_collectives.cpp
+  void carry_out(const sandbox::CollectiveRequest& request);
 
   std::string path_, name_, description_;
   double timeout_seconds_;
@@ -63,6 +84,13 @@ class Sandbox {
   std::uint32_t requests_ = 0;
   std::uint32_t operations_ = 0;
   bool has_supports_ = true;
+  bool synchronized_ = false;
+  // A synchronized call's: the communicator its collectives use, and the first one's failure.
+  int exchange_file_ = -1;
+  unsigned char* exchange_area_ = nullptr;
+  std::size_t exchange_mapped_ = 0;
+  Communicator* communicator_ = nullptr;
+  std::string collective_failure_;
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int>, bool> supported_;
 };
 

@@ -13,6 +13,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -128,14 +132,62 @@ std::vector<pid_t> descendants_of(pid_t root) {
   return found;
 }
 
+pid_t fork_sandbox_worker(const std::string& plugin_path, const WorkerFiles& files);
+
+// A worker's parent-death signal comes when the THREAD that forked it ends, not the process. The
+// ranks of a synchronized plugin start their workers from threads that end with each run, so
+// every worker is forked by one thread that lives as long as the process.
+class Spawner {
+ public:
+  static pid_t run(std::function<pid_t()> fork_worker) {
+    static Spawner* spawner = new Spawner;  // never destroyed: its thread outlives every static
+    std::packaged_task<pid_t()> task(std::move(fork_worker));
+    std::future<pid_t> result = task.get_future();
+    {
+      const std::lock_guard<std::mutex> lock(spawner->mutex_);
+      spawner->tasks_.push_back(std::move(task));
+    }
+    spawner->ready_.notify_one();
+    return result.get();
+  }
+
+ private:
+  Spawner() {
+    std::thread([this] {
+      for (;;) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !tasks_.empty(); });
+        std::packaged_task<pid_t()> task = std::move(tasks_.front());
+        tasks_.pop_front();
+        lock.unlock();
+        task();
+      }
+    }).detach();
+  }
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::packaged_task<pid_t()>> tasks_;
+};
+
 }  // namespace
 
 pid_t spawn_sandbox_worker(const std::string& plugin_path, const WorkerFiles& files) {
+  return Spawner::run([&] { return fork_sandbox_worker(plugin_path, files); });
+}
+
+namespace {
+
+pid_t fork_sandbox_worker(const std::string& plugin_path, const WorkerFiles& files) {
   install_cleanup();
   const std::string program = sandbox_executable();
   // A path without a slash would be searched for on the library path; plugins are files.
   const std::string plugin = plugin_path.find('/') == std::string::npos ? "./" + plugin_path : plugin_path;
-  const char* arguments[] = {"bnh-sandbox", plugin.c_str(), nullptr};
+  const bool synchronized = files.exchange >= 0;
+  const char* plain_arguments[] = {"bnh-sandbox", plugin.c_str(), nullptr};
+  const char* synchronized_arguments[] = {"bnh-sandbox", sandbox::synchronized_flag, plugin.c_str(), nullptr};
+  const char* const* arguments = synchronized ? synchronized_arguments : plain_arguments;
+  const int given[] = {files.socket, files.control, files.arena, files.exchange};
+  const int file_count = synchronized ? 4 : 3;
   const pid_t parent = getpid();
   const pid_t child = fork();
   if (child < 0) throw Error(std::string("cannot start the sandbox worker: ") + std::strerror(errno));
@@ -144,12 +196,12 @@ pid_t spawn_sandbox_worker(const std::string& plugin_path, const WorkerFiles& fi
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(126);
-    const int moved[] = {fcntl(files.socket, F_DUPFD, 10), fcntl(files.control, F_DUPFD, 10),
-                         fcntl(files.arena, F_DUPFD, 10)};
-    for (int k = 0; k < 3; ++k) {
+    int moved[4];
+    for (int k = 0; k < file_count; ++k) moved[k] = fcntl(given[k], F_DUPFD, 10);
+    for (int k = 0; k < file_count; ++k) {
       if (moved[k] < 0 || dup2(moved[k], sandbox::socket_fd + k) < 0) _exit(126);
     }
-    syscall(SYS_close_range, 6u, ~0u, 0u);
+    syscall(SYS_close_range, static_cast<unsigned>(sandbox::socket_fd + file_count), ~0u, 0u);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -160,6 +212,8 @@ pid_t spawn_sandbox_worker(const std::string& plugin_path, const WorkerFiles& fi
   remember(child);
   return child;
 }
+
+}  // namespace
 
 void kill_sandbox_worker(pid_t worker) {
   if (worker <= 0) return;

@@ -10,10 +10,11 @@ namespace bnh {
 
 struct WorkerFiles {
   int socket, control, arena;  // become the worker's fds 3, 4 and 5
+  int exchange = -1;           // fd 6: a synchronized plugin's collectives (-1: a plain plugin)
 };
 
 // Starts bnh-sandbox on `plugin_path` in its own process group, with SIGKILL as its
-// parent-death signal. Found as $BNH_SANDBOX, beside the running executable, in the build tree,
+// parent-death signal; it hosts a synchronized plugin when `files` has an exchange area. Found as $BNH_SANDBOX, beside the running executable, in the build tree,
 // or where `make install` puts it; throws bnh::Error when none exists.
 pid_t spawn_sandbox_worker(const std::string& plugin_path, const WorkerFiles& files);
 

@@ -2,7 +2,11 @@
 // that loads one plugin and serves the harness's calls; the two talk through
 //  - a SOCK_SEQPACKET socket carrying one Message per step, and
 //  - two shared memory files: the control block (requests, results, texts, fault details) and
-//    the arena (every buffer of a call, each between guard pages).
+//    the arena (every buffer of a call, each between guard pages);
+//  - for a synchronized plugin (bnh/plugin_sync.h), a third: the exchange area, where a
+//    collective's values go to the harness and its results come back. The worker grows it to
+//    what a collective needs; the harness carries the collective out with the rank's
+//    bnh::Communicator while it waits for the call's result.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +22,23 @@ namespace bnh::sandbox {
 inline constexpr int socket_fd = 3;
 inline constexpr int control_fd = 4;
 inline constexpr int arena_fd = 5;
+inline constexpr int exchange_fd = 6;  // synchronized plugins only
+
+// The worker's first argument when it hosts a synchronized plugin (bnh_sync_impl_v1_get).
+inline constexpr const char* synchronized_flag = "--synchronized";
+
+enum class CollectiveKind : std::int32_t { all_gather = 1, all_reduce_sum = 2 };
+
+// The largest exchange area a collective may need (its values and its results): a collective
+// asking for more fails, on every rank alike, rather than fill shared memory.
+inline constexpr std::int64_t max_exchange_bytes = std::int64_t{1} << 30;
+
+// The bytes of the exchange area a collective needs, or -1 when it asks for too much.
+inline std::int64_t exchange_bytes(CollectiveKind kind, std::int64_t count, std::int32_t size) {
+  const std::int64_t results = kind == CollectiveKind::all_gather ? size : 1;
+  if (count < 0 || size < 1 || count > max_exchange_bytes / 8 / (results + 1)) return -1;
+  return count * (results + 1) * 8;
+}
 
 inline constexpr std::size_t text_bytes = 4096;
 inline constexpr unsigned char canary = 0xCB;
@@ -39,15 +60,27 @@ enum class Message : std::int32_t {
   supports = 3,     // harness -> worker: ask supports(desc)
   call = 4,         // harness -> worker: run `operation` on the buffers
   done = 5,         // worker -> harness: `status` (and `message` when nonzero) are set
+  collective = 6,   // worker -> harness, during a call: carry out `collective` on the exchange area
+  collective_done = 7,  // harness -> worker: `collective.status` is set, the results are in place
+};
+
+// A collective a synchronized plugin asked for. The exchange area holds the rank's `count`
+// values at offset 0 and the results right after them: size * count values for all_gather,
+// count for all_reduce_sum.
+struct CollectiveRequest {
+  CollectiveKind kind;
+  std::int64_t count;
+  std::int32_t status;  // written by the harness: 0, or nonzero when the collective failed
 };
 
 // Where the worker is, so that a crash can be explained.
 enum class Phase : std::int32_t {
   starting,
   loading,          // dlopen: the library's constructors run
-  getting_table,    // bnh_impl_v1_get
+  getting_table,    // bnh_impl_v1_get (bnh_sync_impl_v1_get)
   supports,
   calling,
+  collective,       // copying a collective's values in or its results out
   last_error,
   idle,
 };
@@ -73,6 +106,10 @@ struct ControlBlock {
   bnh_tensor_desc desc;
   bnh_params params;
   BufferSlot buffers[max_operation_buffers];  // as many as the operation has
+  std::int32_t rank, size;  // a synchronized call's: what its bnh_communicator says
+
+  // Written by the worker during a synchronized call, answered by the harness.
+  CollectiveRequest collective;
 
   // Written by the worker.
   Phase phase;

@@ -3,14 +3,17 @@
 // Whatever the plugin does to this process (crash, hang, FP environment, stray threads) stays
 // here; a fault handler first notes where a bad access landed so that the harness can name the
 // buffer and the offset.
-//   bnh-sandbox PLUGIN_PATH   (fds 3, 4, 5 as in core/sandbox_protocol.hpp)
+//   bnh-sandbox PLUGIN_PATH                  (fds 3, 4, 5 as in core/sandbox_protocol.hpp)
+//   bnh-sandbox --synchronized PLUGIN_PATH   (and fd 6, the exchange area of the collectives)
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +21,7 @@
 
 #include "core/plugin_table.hpp"
 #include "core/sandbox_protocol.hpp"
+#include "core/sync_plugin_table.hpp"
 
 namespace {
 
@@ -104,13 +108,76 @@ void protect_buffers(const bnh::OperationSpec& spec) {
   applied_arena = arena_mapped;
 }
 
-int run_call(const bnh_impl_v1& table, const bnh::OperationSpec& spec) {
+// The plugin's table: the plain one, or the synchronized one (--synchronized).
+struct Plugin {
+  const bnh_impl_v1* plain = nullptr;
+  const bnh_sync_impl_v1* synchronized = nullptr;
+
+  const char* last_error() const {
+    const auto function = plain != nullptr ? plain->last_error : synchronized->last_error;
+    return function != nullptr ? function() : "";
+  }
+};
+
+// A synchronized plugin's collectives: the values go to the harness through the exchange area,
+// which carries the collective out with this rank's communicator and answers.
+unsigned char* exchange_area = nullptr;
+std::size_t exchange_mapped = 0;
+
+int forward_collective(CollectiveKind kind, const double* values, std::int64_t count, double* results) {
+  const std::int64_t bytes = exchange_bytes(kind, count, control->size);
+  if (bytes < 0 || (count > 0 && (values == nullptr || results == nullptr))) return 1;
+  auto needed = static_cast<std::size_t>(bytes);
+  if (needed > exchange_mapped) {
+    if (exchange_area != nullptr) munmap(exchange_area, exchange_mapped);
+    exchange_area = nullptr;
+    exchange_mapped = 0;
+    // Grown, never shrunk: the harness may have it mapped at the size an earlier worker left.
+    struct stat file {};
+    if (fstat(exchange_fd, &file) != 0) return 1;
+    if (static_cast<std::size_t>(file.st_size) < needed && ftruncate(exchange_fd, static_cast<off_t>(needed)) != 0) return 1;
+    needed = std::max(needed, static_cast<std::size_t>(file.st_size));
+    void* memory = mmap(nullptr, needed, PROT_READ | PROT_WRITE, MAP_SHARED, exchange_fd, 0);
+    if (memory == MAP_FAILED) return 1;
+    exchange_area = static_cast<unsigned char*>(memory);
+    exchange_mapped = needed;
+  }
+  const auto value_bytes = static_cast<std::size_t>(count) * sizeof(double);
+  control->phase = Phase::collective;
+  if (count > 0) std::memcpy(exchange_area, values, value_bytes);
+  control->collective = {kind, count, 1};
+  control->phase = Phase::calling;
+  send_message(Message::collective);
+  Message answer{};
+  if (recv(socket_fd, &answer, sizeof answer, 0) != sizeof answer) _exit(0);  // harness gone
+  if (answer != Message::collective_done) _exit(113);
+  if (control->collective.status != 0) return control->collective.status;
+  control->phase = Phase::collective;
+  if (count > 0) std::memcpy(results, exchange_area + value_bytes, static_cast<std::size_t>(bytes) - value_bytes);
+  control->phase = Phase::calling;
+  return 0;
+}
+
+int all_gather(const bnh_communicator*, const double* values, std::int64_t count, double* gathered) {
+  return forward_collective(CollectiveKind::all_gather, values, count, gathered);
+}
+
+int all_reduce_sum(const bnh_communicator*, double* values, std::int64_t count) {
+  return forward_collective(CollectiveKind::all_reduce_sum, values, count, values);
+}
+
+int run_call(const Plugin& plugin, const bnh::OperationSpec& spec) {
   bnh::OperationBuffers buffers;
   for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSlot& slot = control->buffers[k];
     buffers[k] = slot.present != 0 ? arena + slot.data_offset : nullptr;
   }
-  return bnh::plugin_table::call(table, spec.operation, &control->desc, &control->params, buffers);
+  if (plugin.plain != nullptr) {
+    return bnh::plugin_table::call(*plugin.plain, spec.operation, &control->desc, &control->params, buffers);
+  }
+  const bnh_communicator communicator{nullptr, control->rank, control->size, all_gather, all_reduce_sum};
+  return bnh::sync_plugin_table::call(*plugin.synchronized, spec.operation, &communicator, &control->desc,
+                                      &control->params, buffers);
 }
 
 [[noreturn]] void refuse_library(const char* message) {
@@ -119,7 +186,24 @@ int run_call(const bnh_impl_v1& table, const bnh::OperationSpec& spec) {
   _exit(0);
 }
 
-const bnh_impl_v1& load(const char* path) {
+// The plugin's table, checked as bnh/plugin.h or bnh/plugin_sync.h asks; name and what it
+// provides go to the control block.
+template <typename Table>
+const Table& checked_table(const char* symbol, void* library, std::string (*defect)(const Table*)) {
+  using Getter = const Table* (*)();
+  auto get = reinterpret_cast<Getter>(dlsym(library, symbol));
+  if (get == nullptr) refuse_library((std::string("does not export ") + symbol).c_str());
+  control->phase = Phase::getting_table;
+  const Table* table = get();
+  if (const std::string reason = defect(table); !reason.empty()) refuse_library(reason.c_str());
+  copy_text(control->name, table->name);
+  copy_text(control->description, table->description);
+  control->operations = bnh::plugin_table::provided_operations(*table);
+  control->has_supports = table->supports != nullptr;
+  return *table;
+}
+
+Plugin load(const char* path, bool synchronized) {
   control->phase = Phase::loading;
   void* library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (library == nullptr) {
@@ -128,25 +212,20 @@ const bnh_impl_v1& load(const char* path) {
     std::snprintf(text, sizeof text, "cannot load plugin %s: %s", path, reason ? reason : "unknown error");
     refuse_library(text);
   }
-  using Getter = const bnh_impl_v1* (*)();
-  auto get = reinterpret_cast<Getter>(dlsym(library, "bnh_impl_v1_get"));
-  if (get == nullptr) refuse_library("does not export bnh_impl_v1_get");
-  control->phase = Phase::getting_table;
-  const bnh_impl_v1* table = get();
-  if (const std::string defect = bnh::plugin_table::defect(table); !defect.empty()) {
-    refuse_library(defect.c_str());
+  Plugin plugin;
+  if (synchronized) {
+    plugin.synchronized = &checked_table("bnh_sync_impl_v1_get", library, bnh::sync_plugin_table::defect);
+  } else {
+    plugin.plain = &checked_table("bnh_impl_v1_get", library, bnh::plugin_table::defect);
   }
-  copy_text(control->name, table->name);
-  copy_text(control->description, table->description);
-  control->operations = bnh::plugin_table::provided_operations(*table);
-  control->has_supports = table->supports != nullptr;
-  return *table;
+  return plugin;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
+  const bool synchronized = argc == 3 && std::strcmp(argv[1], synchronized_flag) == 0;
+  if (argc != 2 && !synchronized) {
     std::fprintf(stderr, "bnh-sandbox: started by bnh to host a plugin; not for direct use\n");
     return 2;
   }
@@ -154,7 +233,8 @@ int main(int argc, char** argv) {
   if (block == MAP_FAILED) return 111;
   control = static_cast<ControlBlock*>(block);
   install_fault_handlers();
-  const bnh_impl_v1& table = load(argv[1]);
+  const Plugin plugin = load(argv[argc - 1], synchronized);
+  const auto supports = plugin.plain != nullptr ? plugin.plain->supports : plugin.synchronized->supports;
   control->phase = Phase::idle;
   send_message(Message::ready);
   std::uint32_t served = 0;  // the request being answered, for the harness's busy-wait
@@ -166,17 +246,17 @@ int main(int argc, char** argv) {
     control->fault_in_arena = 0;
     if (request == Message::supports) {
       control->phase = Phase::supports;
-      control->status = table.supports == nullptr ? 1 : table.supports(&control->desc);
+      control->status = supports == nullptr ? 1 : supports(&control->desc);
     } else if (request == Message::call) {
       const bnh::OperationSpec* spec = operation_of(control->operation);
       if (spec == nullptr) _exit(112);  // the harness names only the five operations
       map_arena();
       protect_buffers(*spec);
       control->phase = Phase::calling;
-      control->status = run_call(table, *spec);
+      control->status = run_call(plugin, *spec);
       if (control->status != 0) {
         control->phase = Phase::last_error;
-        copy_text(control->message, table.last_error != nullptr ? table.last_error() : "");
+        copy_text(control->message, plugin.last_error());
       }
     }
     control->phase = Phase::idle;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The example plugin end to end, as a new user meets it: install bnharness, build the example
-# against the installed package, check it and see it pass; break one line of its backward and see
+# against the installed package, check it and see it pass; check its synchronized variant on
+# simulated ranks and under mpirun (when there is one); break one line of its backward and see
 # bnh check and bnh gradcheck fail, naming the culprit and the command that reproduces it.
 #   tests/example_plugin.sh BUILD_DIR SOURCE_DIR
 set -u
@@ -26,7 +27,23 @@ grep -q "all properties hold" <<<"$output" || fail "bnh check of the example did
 "$bnh" gradcheck --plugin "$plugin" --shape 3,4,2,2 >/dev/null || fail "bnh gradcheck of the example"
 ctest --test-dir "$work/example" --output-on-failure >/dev/null || fail "the example's own conformance test"
 
-# 2. One line of the backward changed: the mean term dropped from dx.
+# 2. The synchronized variant: on three simulated ranks, then as three MPI processes.
+sync_plugin="$work/example/libmy_sync_batchnorm.so"
+output=$("$bnh" check --plugin "$sync_plugin" --ranks 3 --cases 40 --seed 5 2>&1) ||
+  fail "bnh check --ranks 3 of the synchronized example: $output"
+grep -q "all properties hold" <<<"$output" || fail "bnh check --ranks 3 of the synchronized example did not say all properties hold"
+if command -v mpirun >/dev/null; then
+  # Three ranks on however many cores; as root Open MPI also wants to be told it may run.
+  mpirun_flags=(--oversubscribe)
+  [ "$(id -u)" -eq 0 ] && mpirun_flags+=(--allow-run-as-root)
+  output=$(mpirun "${mpirun_flags[@]}" -np 3 "$bnh" check --plugin "$sync_plugin" --mpi --cases 20 --seed 5 2>&1) ||
+    fail "mpirun -np 3 bnh check --mpi of the synchronized example: $output"
+  grep -q "all properties hold" <<<"$output" || fail "mpirun -np 3 bnh check --mpi of the synchronized example did not say all properties hold"
+else
+  echo "mpirun not found: the synchronized example was not checked under MPI"
+fi
+
+# 3. One line of the backward changed: the mean term dropped from dx.
 cp -r "$source_dir/examples/plugin" "$work/broken-source"
 sed -i 's/(count \* load(desc, dy, i) - \*sum_dy - xhat \* \*sum_dy_xhat)/(count * load(desc, dy, i) - xhat * *sum_dy_xhat)/' \
   "$work/broken-source/src/my_batchnorm.c"
