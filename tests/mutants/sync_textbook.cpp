@@ -1,5 +1,6 @@
 #include "tests/mutants/sync_textbook.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
