@@ -100,7 +100,7 @@ void forward_train(Communicator& communicator, Operation operation, const Tensor
   for (std::int64_t c = 0; c < shard.c; ++c) {
     affine.set(g, c, tiles::finish_training_channel(tensors, params, c, batch.channels[c]));
   }
-  if (shard.n > 0) tiles::normalize_shard(shard, params, x, buffer<T>(operation, buffers, "y"), affine);
+  if (shard.n > 0) tiles::normalize_tensor(shard, params, x, buffer<T>(operation, buffers, "y"), affine);
 }
 
 template <typename T>

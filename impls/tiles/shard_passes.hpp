@@ -1,7 +1,7 @@
 // The passes of team_passes.hpp taken apart, for kernels that must combine every channel's sums
 // with someone else's before they can write a single output (synchronized batch norm merges
 // them across ranks): one pass returns every channel's moments or gradient sums, another writes
-// y or dx from coefficients that were finished elsewhere.
+// dx (normalize_tensor of team_passes.hpp writes y) from coefficients finished elsewhere.
 //
 // The sums are cut and merged as team_passes.hpp cuts and merges them at the same team size (the
 // same blocks or row bands, the same per-thread shares, merged in thread order), so that they
@@ -125,22 +125,8 @@ std::vector<GradientSums> shard_gradient_sums(const TensorDesc& desc, const Para
   return total;
 }
 
-// y = x * scale + shift, channel by channel, over the whole tensor, the elements shared out
-// between the team (as TeamPasses::forward_infer writes them).
-template <typename T>
-void normalize_shard(const TensorDesc& desc, const Params& params, const T* x, T* y,
-                     const AffineCoefficients<T>& affine) {
-  const Geometry g = geometry_of(desc);
-  const bool stream = should_stream(g, sizeof(T), 2, machine().caches);
-#pragma omp parallel num_threads(team_size(params, g))
-  {
-    const Share mine = share(g.elements, omp_get_thread_num(), omp_get_num_threads(), line_elements<T>);
-    normalize_elements(g, x, y, mine.begin, mine.end, affine, stream);
-    if (stream) finish_streaming();
-  }
-}
-
-// dx = dy * dy_scale + x * x_scale + offset, channel by channel, over the whole tensor.
+// dx = dy * dy_scale + x * x_scale + offset, channel by channel, over the whole tensor, as
+// normalize_tensor (team_passes.hpp) writes y.
 template <typename T>
 void gradient_shard(const TensorDesc& desc, const Params& params, const T* dy, const T* x, T* dx,
                     const GradientCoefficients<T>& coefficients) {

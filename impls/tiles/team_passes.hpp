@@ -93,6 +93,21 @@ void share_out_channels(const Geometry& g, const RunBlocks& blocks, int team, bo
   }
 }
 
+// y = x * scale + shift over the whole tensor, channel by channel, the elements shared out
+// between the team in stretches of whole cache lines.
+template <typename T>
+void normalize_tensor(const TensorDesc& desc, const Params& params, const T* x, T* y,
+                      const AffineCoefficients<T>& affine) {
+  const Geometry g = geometry_of(desc);
+  const bool stream = should_stream(g, sizeof(T), 2, machine().caches);
+#pragma omp parallel num_threads(team_size(params, g))
+  {
+    const Share mine = share(g.elements, omp_get_thread_num(), omp_get_num_threads(), line_elements<T>);
+    normalize_elements(g, x, y, mine.begin, mine.end, affine, stream);
+    if (stream) finish_streaming();
+  }
+}
+
 struct TeamPasses {
   template <typename T>
   static void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* y,
@@ -156,14 +171,7 @@ struct TeamPasses {
   static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
                             const T* beta, const T* running_mean, const T* running_var, T* y) {
     const Geometry g = geometry_of(desc);
-    const AffineCoefficients<T> affine = inference_coefficients(g, params, gamma, beta, running_mean, running_var);
-    const bool stream = should_stream(g, sizeof(T), 2, machine().caches);
-#pragma omp parallel num_threads(team_size(params, g))
-    {
-      const Share mine = share(g.elements, omp_get_thread_num(), omp_get_num_threads(), line_elements<T>);
-      normalize_elements(g, x, y, mine.begin, mine.end, affine, stream);
-      if (stream) finish_streaming();
-    }
+    normalize_tensor(desc, params, x, y, inference_coefficients(g, params, gamma, beta, running_mean, running_var));
   }
 
   template <typename T>
