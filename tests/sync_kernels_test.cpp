@@ -359,6 +359,19 @@ TEST(SyncKernels, ARankMissingABufferIsNamedByTheOthers) {
   }
 }
 
+TEST(SyncKernels, AShardOfNegativeSizeIsRefusedByItsRankAndNamedByTheOthers) {
+  auto sync = make_sync_implementation("sync");
+  std::vector<double> tensor(6), channel(3, 1.0);
+  const auto messages = messages_of_ranks(2, [&](Communicator& communicator) {
+    const TensorDesc shard{communicator.rank() == 0 ? -1 : 2, 3, 1, 1, Layout::nhwc, DType::f64};
+    sync->run(communicator, Operation::renorm_forward_train, shard, Params{},
+              {tensor.data(), channel.data(), channel.data(), tensor.data(), channel.data(), channel.data(),
+               channel.data(), channel.data(), channel.data(), channel.data()});
+  });
+  EXPECT_EQ(messages[0], "dimension N of a shard must be >= 0, got -1");
+  EXPECT_EQ(messages[1], "renorm_forward_train: rank 0 rejected the call");
+}
+
 TEST(SyncRegistry, FindsSyncAndNamesItForAnUnknownName) {
   EXPECT_TRUE(is_sync_implementation("sync"));
   EXPECT_FALSE(is_sync_implementation("openmp"));
