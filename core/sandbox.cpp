@@ -216,9 +216,7 @@ int Sandbox::run(Operation operation, const TensorDesc& desc, const Params& para
   std::size_t end = 0;
   for (std::size_t k = 0; k < spec.count; ++k) {
     BufferSlot& slot = slots[k];
-    // An empty shard's tensors are present whatever pointer the caller has for nothing.
-    const bool empty_tensor = communicator_ != nullptr && desc.n == 0 && spec.buffers[k].extent == Extent::tensor;
-    slot.present = buffers[k] != nullptr || empty_tensor;
+    slot.present = buffers[k] != nullptr;
     if (slot.present == 0) continue;
     slot.bytes = buffer_bytes(spec.buffers[k].extent, desc, communicator_ != nullptr);
     const std::size_t span = round_up(slot.bytes, 64);

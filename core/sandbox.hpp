@@ -54,7 +54,8 @@ class Sandbox {
            const OperationBuffers& buffers, std::string& reason);
 
   // A synchronized plugin's call on `communicator`'s rank, `shard` its part of the batch
-  // (shard.n may be 0: its tensors are then zero-byte buffers at an inaccessible page). Faults
+  // (shard.n may be 0: its tensors, when given, are then zero-byte buffers at an inaccessible
+  // page; a NULL stays NULL, as bad input must reach every rank alike). Faults
   // name the rank. Returns as call() does; when one of the call's collectives failed (another
   // rank failed), `collective_failure` says why, and every later collective of the call failed
   // at once.

@@ -61,6 +61,12 @@ struct RankOutputs {
   std::vector<double> tensor, mean, invstd, running_mean, running_var, dgamma, dbeta;
 };
 
+// A shard's buffer: an empty shard's is a pointer to nothing, not NULL (NULL is bad input).
+double* shard_pointer(std::vector<double>& values) {
+  static double nothing[1];
+  return values.empty() ? nothing : values.data();
+}
+
 // The training forward then the backward on every rank; the results in rank order.
 std::vector<RankOutputs> train_and_backward(SyncImplementation& implementation, const Batch& batch) {
   const auto ranks = simulated_ranks(static_cast<int>(batch.shards.size()), 30);
@@ -75,12 +81,12 @@ std::vector<RankOutputs> train_and_backward(SyncImplementation& implementation, 
            std::vector<double>(c, 2.0), std::vector<double>(c), std::vector<double>(c)};
     const double* x = batch.x.data() + begin;
     implementation.run(communicator, Operation::bn_forward_train, shard, params,
-                       {x, batch.gamma.data(), batch.beta.data(), out.tensor.data(), out.mean.data(),
+                       {x, batch.gamma.data(), batch.beta.data(), shard_pointer(out.tensor), out.mean.data(),
                         out.invstd.data(), out.running_mean.data(), out.running_var.data()});
     std::vector<double> dx(size);
     implementation.run(communicator, Operation::bn_backward, shard, params,
                        {batch.dy.data() + begin, x, batch.gamma.data(), out.mean.data(), out.invstd.data(),
-                        dx.data(), out.dgamma.data(), out.dbeta.data()});
+                        shard_pointer(dx), out.dgamma.data(), out.dbeta.data()});
     out.tensor.insert(out.tensor.end(), dx.begin(), dx.end());  // y then dx
   });
   return outputs;

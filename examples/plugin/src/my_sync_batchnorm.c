@@ -33,7 +33,10 @@ static int supports(const bnh_tensor_desc *desc) {
    same C, H, W, dtype and layout, so every rank refuses bad input alike, before any collective. */
 static int check_shard(const bnh_tensor_desc *desc) {
   if (desc->n < 0 || desc->c < 1 || desc->h < 1 || desc->w < 1) return refuse("every dimension must be >= 1");
-  if (desc->n > INT64_MAX / 8 / desc->c / desc->h / desc->w) return refuse("element count overflows int64");
+  /* C H W first: an empty shard of an oversized batch must be refused too. */
+  if (desc->c > INT64_MAX / 8 / desc->h / desc->w || desc->n > INT64_MAX / 8 / desc->c / desc->h / desc->w) {
+    return refuse("element count overflows int64");
+  }
   if (!supports(desc)) return refuse("unknown dtype or layout");
   return 0;
 }
