@@ -1,4 +1,5 @@
-// Simulated ranks: K threads of this process, their collectives met in shared memory.
+// Simulated ranks: K threads of this process (the caller's and K-1 kept from run to run), their
+// collectives met in shared memory.
 //
 // A collective is a generation-counted barrier: each rank leaves its values and waits; the last
 // to arrive gathers everyone's values into one buffer and starts the next generation, and each
@@ -8,11 +9,13 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bnh/communicator.hpp"
 #include "bnh/types.hpp"
@@ -175,9 +178,18 @@ class SimulatedCommunicator : public Communicator {
   int rank_;
 };
 
+// Rank 0 runs on the caller's thread, ranks 1 to K-1 on threads started by the first run() and
+// reused by every later one until the ranks are destroyed: a conformance run makes many short
+// runs, and starting K threads for each cost more than the work. Each run has its own Group, so
+// nothing one run broke or left behind reaches the next. One run() at a time: a second caller
+// waits (and a body must not call run() on the ranks that run it).
 class SimulatedRanks : public Ranks {
  public:
   SimulatedRanks(int size, double timeout_seconds) : size_(size), timeout_seconds_(timeout_seconds) {}
+  ~SimulatedRanks() override { stop_workers(); }
+  SimulatedRanks(const SimulatedRanks&) = delete;
+  SimulatedRanks& operator=(const SimulatedRanks&) = delete;
+
   int size() const override { return size_; }
   std::vector<int> local_ranks() const override {
     std::vector<int> ranks(size_);
@@ -188,38 +200,104 @@ class SimulatedRanks : public Ranks {
   // Reports the first failure in rank order among the ranks that failed on their own; a rank
   // that failed only because another one did is reported when no rank failed on its own.
   void run(const std::function<void(Communicator&)>& body) override {
-    Group group(size_, timeout_seconds_);
-    std::vector<std::exception_ptr> failures(size_);
-    const auto run_rank = [&](int rank) {
-      SimulatedCommunicator communicator(group, rank);
-      std::string message;
-      try {
-        body(communicator);
-      } catch (const std::exception& error) {
-        failures[rank] = std::current_exception();
-        message = error.what();
-      } catch (...) {
-        failures[rank] = std::current_exception();
-        message = "an exception that is not a std::exception";
-      }
-      group.finish(rank, failures[rank] != nullptr, message);
-    };
-    std::vector<std::thread> threads;
-    threads.reserve(size_);
-    for (int k = 0; k < size_; ++k) threads.emplace_back(run_rank, k);
-    for (std::thread& thread : threads) thread.join();
+    const std::lock_guard<std::mutex> one_run_at_a_time(run_mutex_);
+    start_workers();
+    Round round{body, Group(size_, timeout_seconds_), std::vector<std::exception_ptr>(size_)};
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      round_ = &round;
+      unfinished_ = size_ - 1;
+      ++round_number_;
+    }
+    round_started_.notify_all();
+    run_rank(round, 0);
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      round_finished_.wait(lock, [&] { return unfinished_ == 0; });
+      round_ = nullptr;
+    }
 
     for (int k = 0; k < size_; ++k) {
-      if (failures[k] && !group.saw_other_rank_fail(k)) std::rethrow_exception(failures[k]);
+      if (round.failures[k] && !round.group.saw_other_rank_fail(k)) std::rethrow_exception(round.failures[k]);
     }
     for (int k = 0; k < size_; ++k) {
-      if (failures[k]) std::rethrow_exception(failures[k]);
+      if (round.failures[k]) std::rethrow_exception(round.failures[k]);
     }
   }
 
  private:
-  int size_;
-  double timeout_seconds_;
+  // What one run() gives its ranks.
+  struct Round {
+    const std::function<void(Communicator&)>& body;
+    Group group;
+    std::vector<std::exception_ptr> failures;
+  };
+
+  static void run_rank(Round& round, int rank) {
+    SimulatedCommunicator communicator(round.group, rank);
+    std::string message;
+    try {
+      round.body(communicator);
+    } catch (const std::exception& error) {
+      round.failures[rank] = std::current_exception();
+      message = error.what();
+    } catch (...) {
+      round.failures[rank] = std::current_exception();
+      message = "an exception that is not a std::exception";
+    }
+    round.group.finish(rank, round.failures[rank] != nullptr, message);
+  }
+
+  // The thread of one rank: runs it in every round after last_round until the ranks are
+  // destroyed.
+  void work(int rank, std::uint64_t last_round) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      round_started_.wait(lock, [&] { return stopping_ || round_number_ != last_round; });
+      if (stopping_) return;
+      last_round = round_number_;
+      Round& round = *round_;
+      lock.unlock();
+      run_rank(round, rank);
+      lock.lock();
+      if (--unfinished_ == 0) round_finished_.notify_one();
+    }
+  }
+
+  void start_workers() {
+    if (static_cast<int>(workers_.size()) == size_ - 1) return;
+    workers_.reserve(size_ - 1);
+    try {
+      // Given the round number now, since a thread may first look after the round has begun.
+      for (int rank = 1; rank < size_; ++rank) workers_.emplace_back(&SimulatedRanks::work, this, rank, round_number_);
+    } catch (...) {
+      stop_workers();  // so that a later run() starts them all afresh
+      throw;
+    }
+  }
+
+  void stop_workers() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    round_started_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+    workers_.clear();
+    const std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = false;
+  }
+
+  const int size_;
+  const double timeout_seconds_;
+  std::mutex run_mutex_;
+  std::mutex mutex_;  // guards what follows, shared with the workers
+  std::condition_variable round_started_, round_finished_;
+  Round* round_ = nullptr;
+  std::uint64_t round_number_ = 0;
+  int unfinished_ = 0;  // workers still running the current round
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace

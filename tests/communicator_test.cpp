@@ -174,6 +174,76 @@ TEST(SimulatedRanks, RankThatReturnsWithoutJoiningBreaksTheCollective) {
   }), bnh::Error);
 }
 
+// The threads are kept from run to run; what one run broke must not reach the next.
+TEST(SimulatedRanks, RunAfterFailedRunsWorks) {
+  const auto ranks = bnh::simulated_ranks(3, 0.2);
+  const auto gather_ranks = [&] {
+    std::vector<std::vector<double>> seen(3, std::vector<double>(3));
+    ranks->run([&](bnh::Communicator& communicator) {
+      const double mine = communicator.rank();
+      communicator.all_gather(&mine, 1, seen[communicator.rank()].data());
+    });
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(seen[k], (std::vector<double>{0, 1, 2})) << "rank " << k;
+  };
+  EXPECT_THROW(ranks->run([](bnh::Communicator& communicator) {
+    if (communicator.rank() == 2) throw bnh::PluginFault("plugin crashed with SIGSEGV");
+    double value = 0, gathered[3];
+    communicator.all_gather(&value, 1, gathered);
+  }), bnh::PluginFault);
+  gather_ranks();
+  EXPECT_THROW(ranks->run([](bnh::Communicator& communicator) {
+    double values[2] = {}, gathered[6];
+    communicator.all_gather(values, communicator.rank() == 0 ? 1 : 2, gathered);
+  }), bnh::Error);
+  gather_ranks();
+  try {
+    ranks->run([](bnh::Communicator& communicator) {
+      if (communicator.rank() == 1) return;
+      double value = 0, gathered[3];
+      communicator.all_gather(&value, 1, gathered);
+    });
+    FAIL() << "run() returned although rank 1 never joined";
+  } catch (const bnh::Error& error) {
+    EXPECT_STREQ(error.what(), "all_gather: rank 1 returned without joining it");
+  }
+  gather_ranks();
+}
+
+TEST(SimulatedRanks, ManyTinyRunsFinish) {
+  const int size = 3, runs = 20000;
+  const auto ranks = bnh::simulated_ranks(size);
+  int wrong = 0;
+  for (int run = 0; run < runs; ++run) {
+    std::vector<double> sums(size);
+    ranks->run([&](bnh::Communicator& communicator) {
+      double value = run + communicator.rank();
+      communicator.all_reduce_sum(&value, 1);
+      sums[communicator.rank()] = value;
+    });
+    for (int k = 0; k < size; ++k) wrong += sums[k] != 3.0 * run + 3;
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(SimulatedRanks, OneRunAtATimeFromManyCallers) {
+  const auto ranks = bnh::simulated_ranks(2);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> callers;
+  for (int caller = 0; caller < 3; ++caller) {
+    callers.emplace_back([&, caller] {
+      for (int run = 0; run < 200; ++run) {
+        ranks->run([&](bnh::Communicator& communicator) {
+          double value = caller;
+          communicator.all_reduce_sum(&value, 1);
+          wrong += value != 2.0 * caller;
+        });
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_EQ(wrong, 0);
+}
+
 TEST(SimulatedRanks, RefuseNoRanks) { EXPECT_THROW(bnh::simulated_ranks(0), bnh::Error); }
 
 TEST(CommunicatorC, CallsBackIntoTheCommunicator) {
