@@ -51,10 +51,13 @@ class Ranks {
   // exception rethrown is the first in rank order among the ranks that failed on their own.
   // MPI: a collective that does not complete within the timeout ends the job (MPI_Abort, with
   // a message naming the collective), since a rank that left cannot be waited for.
+  // Calls of run() on one object are taken one at a time; a body must not call run() on the
+  // ranks running it.
   virtual void run(const std::function<void(Communicator&)>& body) = 0;
 };
 
-// K threads of this process; a rank that waits longer than timeout_seconds in a collective
+// K ranks on threads of this process (rank 0 on the caller's, the others on threads started
+// once and reused by every run); a rank that waits longer than timeout_seconds in a collective
 // throws bnh::Error naming the ranks that did not join.
 std::unique_ptr<Ranks> simulated_ranks(int size, double timeout_seconds = 60);
 
