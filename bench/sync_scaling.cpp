@@ -44,6 +44,13 @@ std::int64_t agreed_iterations(Communicator& world, double warm_up_seconds, doub
   return std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(min_time / slowest)), 1, max_iterations);
 }
 
+// The median time per call and the communication share, from the repetitions.
+void summarize(SyncMeasurement& measurement) {
+  measurement.median_s = statistics_of(measurement.seconds).median;
+  const double communication = statistics_of(measurement.communication_seconds).median;
+  measurement.communication_share = measurement.median_s > 0 ? communication / measurement.median_s : 0;
+}
+
 std::vector<Scaling> scalings_for(int ranks) {
   if (ranks == 1) return {Scaling::single};
   return {Scaling::weak, Scaling::strong};
@@ -80,9 +87,7 @@ SyncMeasurement measure_one(SyncImplementation& implementation, Communicator& wo
     measurement.seconds.push_back(seconds_since(start) / calls);
     measurement.communication_seconds.push_back(timed.seconds() / calls);
   }
-  measurement.median_s = statistics_of(measurement.seconds).median;
-  const double communication = statistics_of(measurement.communication_seconds).median;
-  measurement.communication_share = measurement.median_s > 0 ? communication / measurement.median_s : 0;
+  summarize(measurement);
   return measurement;
 }
 
@@ -153,6 +158,23 @@ std::vector<SyncMeasurement> measure_sync_scaling(SyncImplementation& implementa
     }
   });
   return measurements;
+}
+
+void pool_rounds(std::vector<SyncMeasurement>& pooled, std::vector<SyncMeasurement> round) {
+  for (auto& m : round) {
+    const auto same = std::find_if(pooled.begin(), pooled.end(), [&](const SyncMeasurement& p) {
+      return p.operation == m.operation && p.shape.label() == m.shape.label() && p.ranks == m.ranks &&
+             p.scaling == m.scaling;
+    });
+    if (same == pooled.end()) {
+      pooled.push_back(std::move(m));
+      continue;
+    }
+    same->seconds.insert(same->seconds.end(), m.seconds.begin(), m.seconds.end());
+    same->communication_seconds.insert(same->communication_seconds.end(), m.communication_seconds.begin(),
+                                       m.communication_seconds.end());
+    summarize(*same);
+  }
 }
 
 void derive_efficiencies(std::vector<SyncMeasurement>& measurements) {

@@ -83,6 +83,11 @@ std::vector<SyncMeasurement> measure_sync_scaling(SyncImplementation& implementa
                                                   const SyncScalingConfig& config,
                                                   const std::function<void(const SyncMeasurement&)>& progress = {});
 
+// Adds a later round's measurements to the earlier ones: the repetitions of the same operation,
+// shape, rank count and scaling pooled, their median and communication share taken again over
+// all of them; a measurement not yet present is appended.
+void pool_rounds(std::vector<SyncMeasurement>& pooled, std::vector<SyncMeasurement> round);
+
 // Sets each multi-rank measurement's efficiency from the single-rank one of the same operation
 // and shape (0 when there is none).
 void derive_efficiencies(std::vector<SyncMeasurement>& measurements);

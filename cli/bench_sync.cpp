@@ -53,7 +53,11 @@ options:
   --dtype NAME         f32 (default) or f64
   --layout NAME        nchw (default) or nhwc
   --threads T          OpenMP threads per rank (default: 1)
-  --repetitions N      repetitions, odd, at most 999 (default: 5)
+  --repetitions N      repetitions per job, odd, at most 999 (default: 5)
+  --rounds R           runs through the rank counts, odd, at most 99 (default: 1): with more
+                       than one, the jobs alternate (1, 2, 1, 2, ...) and each figure is the
+                       median of all its rounds' repetitions, so that a busy moment of a
+                       shared machine falls on every rank count alike
   --min-time SECONDS   least time per repetition (default: 0.1, at most 3600)
   --timeout SECONDS    a collective that waits longer ends the job (default: 300)
   --output PATH        the JSON file (default: out/sync-scaling.json, its folder created if
@@ -66,6 +70,7 @@ no mpirun, or a bnh built without MPI.
 
 constexpr std::int64_t max_repetitions = 999;
 constexpr double max_min_time = 3600;
+constexpr std::int64_t max_rounds = 99;
 
 // The options a worker is given exactly as the user gave them.
 const char* const forwarded_flags[] = {"--impl",    "--suite",       "--n",        "--shapes",  "--ops",
@@ -179,7 +184,7 @@ std::vector<int> rank_counts(const Arguments& arguments) {
 }
 
 nlohmann::json scaling_file(const Arguments& arguments, const bench::SyncScalingConfig& config,
-                            const std::vector<int>& ranks, const std::vector<bench::SyncMeasurement>& measurements) {
+                            int rounds, const std::vector<int>& ranks, const std::vector<bench::SyncMeasurement>& measurements) {
   const Machine& host = machine();
   nlohmann::json measured = nlohmann::json::array();
   for (const auto& m : measurements) measured.push_back(bench::to_json(m));
@@ -196,6 +201,7 @@ nlohmann::json scaling_file(const Arguments& arguments, const bench::SyncScaling
           {"layout", to_string(config.layout)},
           {"threads_per_rank", config.threads},
           {"repetitions", config.repetitions},
+          {"rounds", rounds},
           {"min_time", config.min_time},
           {"clock", "wall time on rank 0"},
           {"ranks", ranks},
@@ -213,7 +219,7 @@ struct TemporaryFile {
 int run_bench_sync(const std::vector<std::string>& words) {
   std::vector<std::string> forwarded_flag_names(std::begin(forwarded_flags), std::end(forwarded_flags));
   std::set<std::string> value_flags(forwarded_flag_names.begin(), forwarded_flag_names.end());
-  value_flags.insert({"--ranks", "--output", "--sync-worker"});
+  value_flags.insert({"--ranks", "--rounds", "--output", "--sync-worker"});
   const auto parsed = arguments_or_help("bench", words, value_flags, {"--sync", "--mpi"}, sync_usage);
   if (!parsed) return exit_status::success;
   const Arguments& arguments = *parsed;
@@ -226,6 +232,9 @@ int run_bench_sync(const std::vector<std::string>& words) {
   }
   const bench::SyncScalingConfig config = sync_config(arguments);
   const std::vector<int> ranks = rank_counts(arguments);
+  const int rounds = static_cast<int>(arguments.integer("--rounds", 1, 1, max_rounds));
+  if (rounds % 2 == 0) throw UsageError("bnh bench: --rounds must be odd (medians are taken over them), got " +
+                                        std::to_string(rounds));
   collective_timeout(arguments);  // refused here rather than in every rank
   make_sync_implementation(arguments.value("--impl", "sync"));  // an unknown name: refused here, once
   if (!built_with_mpi()) {
@@ -241,22 +250,26 @@ int run_bench_sync(const std::vector<std::string>& words) {
   const std::string output = output_path(arguments, "out/sync-scaling.json");
 
   std::vector<bench::SyncMeasurement> measurements;
-  for (int k : ranks) {
-    TemporaryFile result{output + ".ranks-" + std::to_string(k) + ".part"};
-    const int status = run_program(worker_command(mpirun, arguments, k, config.threads, result.path));
-    if (status != 0) {
-      std::cerr << "bnh bench: the run at " << k << " rank(s) under mpirun failed (exit status " << status << ")\n";
-      return status == exit_status::bad_usage ? exit_status::bad_usage : exit_status::check_failed;
+  for (int round = 0; round < rounds; ++round) {
+    for (int k : ranks) {
+      TemporaryFile result{output + ".ranks-" + std::to_string(k) + ".part"};
+      const int status = run_program(worker_command(mpirun, arguments, k, config.threads, result.path));
+      if (status != 0) {
+        std::cerr << "bnh bench: the run at " << k << " rank(s) under mpirun failed (exit status " << status << ")\n";
+        return status == exit_status::bad_usage ? exit_status::bad_usage : exit_status::check_failed;
+      }
+      bench::pool_rounds(measurements, read_measurements(result.path));
     }
-    for (auto& m : read_measurements(result.path)) measurements.push_back(std::move(m));
   }
   bench::derive_efficiencies(measurements);
-  write_file(output, scaling_file(arguments, config, ranks, measurements).dump(2) + "\n");
+  write_file(output, scaling_file(arguments, config, rounds, ranks, measurements).dump(2) + "\n");
   const Machine& host = machine();
   std::cout << "synchronized batch norm " << printable(arguments.value("--impl", "sync")) << ", "
             << to_string(config.dtype) << ' ' << to_string(config.layout) << ", " << config.threads
             << " thread(s) per rank, " << host.cores << " cores, " << to_string(host.compiled_isa)
-            << " build; medians of " << config.repetitions << " repetitions, wall time on rank 0\n\n"
+            << " build; medians of " << config.repetitions * rounds << " repetitions"
+            << (rounds > 1 ? " in " + std::to_string(rounds) + " alternating rounds" : std::string())
+            << ", wall time on rank 0\n\n"
             << bench::format_sync_table(measurements) << "\nwrote " << output << '\n';
   return exit_status::success;
 }
