@@ -2,9 +2,9 @@
 # bnh bench --sync: the scaling of the built-in sync over MPI at 1 and 2 ranks on one small
 # shape. Checks the plumbing only, never the speed: exit status 0, the table, and the JSON file's
 # fields (a single-rank measurement and a weak and a strong one at 2 ranks per operation, with
-# medians over three alternating rounds, communication shares and efficiencies); then the one-line refusals (no mpirun on
-# PATH, an even repetition count, an unknown implementation, the worker mode outside mpirun,
-# the command itself under mpirun).
+# medians over three alternating rounds, communication shares and efficiencies); then the
+# one-line refusals (no mpirun on PATH, an even round or repetition count, an unknown
+# implementation, the worker mode outside mpirun, the command itself under mpirun).
 #   tests/bench_sync.sh BNH
 set -u
 bnh=$1
