@@ -158,6 +158,10 @@ std::vector<std::string> worker_command(const std::string& mpirun, const Argumen
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");
   if (ranks > machine().cores) argv.push_back("--oversubscribe");
   if (threads > 1) argv.insert(argv.end(), {"--bind-to", "none"});  // Open MPI binds a rank to one core
+  // More threads than cores: OpenMP's spinning threads would take the core another rank needs.
+  if (ranks * threads > machine().cores && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    argv.insert(argv.end(), {"-x", "OMP_WAIT_POLICY=passive"});
+  }
   argv.insert(argv.end(), {"-np", std::to_string(ranks), std::filesystem::read_symlink("/proc/self/exe").string(),
                            "bench", "--sync", "--mpi", "--sync-worker", result});
   for (const char* flag : forwarded_flags) {
