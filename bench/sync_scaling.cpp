@@ -99,14 +99,10 @@ void TimedCommunicator::all_gather(const double* values, std::int64_t count, dou
   seconds_ += seconds_since(start);
 }
 
-const char* to_string(Scaling scaling) {
-  switch (scaling) {
-    case Scaling::single: return "single";
-    case Scaling::weak: return "weak";
-    case Scaling::strong: return "strong";
-  }
-  return "?";
-}
+// In the order of the enumeration.
+constexpr const char* scaling_names[] = {"single", "weak", "strong"};
+
+const char* to_string(Scaling scaling) { return scaling_names[static_cast<int>(scaling)]; }
 
 Scaling parse_scaling(const std::string& text) {
   for (Scaling scaling : {Scaling::single, Scaling::weak, Scaling::strong}) {
