@@ -5,6 +5,7 @@
 #include <exception>
 #include <numeric>
 #include <sstream>
+#include <string>
 
 #include "bnh/validate.hpp"
 #include "properties/properties.hpp"
@@ -14,9 +15,12 @@ namespace bnh {
 namespace {
 
 // How a rank's call ended, the most telling first: when several ranks failed, every process
-// reports the failure of the lowest kind, from the lowest rank among those.
-enum class Outcome { returned = 0, fault, refusal, unsupported, error, other };
+// reports the failure of the lowest kind, from the lowest rank among those. A call that failed
+// after one of its collectives failed comes last: under MPI its failure is, as far as this rank
+// can tell, the consequence of another rank's (that rank left the collective for the exchange).
+enum class Outcome { returned = 0, fault, refusal, unsupported, error, other, collective_broken };
 
+// The type of what a call threw (never collective_broken).
 Outcome outcome_of(const std::exception_ptr& failure) {
   if (!failure) return Outcome::returned;
   try {
@@ -51,40 +55,95 @@ std::string message_of(const std::exception_ptr& failure) {
     case Outcome::unsupported: throw Unsupported(message);
     case Outcome::error: throw Error(message);
     case Outcome::returned:
-    case Outcome::other: break;
+    case Outcome::other:
+    case Outcome::collective_broken: break;
   }
   throw std::runtime_error(message);
 }
 
-// `text` as rank `from` holds it, on every rank: one byte per double.
-std::string text_from(Communicator& communicator, int from, const std::string& text) {
-  const int size = communicator.size();
-  const double length = communicator.rank() == from ? static_cast<double>(text.size()) : 0;
-  std::vector<double> lengths(size);
-  communicator.all_gather(&length, 1, lengths.data());
-  const auto count = static_cast<std::int64_t>(lengths[from]);
-  std::vector<double> bytes(count, 0.0), gathered(static_cast<std::size_t>(size * count));
-  if (communicator.rank() == from) std::copy(text.begin(), text.end(), bytes.begin());
-  communicator.all_gather(bytes.data(), count, gathered.data());
-  std::string result(count, ' ');
-  for (std::int64_t i = 0; i < count; ++i) result[i] = static_cast<char>(gathered[from * count + i]);
-  return result;
+// The communicator a rank's call gets: it notes whether one of the call's collectives failed,
+// and once one has, fails the later ones at once (the ranks no longer agree on where they are),
+// so that a call meets another rank's status exchange in one collective at most.
+class WatchedCommunicator final : public Communicator {
+ public:
+  explicit WatchedCommunicator(Communicator& ranks) : ranks_(ranks) {}
+  int rank() const override { return ranks_.rank(); }
+  int size() const override { return ranks_.size(); }
+  void all_gather(const double* values, std::int64_t count, double* gathered) override {
+    if (!failure_.empty()) throw Error("all_gather after a failed one (" + failure_ + ")");
+    try {
+      ranks_.all_gather(values, count, gathered);
+    } catch (const std::exception& error) {
+      // A negative count is this rank's own mistake, refused before it meets anyone.
+      if (count >= 0) failure_ = error.what();
+      throw;
+    }
+  }
+  bool collective_failed() const { return !failure_.empty(); }
+
+ private:
+  Communicator& ranks_;
+  std::string failure_;
+};
+
+// What each rank puts in the status exchange: a marker that tells a report from a call's values
+// met by chance in a gather of the same count, where it stands (Outcome), the type of what it
+// threw, and the length of its message.
+constexpr double report_marker = -0x1.b0a7d5c3e9f1p+1001;
+constexpr std::int64_t report_size = 4;
+// Under MPI an exchange meets a collective of a call still running on another rank at most once
+// per call and rank (WatchedCommunicator); the bound only stops a back end that never settles.
+constexpr int exchange_attempts = 256;
+
+// Every rank's report, the same on every rank. Under MPI a rank whose call failed early comes
+// here while others still wait in one of their call's collectives: the gather then fails
+// (different counts) or meets their values without the marker. Their collective failed too, so
+// they come here next: trying again puts every rank in the same exchange. Simulated ranks break
+// for good on the first failure and report the rank that failed themselves: no second try.
+std::vector<double> exchange_reports(Communicator& communicator, const double* mine, bool try_again) {
+  std::vector<double> reports(static_cast<std::size_t>(communicator.size() * report_size));
+  std::string why;
+  for (int attempt = 1; attempt <= (try_again ? exchange_attempts : 1); ++attempt) {
+    try {
+      communicator.all_gather(mine, report_size, reports.data());
+      bool every_rank_here = true;
+      for (int k = 0; k < communicator.size(); ++k) every_rank_here &= reports[k * report_size] == report_marker;
+      if (every_rank_here) return reports;
+      why = "a rank was still in a collective of its call";
+    } catch (const Error& error) {
+      if (!try_again) throw;
+      why = error.what();
+    }
+  }
+  throw Error("the ranks did not meet to agree on how the call ended (" + why + ")");
 }
 
 // Every rank learns how every other's call ended; when any failed, every rank throws the same
-// exception (the failing rank rethrows its own), so that none goes on into a collective alone.
-void agree_on_outcome(Communicator& communicator, const std::exception_ptr& failure) {
-  const double mine = static_cast<double>(outcome_of(failure));
-  std::vector<double> outcomes(communicator.size());
-  communicator.all_gather(&mine, 1, outcomes.data());
+// exception (the chosen rank rethrows its own), so that none goes on into a collective alone.
+void agree_on_outcome(Communicator& communicator, const std::exception_ptr& failure, bool collective_failed,
+                      bool try_again) {
+  const Outcome thrown = outcome_of(failure);
+  const Outcome standing = failure && collective_failed ? Outcome::collective_broken : thrown;
+  const std::string message = failure ? message_of(failure) : "";
+  const double mine[report_size] = {report_marker, static_cast<double>(standing), static_cast<double>(thrown),
+                                    static_cast<double>(message.size())};
+  const std::vector<double> reports = exchange_reports(communicator, mine, try_again);
+  const auto report = [&](int k, int field) { return reports[k * report_size + field]; };
   int chosen = -1;
   for (int k = 0; k < communicator.size(); ++k) {
-    if (outcomes[k] != 0 && (chosen < 0 || outcomes[k] < outcomes[chosen])) chosen = k;
+    if (report(k, 1) != 0 && (chosen < 0 || report(k, 1) < report(chosen, 1))) chosen = k;
   }
   if (chosen < 0) return;
-  const std::string message = text_from(communicator, chosen, failure ? message_of(failure) : "");
+  // Every rank is in the exchange now: the chosen rank's message, one byte per double.
+  const auto length = static_cast<std::int64_t>(report(chosen, 3));
+  std::vector<double> bytes(static_cast<std::size_t>(length), 0.0);
+  std::vector<double> gathered(static_cast<std::size_t>(communicator.size() * length));
+  if (communicator.rank() == chosen) std::copy(message.begin(), message.end(), bytes.begin());
+  communicator.all_gather(bytes.data(), length, gathered.data());
   if (chosen == communicator.rank()) std::rethrow_exception(failure);
-  throw_as(static_cast<Outcome>(outcomes[chosen]), message);
+  std::string text(static_cast<std::size_t>(length), ' ');
+  for (std::int64_t i = 0; i < length; ++i) text[i] = static_cast<char>(gathered[chosen * length + i]);
+  throw_as(static_cast<Outcome>(report(chosen, 2)), text);
 }
 
 std::size_t element_bytes(DType dtype) { return dtype == DType::f32 ? sizeof(float) : sizeof(double); }
@@ -174,14 +233,15 @@ void ShardedImplementation::run(Operation operation, const TensorDesc& desc, con
       }
     }
     std::exception_ptr failure;
+    WatchedCommunicator watched(communicator);
     try {
-      implementation_.run(communicator, operation, shard, params, mine);
+      implementation_.run(watched, operation, shard, params, mine);
     } catch (...) {
       // Simulated ranks report the rank that failed on its own; the others' collectives fail.
       if (all_local) throw;
       failure = std::current_exception();
     }
-    agree_on_outcome(communicator, failure);
+    agree_on_outcome(communicator, failure, watched.collective_failed(), !all_local);
     if (!well_formed) return;
     for (std::size_t k = 0; k < spec.count; ++k) {
       if (!shared_by_ranks(k)) continue;

@@ -34,9 +34,10 @@ class ShardedImplementation final : public UniformImplementation {
   bool supports(Operation operation) const override { return implementation_.supports(operation); }
 
   // Throws what every rank agreed on: the first failing rank's error (a fault before a
-  // refusal, a refusal before an Unsupported, before any other error), on every process alike;
-  // PropertyFailure when a per-channel output differs between two ranks. A whole batch of
-  // N < 1 cannot be split and is refused here.
+  // refusal, a refusal before an Unsupported, before any other error, before a failure that
+  // followed a failed collective of the call), on every process alike; PropertyFailure when a
+  // per-channel output differs between two ranks. A whole batch of N < 1 cannot be split and
+  // is refused here.
   void run(Operation operation, const TensorDesc& desc, const Params& params,
            const OperationBuffers& buffers) override;
 
