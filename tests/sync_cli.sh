@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # bnh check and bnh gradcheck on the built-in synchronized implementation: simulated ranks,
 # forced uneven and empty shards, a replayed split, the refusals of bad ranks flags, and (when
-# an mpirun is given) the MPI back end, which must print one verdict for the whole job.
-# Usage: sync_cli.sh BNH [MPIRUN]
+# an mpirun is given) the MPI back end, which must print one verdict for the whole job, and
+# synchronized plugins under it: one whose ranks refuse bad input unlike each other, and one
+# whose rank 1 crashes.
+# Usage: sync_cli.sh BNH [MPIRUN [SYNC_PLUGIN [CRASHING_SYNC_PLUGIN]]]
 bnh=$1
 mpirun=${2:-}
+sync_plugin=${3:-}
+crashing_plugin=${4:-}
 source "$(dirname "$0")/expect.sh"
 
 few="--cases 15 --no-realistic"
@@ -52,6 +56,16 @@ if [ -n "$mpirun" ]; then
   if [ "$verdicts" != 1 ]; then
     echo "FAIL: mpirun -np 3 bnh check --mpi printed $verdicts verdicts (expected 1)"
     failures=$((failures + 1))
+  fi
+  # With an empty shard, rank 0 refuses some bad input before the others do (or while they are
+  # in a collective): every rank must still agree on the refusal and stay in step. The timeout
+  # is well under the MPI one, so that ranks out of step fail here rather than wait for it.
+  if [ -n "$sync_plugin" ]; then
+    expect 0 "all properties hold" -- timeout 50 "${run_mpi[@]}" "$bnh" check --plugin "$sync_plugin" --mpi --shards 0,3,1 $few
+  fi
+  # Rank 1's worker crashes while the others wait in the plugin's gather: a fault naming the rank.
+  if [ -n "$crashing_plugin" ]; then
+    expect 1 "on rank 1" -- timeout 50 "${run_mpi[@]}" "$bnh" check --plugin "$crashing_plugin" --mpi $few
   fi
 fi
 
