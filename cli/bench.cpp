@@ -11,6 +11,7 @@
 #include "bench/runner.hpp"
 #include "bench/suites.hpp"
 #include "bnh/registry.hpp"
+#include "bnh/sync_implementation.hpp"
 #include "bnh/text.hpp"
 #include "cli/arguments.hpp"
 #include "cli/bench.hpp"
@@ -101,7 +102,12 @@ std::string seconds_text(double seconds) {
 // The built-ins of --impls (all by default), then the plugin of --plugin, measured against them.
 std::vector<Target> chosen_targets(const Arguments& arguments) {
   std::vector<Target> chosen;
-  for (const auto& name : arguments.list("--impls", registered_names())) chosen.push_back(builtin_target(name));
+  for (const auto& name : arguments.list("--impls", registered_names())) {
+    if (is_sync_implementation(name)) {
+      throw UsageError("bnh bench: " + name + " is synchronized; bnh bench --sync --impl " + name + " measures it on ranks");
+    }
+    chosen.push_back(builtin_target(name));
+  }
   if (arguments.has("--plugin")) chosen.push_back(plugin_target(arguments));
   for (std::size_t i = 0; i < chosen.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {

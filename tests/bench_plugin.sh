@@ -41,6 +41,7 @@ expect_refusal() {  # expect_refusal MESSAGE ARGS...
 }
 expect_refusal "is not one of the implementations measured" --impls naive --focus nosuch
 expect_refusal "two implementations are called 'naive'" --impls naive,naive
+expect_refusal "sync is synchronized; bnh bench --sync" --impls naive,sync
 
 tiny=(--suite quick --shapes 2x256x14x14 --impls naive --ops bn_forward_infer --layout nchw --repetitions 1
   --min-time 0.001 --no-accuracy)
