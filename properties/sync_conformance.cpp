@@ -6,8 +6,8 @@
 
 #include "properties/execution.hpp"
 #include "properties/property_helpers.hpp"
+#include "properties/same_results.hpp"
 #include "properties/sharded_implementation.hpp"
-#include "properties/tolerance.hpp"
 
 namespace bnh {
 
@@ -64,44 +64,16 @@ BoundFraction partition_invariance(Implementation& impl, const Case& tc) {
   const std::vector<std::int64_t> first = shard_sizes(tc.desc.n, tc.shards, ranks);
   const std::vector<std::int64_t> second = other_split(first);
   const std::string how = "with shards " + shards_to_string(second) + " against " + shards_to_string(first);
-  const auto on = [&](const std::vector<std::int64_t>& split, auto&& run) {
-    sharded.set_shards(split);
-    auto result = run();
-    sharded.set_shards(tc.shards);
-    return result;
+  // Each computation made on its split, the case's own restored after it.
+  const auto on = [&](const std::vector<std::int64_t>& split) {
+    return [&sharded, &tc, split](auto&& run) {
+      sharded.set_shards(split);
+      auto result = run();
+      sharded.set_shards(tc.shards);
+      return result;
+    };
   };
-  BoundFraction worst;
-  const double k = 2 * bound_for(tc);
-  const DType dtype = tc.desc.dtype;
-  for (bool renorm : provided_normalizations(impl, false, impl.supports(Operation::bn_forward_infer))) {
-    const std::string op = label(renorm);
-    const auto a = on(first, [&] { return run_forward_train(impl, tc, renorm); });
-    const auto b = on(second, [&] { return run_forward_train(impl, tc, renorm); });
-    const auto scales = forward_scales(tc, a.r, a.d);
-    worst.note(expect_close(op + "y " + how, b.y, a.y, scales.y, k, dtype));
-    worst.note(expect_close(op + "save_mean " + how, b.save_mean, a.save_mean, scales.save_mean, k, dtype));
-    worst.note(expect_close(op + "save_invstd " + how, b.save_invstd, a.save_invstd, scales.save_invstd, k, dtype));
-    worst.note(expect_close(op + "running_mean " + how, b.running_mean, a.running_mean, scales.running_mean, k, dtype));
-    worst.note(expect_close(op + "running_var " + how, b.running_var, a.running_var, scales.running_var, k, dtype));
-    if (renorm) {
-      worst.note(expect_close(op + "r " + how, b.r, a.r, scales.r, k, dtype));
-      worst.note(expect_close(op + "d " + how, b.d, a.d, scales.d, k, dtype));
-    }
-    if (!impl.supports(backward_op(renorm))) continue;
-    const auto backward = [&] { return run_backward(impl, tc, renorm, a.save_mean, a.save_invstd, a.r, a.d); };
-    const auto back_a = on(first, backward);
-    const auto back_b = on(second, backward);
-    const auto back_scales = backward_scales(tc, a.save_mean, a.save_invstd, a.r, a.d);
-    worst.note(expect_close(op + "dx " + how, back_b.dx, back_a.dx, back_scales.dx, k, dtype));
-    worst.note(expect_close(op + "dgamma " + how, back_b.dgamma, back_a.dgamma, back_scales.dgamma, k, dtype));
-    worst.note(expect_close(op + "dbeta " + how, back_b.dbeta, back_a.dbeta, back_scales.dbeta, k, dtype));
-  }
-  if (impl.supports(Operation::bn_forward_infer)) {
-    const auto a = on(first, [&] { return run_forward_infer(impl, tc); });
-    const auto b = on(second, [&] { return run_forward_infer(impl, tc); });
-    worst.note(expect_close("inference y " + how, b, a, inference_scales(tc), 2 * rounding_bound, dtype));
-  }
-  return worst;
+  return same_results(impl, tc, tc, [](std::int64_t i) { return i; }, how, on(first), on(second), true);
 }
 
 // Every operation once on the case: the sharded implementation requires every per-channel
