@@ -96,7 +96,7 @@ std::size_t buffer_bytes(Extent extent, TensorDesc desc, bool shard) {
     return 0;
   }
   if (empty_shard && extent == Extent::tensor) return 0;
-  return static_cast<std::size_t>(values_in(extent, desc)) * element_size(desc.dtype);
+  return bytes_in(extent, desc);
 }
 
 std::string seconds_text(double seconds) {

@@ -34,10 +34,7 @@ void validate_desc(const TensorDesc& desc) {
     }
     count *= dim.second;
   }
-  if (desc.dtype != DType::f32 && desc.dtype != DType::f64) {
-    throw Error("unknown dtype code " + std::to_string(static_cast<int>(desc.dtype)) +
-                " (expected BNH_F32 = 1 or BNH_F64 = 2)");
-  }
+  validate_dtypes(desc);
   if (desc.layout != Layout::nchw && desc.layout != Layout::nhwc) {
     throw Error("unknown layout code " + std::to_string(static_cast<int>(desc.layout)) +
                 " (expected BNH_NCHW = 1 or BNH_NHWC = 2)");

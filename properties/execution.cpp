@@ -1,5 +1,6 @@
 #include "properties/execution.hpp"
 
+#include <cstddef>
 #include <map>
 #include <string_view>
 
@@ -12,36 +13,38 @@ namespace {
 using Inputs = std::map<std::string_view, const std::vector<double>*>;
 using Results = std::map<std::string_view, std::vector<double>>;
 
-// Runs `operation` with the values of `inputs` (by buffer name) converted to the case's dtype,
+// Runs `operation` with the values of `inputs` (by buffer name) converted to their dtypes,
 // and returns every buffer it writes or updates, by name, converted back. An optional buffer
 // not among the inputs is passed as NULL (and not returned).
 Results execute(Implementation& implementation, Operation operation, const Case& tc, const Inputs& inputs) {
   const OperationSpec& spec = operation_spec(operation);
   Results results;
-  dispatch_dtype(tc.desc.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    std::vector<T> storage[max_operation_buffers];
-    OperationBuffers buffers;
-    for (std::size_t k = 0; k < spec.count; ++k) {
-      const BufferSpec& buffer = spec.buffers[k];
-      const auto given = inputs.find(buffer.name);
-      if (buffer.role == BufferRole::output) {
-        storage[k].resize(static_cast<std::size_t>(values_in(buffer.extent, tc.desc)));
-      } else if (given != inputs.end()) {
-        storage[k].assign(given->second->begin(), given->second->end());
-      } else if (buffer.optional) {
-        continue;
-      } else {
-        throw Error(std::string(to_string(operation)) + ": the case gives no " + buffer.name);
+  std::vector<std::byte> storage[max_operation_buffers];
+  OperationBuffers buffers;
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    const BufferSpec& buffer = spec.buffers[k];
+    const auto given = inputs.find(buffer.name);
+    storage[k].resize(bytes_in(buffer.extent, tc.desc));
+    if (buffer.role != BufferRole::output && given != inputs.end()) {
+      const std::vector<double>& values = *given->second;
+      if (values.size() != static_cast<std::size_t>(values_in(buffer.extent, tc.desc))) {
+        throw Error(std::string(to_string(operation)) + ": the case's " + buffer.name + " has the wrong length");
       }
-      buffers[k] = storage[k].data();
+      store_values(dtype_of(buffer.extent, tc.desc), values.data(), values.size(), storage[k].data());
+    } else if (buffer.role != BufferRole::output && buffer.optional) {
+      continue;
+    } else if (buffer.role != BufferRole::output) {
+      throw Error(std::string(to_string(operation)) + ": the case gives no " + buffer.name);
     }
-    call(implementation, operation, tc.desc, tc.params, buffers);
-    for (std::size_t k = 0; k < spec.count; ++k) {
-      if (spec.buffers[k].role == BufferRole::input || buffers[k] == nullptr) continue;
-      results[spec.buffers[k].name] = std::vector<double>(storage[k].begin(), storage[k].end());
-    }
-  });
+    buffers[k] = storage[k].data();
+  }
+  call(implementation, operation, tc.desc, tc.params, buffers);
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    if (spec.buffers[k].role == BufferRole::input || buffers[k] == nullptr) continue;
+    std::vector<double>& values = results[spec.buffers[k].name];
+    values.resize(static_cast<std::size_t>(values_in(spec.buffers[k].extent, tc.desc)));
+    load_values(dtype_of(spec.buffers[k].extent, tc.desc), storage[k].data(), values.size(), values.data());
+  }
   return results;
 }
 

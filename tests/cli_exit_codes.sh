@@ -23,7 +23,7 @@ expect 2 "unknown flag '--all'" -- "$bnh" list --all
 expect 0 'usage: bnh check' -- "$bnh" check --help
 expect 2 "unknown flag '--frobnicate'" -- "$bnh" check --frobnicate
 expect 2 "unknown implementation 'nosuch' \(built-in: .*naive" -- "$bnh" check --impl nosuch
-expect 2 "unknown dtype 'f16'" -- "$bnh" check --dtype f16
+expect 2 "unknown dtype 'f8'" -- "$bnh" check --dtype f8
 expect 2 "unknown layout 'nchwc'" -- "$bnh" check --layout nchwc
 expect 2 "unknown operation 'forward'" -- "$bnh" check --ops forward
 expect 0 'agreement_bn_backward .*pass' -- "$bnh" check --impl naive --ops bn_forward_train,bn_backward --cases 5

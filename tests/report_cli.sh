@@ -24,7 +24,7 @@ expect 2 '--repetitions must be odd' -- "$bnh" bench --repetitions 4
 expect 2 "unknown suite 'nosuch'" -- "$bnh" bench --suite nosuch
 expect 2 "has no shape '1x2'" -- "$bnh" bench --suite mlp --shapes 1x2
 expect 2 "unknown implementation 'nosuch'" -- "$bnh" bench --impls nosuch
-expect 2 "unknown dtype 'f16'" -- "$bnh" bench --dtype f16
+expect 2 "unknown dtype 'f8'" -- "$bnh" bench --dtype f8
 expect 2 '--min-time expects a number' -- "$bnh" bench --min-time fast
 expect 2 '--threads must be in \[1, [0-9]+\], got 0' -- "$bnh" bench --threads 0
 expect 2 'expected one report file, got none' -- "$bnh" report

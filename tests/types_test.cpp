@@ -51,7 +51,9 @@ TEST(Parse, NamesRoundTripAndUnknownNamesAreRefused) {
   }
   EXPECT_EQ(parse_dtype("f32"), DType::f32);
   EXPECT_EQ(parse_layout("NHWC"), Layout::nhwc);
-  EXPECT_THROW(parse_dtype("f16"), Error);
+  EXPECT_EQ(parse_dtype("bf16"), DType::bf16);
+  EXPECT_EQ(parse_dtype("f16"), DType::f16);
+  EXPECT_THROW(parse_dtype("f8"), Error);
   EXPECT_THROW(parse_layout("chwn"), Error);
   EXPECT_THROW(parse_operation("forward"), Error);
 }

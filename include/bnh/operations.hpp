@@ -106,9 +106,17 @@ constexpr Operation forward_of(Operation backward) {
 inline std::int64_t values_in(Extent extent, const TensorDesc& desc) {
   return extent == Extent::tensor ? desc.elements() : desc.c;
 }
+// The dtype of a buffer of this extent: the data's for tensors, the statistics' per channel.
+inline DType dtype_of(Extent extent, const TensorDesc& desc) {
+  return extent == Extent::tensor ? desc.dtype : desc.stats_dtype();
+}
+// How many bytes a buffer of this extent holds for `desc`.
+inline std::size_t bytes_in(Extent extent, const TensorDesc& desc) {
+  return static_cast<std::size_t>(values_in(extent, desc)) * element_size(dtype_of(extent, desc));
+}
 
 // One pointer per buffer of an operation, at the buffer's position in operation_spec(); NULL
-// for an optional buffer not given. Pointers point to elements of the call's dtype.
+// for an optional buffer not given. Pointers point to elements of the buffer's dtype (dtype_of).
 struct OperationBuffers {
   void* pointers[max_operation_buffers] = {};
 

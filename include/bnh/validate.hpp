@@ -11,7 +11,8 @@
 
 namespace bnh {
 
-// Dimensions >= 1, element count within int64, dtype and layout among the known ones.
+// Dimensions >= 1, element count within int64, layout and dtypes among the known ones, and a
+// statistics dtype that goes with the data (validate_dtypes).
 void validate_desc(const TensorDesc& desc);
 // eps > 0 and finite.
 void validate_eps(double eps);
