@@ -1,14 +1,19 @@
 // The tiling of the tiled kernels (impls/tiles/): the run blocks, row tiles and stretches cover
-// every element of a tensor exactly once, whatever the shape and whatever the caches say, and
-// short_sums_hold draws its lines where moments.hpp says.
+// every element of a tensor exactly once, whatever the shape and whatever the caches say;
+// short_sums_hold draws its lines where moments.hpp says; and the vector conversions of bf16 and
+// f16 (conversions.hpp) round exactly as bnh::bfloat16 and bnh::float16 do.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "impls/tiles/conversions.hpp"
 #include "impls/tiles/geometry.hpp"
 #include "impls/tiles/moments.hpp"
 #include "impls/tiles/simd.hpp"
@@ -39,7 +44,7 @@ std::string describe(const std::vector<std::int64_t>& dims, Layout layout, const
 }
 
 TensorDesc desc_of(const std::vector<std::int64_t>& dims, Layout layout) {
-  return TensorDesc{dims[0], dims[1], dims[2], dims[3], layout, DType::f32};
+  return TensorDesc{dims[0], dims[1], dims[2], dims[3], layout, DType::f32, {}};
 }
 
 // Every element counted once, and once only.
@@ -209,6 +214,116 @@ TEST(ShortSumsHold, NotOnOverflowOrNaN) {
   EXPECT_FALSE(short_sums_hold(nan, 1, 4));
   EXPECT_FALSE(short_sums_hold(0, nan, 4));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Conversions: every path (the target's vector conversion, the integer rounding of bf16, one
+// element at a time, a store, a streaming store) against bnh::bfloat16 and bnh::float16.
+
+float float_of_bits(std::uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// The f32 values the narrowing is tried on: for every 16-bit upper half, the values at, just
+// around and halfway to the next bf16 (the ties of bf16); every f16, the values halfway to the
+// next f16 and either side of that (the ties of f16, its subnormals and, past 65504, its
+// overflow); and random bit patterns, and random values in f16's range.
+std::vector<float> narrowing_cases() {
+  std::vector<float> values;
+  for (std::uint32_t upper = 0; upper < 0x10000; ++upper) {
+    for (std::uint32_t lower : {0x0000u, 0x0001u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu}) {
+      values.push_back(float_of_bits(upper << 16 | lower));
+    }
+  }
+  for (std::uint16_t bits = 0; bits < 0x7c00; ++bits) {
+    const float value = float16::from_bits(bits);
+    const int exponent = std::max(bits >> 10, 1);
+    const float half_ulp = std::ldexp(1.0f, exponent - 15 - 11);  // half the spacing at that exponent
+    for (float v : {value, value + half_ulp}) {
+      for (float w : {v, std::nextafter(v, 0.0f), std::nextafter(v, 1e6f)}) {
+        values.push_back(w);
+        values.push_back(-w);
+      }
+    }
+  }
+  std::mt19937 random(20240611);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  std::uniform_real_distribution<float> significand(1.0f, 2.0f);
+  std::uniform_int_distribution<int> exponent(-27, 16);
+  for (int i = 0; i < (1 << 18); ++i) {
+    values.push_back(float_of_bits(any_bits(random)));
+    values.push_back(std::ldexp(significand(random), exponent(random)) * (i % 2 == 0 ? 1.0f : -1.0f));
+  }
+  values.resize((values.size() + 2 * lanes - 1) / (2 * lanes) * (2 * lanes), 1.0f);
+  return values;
+}
+
+// Whether `bits` of a format with `exponent_mask` and `quiet` bit is what narrowing `value`
+// should give, `expected` being bnh's own: the same bits, or for NaN a quiet NaN of its sign.
+bool narrowed_as_expected(std::uint16_t bits, std::uint16_t expected, float value, std::uint16_t exponent_mask,
+                          std::uint16_t quiet) {
+  if (!std::isnan(value)) return bits == expected;
+  const bool nan = (bits & exponent_mask) == exponent_mask && (bits & ~exponent_mask & 0x7fff) != 0;
+  return nan && (bits & quiet) != 0 && (bits & 0x8000) == (std::signbit(value) ? 0x8000 : 0);
+}
+
+template <typename Reduced>
+void expect_narrowing_as_bnh(std::uint16_t exponent_mask, std::uint16_t quiet) {
+  const std::vector<float> values = narrowing_cases();
+  alignas(64) Reduced stored[2 * lanes], streamed[2 * lanes];
+  std::int64_t failures = 0;
+  for (std::size_t at = 0; at < values.size() && failures < 10; at += 2 * lanes) {
+    Floats vectors[2];
+    std::memcpy(vectors, values.data() + at, sizeof vectors);
+    const Halfwords converted = narrow<Reduced>(vectors[0]);
+    store_narrowed(stored, vectors[0]);
+    store_narrowed(stored + lanes, vectors[1]);
+    stream_narrowed(streamed, vectors[0]);
+    stream_narrowed(streamed + lanes, vectors[1]);
+    finish_streaming();
+    for (std::int64_t l = 0; l < 2 * lanes; ++l) {
+      const float value = values[at + l];
+      const std::uint16_t expected = Reduced(value).bits();
+      std::vector<std::uint16_t> got = {stored[l].bits(), streamed[l].bits(), narrowed<Reduced>(value).bits()};
+      if (l < lanes) got.push_back(converted[l]);
+      if constexpr (std::is_same_v<Reduced, bfloat16>) {
+        if (l < lanes) got.push_back(narrow_bfloat16_by_integers(vectors[0])[l]);
+      }
+      for (std::uint16_t bits : got) {
+        if (narrowed_as_expected(bits, expected, value, exponent_mask, quiet)) continue;
+        ADD_FAILURE() << "f32 bits " << std::hex << bits_of(value) << ": got " << bits << ", expected " << expected;
+        ++failures;
+      }
+    }
+  }
+}
+
+TEST(Conversions, NarrowingToBfloat16RoundsAsBnhDoes) { expect_narrowing_as_bnh<bfloat16>(0x7f80, 0x0040); }
+TEST(Conversions, NarrowingToFloat16RoundsAsBnhDoes) { expect_narrowing_as_bnh<float16>(0x7c00, 0x0200); }
+
+// Every one of the 65536 values of either format widens to the same f32 (NaN to a NaN).
+template <typename Reduced>
+void expect_widening_as_bnh() {
+  std::vector<Reduced> all(0x10000);
+  for (std::uint32_t bits = 0; bits < 0x10000; ++bits) all[bits] = Reduced::from_bits(static_cast<std::uint16_t>(bits));
+  for (std::size_t at = 0; at < all.size(); at += lanes) {
+    const Floats vector = load_widened(all.data() + at);
+    for (std::int64_t l = 0; l < lanes; ++l) {
+      const float expected = static_cast<float>(all[at + l]);
+      for (float value : {vector[l], widened(all[at + l])}) {
+        if (std::isnan(expected)) {
+          ASSERT_TRUE(std::isnan(value)) << std::hex << all[at + l].bits();
+        } else {
+          ASSERT_EQ(bits_of(value), bits_of(expected)) << std::hex << all[at + l].bits();
+        }
+      }
+    }
+  }
+}
+
+TEST(Conversions, WideningFromBfloat16IsExact) { expect_widening_as_bnh<bfloat16>(); }
+TEST(Conversions, WideningFromFloat16IsExact) { expect_widening_as_bnh<float16>(); }
 
 }  // namespace
 }  // namespace bnh::tiles

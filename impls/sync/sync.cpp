@@ -155,7 +155,8 @@ class Sync final : public SyncImplementation {
   std::string description() const override {
     return "openmp's passes per rank; moments merged (Chan) and gradient sums added, in rank order";
   }
-  bool supports(const TensorDesc&) const override { return true; }
+  // f32 and f64 only: the synchronized ABI carries no reduced precision.
+  bool supports(const TensorDesc& desc) const override { return !is_reduced(desc.dtype); }
   bool supports(Operation) const override { return true; }
 
   void run(Communicator& communicator, Operation operation, const TensorDesc& shard, const Params& params,

@@ -4,7 +4,10 @@
 // pieces (runs.hpp for NCHW, rows.hpp for NHWC) and apply the coefficients computed here.
 //
 // Every per-channel scalar is computed in double; only the last per-element step,
-// y = x * scale + shift or dx = dy * dy_scale + x * x_scale + offset, runs in the element type.
+// y = x * scale + shift or dx = dy * dy_scale + x * x_scale + offset, runs in the element type
+// (in f32 for bf16 and f16 data, each output rounded once as it is stored). The tensors are of
+// the data type T, the per-channel buffers of the statistics type S: each read once as a
+// number, each written once, rounded from the double result.
 #pragma once
 
 #include <cmath>
@@ -24,16 +27,16 @@ inline double clamp_keep_nan(double value, double low, double high) {
 
 // The per-channel tensors of a training forward. r and d are NULL for batch norm; the running
 // statistics are NULL when batch norm does not track them.
-template <typename T>
+template <typename S>
 struct TrainingTensors {
-  const T* gamma;
-  const T* beta;
-  T* save_mean;
-  T* save_invstd;
-  T* r;
-  T* d;
-  T* running_mean;
-  T* running_var;
+  const S* gamma;
+  const S* beta;
+  S* save_mean;
+  S* save_invstd;
+  S* r;
+  S* d;
+  S* running_mean;
+  S* running_var;
 };
 
 // y = x * scale + shift for one channel.
@@ -43,14 +46,14 @@ struct ChannelAffine {
 
 // Finishes channel c of a training forward from its batch moments: writes save_mean,
 // save_invstd, r, d and the running update, and returns the channel's y = x * scale + shift.
-template <typename T>
-ChannelAffine finish_training_channel(const TrainingTensors<T>& t, const Params& params, std::int64_t c,
+template <typename S>
+ChannelAffine finish_training_channel(const TrainingTensors<S>& t, const Params& params, std::int64_t c,
                                       const Moments& batch) {
   const double mean = batch.mean;                           // mu = mean(x)
   const double var = batch.m2 / batch.count;                // var = mean((x - mu)^2), biased
   const double sigma_batch = std::sqrt(var + params.eps);   // sigma_B = sqrt(var + eps)
   const double invstd = 1 / sigma_batch;                    // invstd = 1 / sigma_B
-  const double gamma = t.gamma[c], beta = t.beta[c];
+  const double gamma = static_cast<double>(t.gamma[c]), beta = static_cast<double>(t.beta[c]);
   ChannelAffine affine;
   if (t.r != nullptr) {
     // r and d come from the running statistics before this step updates them.
@@ -58,9 +61,10 @@ ChannelAffine finish_training_channel(const TrainingTensors<T>& t, const Params&
     // r = clamp(sigma_B / sigma, 1/rmax, rmax)
     const double r = clamp_keep_nan(sigma_batch / sigma_running, 1 / params.rmax, params.rmax);
     // d = clamp((mu_B - running_mean) / sigma, -dmax, dmax)
-    const double d = clamp_keep_nan((mean - t.running_mean[c]) / sigma_running, -params.dmax, params.dmax);
-    t.r[c] = static_cast<T>(r);
-    t.d[c] = static_cast<T>(d);
+    const double d = clamp_keep_nan((mean - static_cast<double>(t.running_mean[c])) / sigma_running, -params.dmax,
+                                    params.dmax);
+    t.r[c] = static_cast<S>(r);
+    t.d[c] = static_cast<S>(d);
     // y = gamma (xhat r + d) + beta = x (gamma r invstd) + (beta + gamma d - mu gamma r invstd)
     affine.scale = gamma * r * invstd;
     affine.shift = beta + gamma * d - mean * affine.scale;
@@ -69,14 +73,16 @@ ChannelAffine finish_training_channel(const TrainingTensors<T>& t, const Params&
     affine.scale = gamma * invstd;
     affine.shift = beta - mean * affine.scale;
   }
-  t.save_mean[c] = static_cast<T>(mean);
-  t.save_invstd[c] = static_cast<T>(invstd);
+  t.save_mean[c] = static_cast<S>(mean);
+  t.save_invstd[c] = static_cast<S>(invstd);
   if (t.running_mean != nullptr) {
     // running_mean = (1 - momentum) running_mean + momentum mu
     // running_var  = (1 - momentum) running_var  + momentum var M / (M - 1)
     const double unbiased = var * batch.count / (batch.count - 1);
-    t.running_mean[c] = static_cast<T>((1 - params.momentum) * t.running_mean[c] + params.momentum * mean);
-    t.running_var[c] = static_cast<T>((1 - params.momentum) * t.running_var[c] + params.momentum * unbiased);
+    const double running_mean = static_cast<double>(t.running_mean[c]);
+    const double running_var = static_cast<double>(t.running_var[c]);
+    t.running_mean[c] = static_cast<S>((1 - params.momentum) * running_mean + params.momentum * mean);
+    t.running_var[c] = static_cast<S>((1 - params.momentum) * running_var + params.momentum * unbiased);
   }
   return affine;
 }
@@ -88,27 +94,29 @@ inline ChannelAffine inference_affine(double gamma, double beta, double running_
   return ChannelAffine{scale, beta - running_mean * scale};
 }
 
-// Every channel's inference coefficients, laid out for the geometry.
-template <typename T>
-AffineCoefficients<T> inference_coefficients(const Geometry& g, const Params& params, const T* gamma, const T* beta,
-                                             const T* running_mean, const T* running_var) {
+// Every channel's inference coefficients for data T, laid out for the geometry.
+template <typename T, typename S>
+AffineCoefficients<T> inference_coefficients(const Geometry& g, const Params& params, const S* gamma, const S* beta,
+                                             const S* running_mean, const S* running_var) {
   AffineCoefficients<T> coefficients(g);
   for (std::int64_t c = 0; c < g.channels; ++c) {
-    coefficients.set(g, c, inference_affine(gamma[c], beta[c], running_mean[c], running_var[c], params.eps));
+    coefficients.set(g, c, inference_affine(static_cast<double>(gamma[c]), static_cast<double>(beta[c]),
+                                            static_cast<double>(running_mean[c]), static_cast<double>(running_var[c]),
+                                            params.eps));
   }
   return coefficients;
 }
 
 // The per-channel tensors of a backward pass. r and d are NULL for batch norm.
-template <typename T>
+template <typename S>
 struct GradientTensors {
-  const T* gamma;
-  const T* save_mean;
-  const T* save_invstd;
-  const T* r;
-  const T* d;
-  T* dgamma;
-  T* dbeta;
+  const S* gamma;
+  const S* save_mean;
+  const S* save_invstd;
+  const S* r;
+  const S* d;
+  S* dgamma;
+  S* dbeta;
 };
 
 // dx = dy * dy_scale + x * x_scale + offset for one channel.
@@ -124,15 +132,15 @@ struct ChannelGradient {
 //   dy_scale = gamma r invstd
 //   x_scale  = -dy_scale invstd sum(dy xhat) / M
 //   offset   = -dy_scale sum(dy) / M - x_scale mu
-template <typename T>
-ChannelGradient finish_gradient_channel(const GradientTensors<T>& t, std::int64_t c, double count,
+template <typename S>
+ChannelGradient finish_gradient_channel(const GradientTensors<S>& t, std::int64_t c, double count,
                                         const GradientSums& sums) {
-  const double mean = t.save_mean[c], invstd = t.save_invstd[c];
+  const double mean = static_cast<double>(t.save_mean[c]), invstd = static_cast<double>(t.save_invstd[c]);
   const double r = t.r != nullptr ? static_cast<double>(t.r[c]) : 1.0;
   const double sum_dy_xhat = sums.dy_centered * invstd;  // sum dy xhat = invstd sum dy (x - mu)
-  t.dbeta[c] = static_cast<T>(sums.dy);                   // dbeta = sum dy
+  t.dbeta[c] = static_cast<S>(sums.dy);                   // dbeta = sum dy
   // dgamma = sum dy xhat (batch norm); sum dy (xhat r + d) = r sum dy xhat + d sum dy (renorm)
-  t.dgamma[c] = static_cast<T>(t.r != nullptr ? sum_dy_xhat * r + sums.dy * t.d[c] : sum_dy_xhat);
+  t.dgamma[c] = static_cast<S>(t.r != nullptr ? sum_dy_xhat * r + sums.dy * static_cast<double>(t.d[c]) : sum_dy_xhat);
   ChannelGradient gradient;
   gradient.dy_scale = static_cast<double>(t.gamma[c]) * r * invstd;
   gradient.x_scale = -gradient.dy_scale * invstd * sum_dy_xhat / count;
@@ -145,50 +153,50 @@ ChannelGradient finish_gradient_channel(const GradientTensors<T>& t, std::int64_
 enum class Threads { as_asked, one };
 
 // The five operations for an implementation made of three passes, static members of Passes:
-// forward_train(desc, params, x, y, TrainingTensors<T>), forward_infer(desc, params, x, gamma,
-// beta, running_mean, running_var, y) and backward(desc, params, dy, x, dx, GradientTensors<T>).
-// Batch norm and renorm differ only in the per-channel tensors they hand over: renorm's r and d,
-// NULL for batch norm.
+// forward_train(desc, params, x, y, TrainingTensors<S>), forward_infer(desc, params, x, gamma,
+// beta, running_mean, running_var, y) and backward(desc, params, dy, x, dx, GradientTensors<S>),
+// for data T and statistics S (every pair of dispatch_dtypes). Batch norm and renorm differ only
+// in the per-channel tensors they hand over: renorm's r and d, NULL for batch norm.
 template <typename Passes, Threads threads = Threads::as_asked>
 struct TiledOperations {
   static bool supports(const TensorDesc&) { return true; }
 
-  template <typename T>
-  static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
-                               const T* beta, T* y, T* save_mean, T* save_invstd, T* running_mean,
-                               T* running_var) {
+  template <typename T, typename S>
+  static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x, const S* gamma,
+                               const S* beta, T* y, S* save_mean, S* save_invstd, S* running_mean,
+                               S* running_var) {
     Passes::forward_train(desc, on_threads(params), x, y,
-                          TrainingTensors<T>{gamma, beta, save_mean, save_invstd, nullptr, nullptr, running_mean,
+                          TrainingTensors<S>{gamma, beta, save_mean, save_invstd, nullptr, nullptr, running_mean,
                                              running_var});
   }
 
-  template <typename T>
-  static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
-                               const T* beta, const T* running_mean, const T* running_var, T* y) {
+  template <typename T, typename S>
+  static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x, const S* gamma,
+                               const S* beta, const S* running_mean, const S* running_var, T* y) {
     Passes::forward_infer(desc, on_threads(params), x, gamma, beta, running_mean, running_var, y);
   }
 
-  template <typename T>
-  static void bn_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x, const T* gamma,
-                          const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+  template <typename T, typename S>
+  static void bn_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x, const S* gamma,
+                          const S* save_mean, const S* save_invstd, T* dx, S* dgamma, S* dbeta) {
     Passes::backward(desc, on_threads(params), dy, x, dx,
-                     GradientTensors<T>{gamma, save_mean, save_invstd, nullptr, nullptr, dgamma, dbeta});
+                     GradientTensors<S>{gamma, save_mean, save_invstd, nullptr, nullptr, dgamma, dbeta});
   }
 
-  template <typename T>
-  static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
-                                   const T* beta, T* y, T* save_mean, T* save_invstd, T* r, T* d,
-                                   T* running_mean, T* running_var) {
+  template <typename T, typename S>
+  static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x, const S* gamma,
+                                   const S* beta, T* y, S* save_mean, S* save_invstd, S* r, S* d,
+                                   S* running_mean, S* running_var) {
     Passes::forward_train(desc, on_threads(params), x, y,
-                          TrainingTensors<T>{gamma, beta, save_mean, save_invstd, r, d, running_mean, running_var});
+                          TrainingTensors<S>{gamma, beta, save_mean, save_invstd, r, d, running_mean, running_var});
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x,
-                              const T* gamma, const T* save_mean, const T* save_invstd, const T* r, const T* d,
-                              T* dx, T* dgamma, T* dbeta) {
+                              const S* gamma, const S* save_mean, const S* save_invstd, const S* r, const S* d,
+                              T* dx, S* dgamma, S* dbeta) {
     Passes::backward(desc, on_threads(params), dy, x, dx,
-                     GradientTensors<T>{gamma, save_mean, save_invstd, r, d, dgamma, dbeta});
+                     GradientTensors<S>{gamma, save_mean, save_invstd, r, d, dgamma, dbeta});
   }
 
  private:

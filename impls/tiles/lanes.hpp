@@ -1,10 +1,12 @@
 // Sums in lanes: a stretch of one channel is summed `lanes` elements at a time, lane l taking
 // every lanes-th element, each lane in double; then the lanes in order, then the elements after
-// the last whole vector. The order of every addition is fixed by the source (simd.hpp).
+// the last whole vector. The order of every addition is fixed by the source (simd.hpp). bf16 and
+// f16 data are read widened to f32 (conversions.hpp) and summed as f32 data is.
 #pragma once
 
 #include <cstdint>
 
+#include "impls/tiles/conversions.hpp"
 #include "impls/tiles/moments.hpp"
 #include "impls/tiles/simd.hpp"
 
@@ -24,7 +26,7 @@ struct DoubleLanes {
       low += values_low;
       high += values_high;
     }
-    for (; i < length; ++i) tail += static_cast<double>(in[i]);
+    for (; i < length; ++i) tail += widened(in[i]);
   }
   double total() const { return sum_lanes(low, high) + tail; }
 };
@@ -53,7 +55,7 @@ struct DeviationLanes {
     std::int64_t i = 0;
     for (; i + lanes <= length; i += lanes) add_lanes(in + i, shift_vector, shift_vector);
     for (; i < length; ++i) {
-      const double deviation = static_cast<double>(in[i]) - shift;
+      const double deviation = widened(in[i]) - shift;
       first_tail += deviation;
       second_tail += deviation * deviation;
     }
@@ -85,9 +87,9 @@ struct GradientLanes {
       centered_high += gradient_high * (high - mean_vector);
     }
     for (; i < length; ++i) {
-      const double gradient = dy[i];
+      const double gradient = widened(dy[i]);
       dy_tail += gradient;
-      centered_tail += gradient * (static_cast<double>(x[i]) - mean);
+      centered_tail += gradient * (widened(x[i]) - mean);
     }
   }
   GradientSums sums() const {
@@ -125,57 +127,60 @@ inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2,
 }
 
 // The sums of d = x - shift (first) and of d^2 (second) over stretches of an f32 run-view
-// channel, in short f32 partial sums of four consecutive elements per lane (moments.hpp).
+// channel (f32, bf16 or f16 data), in short f32 partial sums of four consecutive elements per
+// lane (moments.hpp).
 struct ShortDeviationLanes : WidenedPair {
-  void add(const float* in, std::int64_t length, float shift) {
+  template <typename T>
+  void add(const T* in, std::int64_t length, float shift) {
     const Floats s = broadcast(shift);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
-      add_short_sums(load_vector(in + i) - s, load_vector(in + i + lanes) - s, load_vector(in + i + 2 * lanes) - s,
-                     load_vector(in + i + 3 * lanes) - s, sums);
+      add_short_sums(load_widened(in + i) - s, load_widened(in + i + lanes) - s, load_widened(in + i + 2 * lanes) - s,
+                     load_widened(in + i + 3 * lanes) - s, sums);
     }
     if (i + lanes <= length) {  // one to three whole vectors left: one more short partial sum
-      Floats d = load_vector(in + i) - s, partial_first = d, partial_second = d * d;
+      Floats d = load_widened(in + i) - s, partial_first = d, partial_second = d * d;
       for (i += lanes; i + lanes <= length; i += lanes) {
-        d = load_vector(in + i) - s;
+        d = load_widened(in + i) - s;
         partial_first += d;
         partial_second += d * d;
       }
       sums.add(partial_first, partial_second);
     }
     for (; i < length; ++i) {
-      const double d = static_cast<double>(in[i]) - static_cast<double>(shift);
+      const double d = static_cast<double>(widened(in[i])) - static_cast<double>(shift);
       sums.add_tail(d, d * d);
     }
     static_cast<WidenedPair&>(*this) = sums;
   }
 };
 
-// The sums of dy (first) and of dy * (x - m) (second) over stretches of an f32 run-view channel,
-// m its mean rounded to f32: four consecutive elements per lane summed in f32,
+// The sums of dy (first) and of dy * (x - m) (second) over stretches of a run-view channel of
+// f32, bf16 or f16 data, m its mean rounded to f32: four consecutive elements per lane summed in f32,
 // (t0 + t1) + (t2 + t3), as the row view does and for the same reasons (rows.hpp,
 // row_gradient_sums): a handful of f32 roundings per element before double, and
 // sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
 struct ShortGradientLanes : WidenedPair {
-  void add(const float* dy, const float* x, std::int64_t length, float centre) {
+  template <typename T>
+  void add(const T* dy, const T* x, std::int64_t length, float centre) {
     const Floats m = broadcast(centre);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
-      const Floats g0 = load_vector(dy + i), g1 = load_vector(dy + i + lanes);
-      const Floats g2 = load_vector(dy + i + 2 * lanes), g3 = load_vector(dy + i + 3 * lanes);
-      const Floats d0 = load_vector(x + i) - m, d1 = load_vector(x + i + lanes) - m;
-      const Floats d2 = load_vector(x + i + 2 * lanes) - m, d3 = load_vector(x + i + 3 * lanes) - m;
+      const Floats g0 = load_widened(dy + i), g1 = load_widened(dy + i + lanes);
+      const Floats g2 = load_widened(dy + i + 2 * lanes), g3 = load_widened(dy + i + 3 * lanes);
+      const Floats d0 = load_widened(x + i) - m, d1 = load_widened(x + i + lanes) - m;
+      const Floats d2 = load_widened(x + i + 2 * lanes) - m, d3 = load_widened(x + i + 3 * lanes) - m;
       sums.add((g0 + g1) + (g2 + g3), (g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3));
     }
     for (; i + lanes <= length; i += lanes) {
-      const Floats g = load_vector(dy + i);
-      sums.add(g, g * (load_vector(x + i) - m));
+      const Floats g = load_widened(dy + i);
+      sums.add(g, g * (load_widened(x + i) - m));
     }
     for (; i < length; ++i) {
-      const double gradient = dy[i];
-      sums.add_tail(gradient, gradient * (static_cast<double>(x[i]) - static_cast<double>(centre)));
+      const double gradient = widened(dy[i]);
+      sums.add_tail(gradient, gradient * (static_cast<double>(widened(x[i])) - static_cast<double>(centre)));
     }
     static_cast<WidenedPair&>(*this) = sums;
   }

@@ -5,7 +5,8 @@
 // shift near the mean, corrected for the shift's distance from the mean (the corrected two-pass
 // algorithm).
 //   - f64: two passes over data that sits in cache, the mean as the shift, the sums in double.
-//   - f32: one pass through memory, in short f32 partial sums, see below.
+//   - f32, bf16 and f16: one pass through memory, in short f32 partial sums, see below (bf16
+//     and f16 read widened to f32, exactly: the same sums as f32 data of the same values).
 // Gradient sums are accumulated in double; f32 ones from short f32 partial sums of four terms
 // (run view: ShortGradientLanes; row view: row_gradient_sums, which gives the reasons).
 //
@@ -36,6 +37,8 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "impls/tiles/conversions.hpp"
 
 namespace bnh::tiles {
 
@@ -122,25 +125,29 @@ inline bool short_sums_hold(double first, double second, double count) {
   return finite & (zero | ((second >= count * 0x1p-100) & (2 * first * first <= count * second)));
 }
 
-// Of in[0, n) (n >= 1, elements `stride` apart), the value nearest `target`; with non-finite
-// data, possibly in[0] (the sums taken around it then do not hold, and the exact path runs).
-inline float value_nearest(const float* in, std::int64_t n, std::int64_t stride, double target) {
-  float best = in[0];
+// Of in[0, n) (n >= 1, elements `stride` apart; f32, bf16 or f16), the value nearest `target`;
+// with non-finite data, possibly in[0] (the sums taken around it then do not hold, and the exact
+// path runs).
+template <typename T>
+float value_nearest(const T* in, std::int64_t n, std::int64_t stride, double target) {
+  float best = widened(in[0]);
   double distance = std::fabs(static_cast<double>(best) - target);
   for (std::int64_t i = 1; i < n; ++i) {
-    const double here = std::fabs(static_cast<double>(in[i * stride]) - target);
+    const float value = widened(in[i * stride]);
+    const double here = std::fabs(static_cast<double>(value) - target);
     if (here < distance) {
       distance = here;
-      best = in[i * stride];
+      best = value;
     }
   }
   return best;
 }
 
 // Of in[0, n) (n >= 1, elements `stride` apart), the value nearest the mean of them.
-inline float value_near_mean(const float* in, std::int64_t n, std::int64_t stride = 1) {
+template <typename T>
+float value_near_mean(const T* in, std::int64_t n, std::int64_t stride = 1) {
   double sum = 0;
-  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i * stride]);
+  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(widened(in[i * stride]));
   return value_nearest(in, n, stride, sum / static_cast<double>(n));
 }
 

@@ -1,6 +1,7 @@
 // Writing the outputs: y = x * scale + shift and dx = dy * dy_scale + x * x_scale + offset with
 // per-channel coefficients (channel_math.hpp), over stretches of either view, optionally with
-// streaming stores.
+// streaming stores. For bf16 and f16 data the coefficients and the arithmetic are f32, and each
+// output is rounded once, as it is stored (conversions.hpp).
 #pragma once
 
 #include <algorithm>
@@ -9,14 +10,15 @@
 
 #include "core/machine.hpp"
 #include "impls/tiles/geometry.hpp"
+#include "impls/tiles/conversions.hpp"
 #include "impls/tiles/simd.hpp"
 
 namespace bnh::tiles {
 
-// Every channel's y = x * scale + shift, laid out for the geometry (set_coefficient).
+// Every channel's y = x * scale + shift for data T, laid out for the geometry (set_coefficient).
 template <typename T>
 struct AffineCoefficients {
-  std::vector<T> scale, shift;
+  std::vector<Compute<T>> scale, shift;
 
   explicit AffineCoefficients(const Geometry& g) : scale(g.coefficient_count()), shift(g.coefficient_count()) {}
   template <typename ChannelAffine>
@@ -29,7 +31,7 @@ struct AffineCoefficients {
 // Every channel's dx = dy * dy_scale + x * x_scale + offset, laid out for the geometry.
 template <typename T>
 struct GradientCoefficients {
-  std::vector<T> dy_scale, x_scale, offset;
+  std::vector<Compute<T>> dy_scale, x_scale, offset;
 
   explicit GradientCoefficients(const Geometry& g)
       : dy_scale(g.coefficient_count()), x_scale(g.coefficient_count()), offset(g.coefficient_count()) {}
@@ -44,29 +46,32 @@ struct GradientCoefficients {
 // The per-element steps: one coefficient per call (a stretch of one channel, run view) or one
 // per element (a stretch of a row, row view).
 template <typename T>
-void scale_shift(const T* in, T* out, std::int64_t n, T scale, T shift, bool stream) {
-  const Vector<T> scale_vector = broadcast(scale), shift_vector = broadcast(shift);
-  store_elements(out, n, stream, [&](std::int64_t k) { return in[k] * scale + shift; },
-                 [&](std::int64_t k) { return load_vector(in + k) * scale_vector + shift_vector; });
+void scale_shift(const T* in, T* out, std::int64_t n, Compute<T> scale, Compute<T> shift, bool stream) {
+  const Vector<Compute<T>> scale_vector = broadcast(scale), shift_vector = broadcast(shift);
+  store_elements(out, n, stream, [&](std::int64_t k) { return widened(in[k]) * scale + shift; },
+                 [&](std::int64_t k) { return load_widened(in + k) * scale_vector + shift_vector; });
 }
 template <typename T>
-void scale_shift(const T* in, T* out, std::int64_t n, const T* scale, const T* shift, bool stream) {
-  store_elements(out, n, stream, [&](std::int64_t k) { return in[k] * scale[k] + shift[k]; },
-                 [&](std::int64_t k) { return load_vector(in + k) * load_vector(scale + k) + load_vector(shift + k); });
+void scale_shift(const T* in, T* out, std::int64_t n, const Compute<T>* scale, const Compute<T>* shift, bool stream) {
+  store_elements(out, n, stream, [&](std::int64_t k) { return widened(in[k]) * scale[k] + shift[k]; },
+                 [&](std::int64_t k) { return load_widened(in + k) * load_vector(scale + k) + load_vector(shift + k); });
 }
 template <typename T>
-void gradient(const T* dy, const T* x, T* out, std::int64_t n, T dy_scale, T x_scale, T offset, bool stream) {
-  const Vector<T> a = broadcast(dy_scale), b = broadcast(x_scale), c = broadcast(offset);
-  store_elements(out, n, stream, [&](std::int64_t k) { return dy[k] * dy_scale + (x[k] * x_scale + offset); },
-                 [&](std::int64_t k) { return load_vector(dy + k) * a + (load_vector(x + k) * b + c); });
+void gradient(const T* dy, const T* x, T* out, std::int64_t n, Compute<T> dy_scale, Compute<T> x_scale,
+              Compute<T> offset, bool stream) {
+  const Vector<Compute<T>> a = broadcast(dy_scale), b = broadcast(x_scale), c = broadcast(offset);
+  store_elements(out, n, stream,
+                 [&](std::int64_t k) { return widened(dy[k]) * dy_scale + (widened(x[k]) * x_scale + offset); },
+                 [&](std::int64_t k) { return load_widened(dy + k) * a + (load_widened(x + k) * b + c); });
 }
 template <typename T>
-void gradient(const T* dy, const T* x, T* out, std::int64_t n, const T* dy_scale, const T* x_scale,
-              const T* offset, bool stream) {
-  store_elements(out, n, stream, [&](std::int64_t k) { return dy[k] * dy_scale[k] + (x[k] * x_scale[k] + offset[k]); },
+void gradient(const T* dy, const T* x, T* out, std::int64_t n, const Compute<T>* dy_scale, const Compute<T>* x_scale,
+              const Compute<T>* offset, bool stream) {
+  store_elements(out, n, stream,
+                 [&](std::int64_t k) { return widened(dy[k]) * dy_scale[k] + (widened(x[k]) * x_scale[k] + offset[k]); },
                  [&](std::int64_t k) {
-                   return load_vector(dy + k) * load_vector(dy_scale + k) +
-                          (load_vector(x + k) * load_vector(x_scale + k) + load_vector(offset + k));
+                   return load_widened(dy + k) * load_vector(dy_scale + k) +
+                          (load_widened(x + k) * load_vector(x_scale + k) + load_vector(offset + k));
                  });
 }
 
@@ -74,8 +79,8 @@ void gradient(const T* dy, const T* x, T* out, std::int64_t n, const T* dy_scale
 template <typename T>
 void normalize_elements(const Geometry& g, const T* x, T* y, std::int64_t first, std::int64_t end,
                         const AffineCoefficients<T>& affine, bool stream) {
-  const T* scale = affine.scale.data();
-  const T* shift = affine.shift.data();
+  const Compute<T>* scale = affine.scale.data();
+  const Compute<T>* shift = affine.shift.data();
   for_each_stretch(g, first, end - first, y, [&](std::int64_t at, std::int64_t n, std::int64_t index) {
     const std::int64_t element = first + at;
     if (g.by_rows) {
@@ -127,13 +132,14 @@ void gradient_block(const Geometry& g, const T* dy, const T* x, T* dx, const Run
 template <typename T>
 void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
                          std::int64_t end, const AffineCoefficients<T>& affine, bool stream) {
-  constexpr std::int64_t width = line_elements<T>, per_line = width / vector_elements<T>;
+  using C = Compute<T>;
+  constexpr std::int64_t width = line_elements<T>, per_line = width / vector_elements<C>;
   const std::int64_t channels = g.channels;
   const bool whole_lines = channels % width == 0 && reinterpret_cast<std::uintptr_t>(y) % cache_line_bytes == 0;
   // Rows of up to 1 KiB are walked down their columns, a line of coefficients in registers;
   // wider rows, in memory order: the column walk of rows of 2 KiB and more measured slower.
-  const bool narrow = channels * static_cast<std::int64_t>(sizeof(T)) <= 1024;
-  if (!stream || !whole_lines || !narrow) {
+  const bool short_rows = channels * static_cast<std::int64_t>(sizeof(T)) <= 1024;
+  if (!stream || !whole_lines || !short_rows) {
     normalize_elements(g, x, y, tiles.first_row(first) * channels, tiles.first_row(end) * channels, affine, stream);
     return;
   }
@@ -142,10 +148,10 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
     const char* ahead = reinterpret_cast<const char*>(x + row_end * channels);
     const char* const ahead_end = reinterpret_cast<const char*>(x + tiles.first_row(std::min(index + 2, end)) * channels);
     for (std::int64_t column = 0; column < channels; column += width) {
-      Vector<T> a[per_line], b[per_line];
+      Vector<C> a[per_line], b[per_line];
       for (std::int64_t v = 0; v < per_line; ++v) {
-        a[v] = load_vector(affine.scale.data() + column + v * vector_elements<T>);
-        b[v] = load_vector(affine.shift.data() + column + v * vector_elements<T>);
+        a[v] = load_vector(affine.scale.data() + column + v * vector_elements<C>);
+        b[v] = load_vector(affine.shift.data() + column + v * vector_elements<C>);
       }
       for (std::int64_t row = row_begin; row < row_end; ++row) {
         if (ahead < ahead_end) {
@@ -154,8 +160,8 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
         }
         const std::int64_t at = row * channels + column;
         for (std::int64_t v = 0; v < per_line; ++v) {
-          const std::int64_t element = at + v * vector_elements<T>;
-          stream_vector(y + element, load_vector(x + element) * a[v] + b[v]);
+          const std::int64_t element = at + v * vector_elements<C>;
+          stream_narrowed(y + element, load_widened(x + element) * a[v] + b[v]);
         }
       }
     }

@@ -88,15 +88,17 @@ void row_moments_two_pass(const T* x, std::int64_t channels, const RowTiles& til
   }
 }
 
-// Column k's moments over the `rows` rows of an f32 tile, by the corrected two-pass algorithm.
-inline Moments exact_column_moments(const float* tile, std::int64_t rows, std::int64_t channels, std::int64_t k) {
+// Column k's moments over the `rows` rows of an f32, bf16 or f16 tile, by the corrected two-pass
+// algorithm.
+template <typename T>
+Moments exact_column_moments(const T* tile, std::int64_t rows, std::int64_t channels, std::int64_t k) {
   const double count = static_cast<double>(rows);
   double sum = 0;
-  for (std::int64_t row = 0; row < rows; ++row) sum += static_cast<double>(tile[row * channels + k]);
+  for (std::int64_t row = 0; row < rows; ++row) sum += static_cast<double>(widened(tile[row * channels + k]));
   const double shift = sum / count;
   double first = 0, second = 0;
   for (std::int64_t row = 0; row < rows; ++row) {
-    const double d = static_cast<double>(tile[row * channels + k]) - shift;
+    const double d = static_cast<double>(widened(tile[row * channels + k])) - shift;
     first += d;
     second += d * d;
   }
@@ -104,27 +106,28 @@ inline Moments exact_column_moments(const float* tile, std::int64_t rows, std::i
 }
 
 // Sets first[k] and second[k] to the sums of d = x - shift[k] and of d^2 down column k of the
-// `rows` rows of an f32 tile. `lanes` columns at a time, the rows are taken four at a time in
+// `rows` rows of an f32, bf16 or f16 tile. `lanes` columns at a time, the rows are taken four at a time in
 // short f32 partial sums, (d0 + d1) + (d2 + d3), which go to double lanes held in registers. The
 // tile is read down its columns (from cache); meanwhile the bytes [ahead, ahead_end) are
 // requested from memory, as many as are summed. Columns past the last whole vector are summed in
 // double.
-inline void short_column_sums(const float* tile, std::int64_t rows, std::int64_t channels, const float* shift,
-                              double* first, double* second, const char*& ahead, const char* ahead_end) {
+template <typename T>
+void short_column_sums(const T* tile, std::int64_t rows, std::int64_t channels, const float* shift,
+                       double* first, double* second, const char*& ahead, const char* ahead_end) {
   std::int64_t column = 0;
   for (; column + lanes <= channels; column += lanes) {
     const Floats s = load_vector(shift + column);
     WidenedPair sums;
-    const float* in = tile + column;
+    const T* in = tile + column;
     std::int64_t row = 0;
     for (; row + 4 <= rows; row += 4, in += 4 * channels) {
-      add_short_sums(load_vector(in) - s, load_vector(in + channels) - s, load_vector(in + 2 * channels) - s,
-                     load_vector(in + 3 * channels) - s, sums);
-      prefetch_ahead(ahead, ahead_end, 4 * vector_bytes);
+      add_short_sums(load_widened(in) - s, load_widened(in + channels) - s, load_widened(in + 2 * channels) - s,
+                     load_widened(in + 3 * channels) - s, sums);
+      prefetch_ahead(ahead, ahead_end, 4 * lanes * static_cast<std::int64_t>(sizeof(T)));
     }
     for (; row < rows; ++row, in += channels) {
       Doubles low, high;
-      widen(load_vector(in) - s, low, high);
+      widen(load_widened(in) - s, low, high);
       sums.first_low += low;
       sums.first_high += high;
       sums.second_low += low * low;
@@ -138,7 +141,7 @@ inline void short_column_sums(const float* tile, std::int64_t rows, std::int64_t
   for (; column < channels; ++column) {
     double f = 0, q = 0;
     for (std::int64_t row = 0; row < rows; ++row) {
-      const double d = static_cast<double>(tile[row * channels + column]) - static_cast<double>(shift[column]);
+      const double d = static_cast<double>(widened(tile[row * channels + column])) - static_cast<double>(shift[column]);
       f += d;
       q += d * d;
     }
@@ -147,35 +150,37 @@ inline void short_column_sums(const float* tile, std::int64_t rows, std::int64_t
   }
 }
 
-// Per column k of the first `rows` rows of an f32 tile, the value nearest target[k] (first of
-// equals); with non-finite data possibly the first row's. distance is scratch.
-inline void choose_column_shifts(const float* tile, std::int64_t rows, std::int64_t channels,
-                                 const double* __restrict target, float* __restrict shift,
-                                 double* __restrict distance) {
+// Per column k of the first `rows` rows of an f32, bf16 or f16 tile, the value nearest target[k]
+// (first of equals); with non-finite data possibly the first row's. distance is scratch.
+template <typename T>
+void choose_column_shifts(const T* tile, std::int64_t rows, std::int64_t channels, const double* __restrict target,
+                          float* __restrict shift, double* __restrict distance) {
   for (std::int64_t k = 0; k < channels; ++k) {
-    shift[k] = tile[k];
-    distance[k] = std::fabs(static_cast<double>(tile[k]) - target[k]);
+    shift[k] = widened(tile[k]);
+    distance[k] = std::fabs(static_cast<double>(shift[k]) - target[k]);
   }
   for (std::int64_t row = 1; row < rows; ++row) {
-    const float* __restrict in = tile + row * channels;
+    const T* __restrict in = tile + row * channels;
     for (std::int64_t k = 0; k < channels; ++k) {
-      const double here = std::fabs(static_cast<double>(in[k]) - target[k]);
+      const float value = widened(in[k]);
+      const double here = std::fabs(static_cast<double>(value) - target[k]);
       const bool closer = here < distance[k];
       distance[k] = closer ? here : distance[k];
-      shift[k] = closer ? in[k] : shift[k];
+      shift[k] = closer ? value : shift[k];
     }
   }
 }
 
-// Merges into `into` the column moments of f32 row tiles [first, end) in one pass through
-// memory. Per tile, the short f32 partial sums of every column around its shift, and from them
+// Merges into `into` the column moments of f32, bf16 or f16 row tiles [first, end) in one pass
+// through memory. Per tile, the short f32 partial sums of every column around its shift, and from them
 // the tile's moments; a column whose sums do not hold is taken again from the tile, in cache, in
 // double, and its shift chosen again. The shifts: for the first tile, of its first rows the
 // value nearest their mean; for the tiles after it, of the same rows the value nearest the first
 // tile's mean. While a tile is summed (down its columns, from cache), the next one is requested
 // from memory, so that the pass over it does not wait.
-inline void row_moments_one_pass(const float* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first,
-                                 std::int64_t end, ColumnMoments& into) {
+template <typename T>
+void row_moments_one_pass(const T* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first,
+                          std::int64_t end, ColumnMoments& into) {
   constexpr std::int64_t shift_rows = 8;  // rows the shifts are chosen from
   std::vector<float> shift(channels);
   std::vector<double> first_sum(channels), second_sum(channels), tile_mean(channels), tile_m2(channels);
@@ -184,12 +189,12 @@ inline void row_moments_one_pass(const float* x, std::int64_t channels, const Ro
   for (std::int64_t index = first; index < end; ++index) {
     const std::int64_t row_begin = tiles.first_row(index), rows = tiles.first_row(index + 1) - row_begin;
     const double count = static_cast<double>(rows);
-    const float* tile = x + row_begin * channels;
+    const T* tile = x + row_begin * channels;
     if (index == first) {
       const std::int64_t sample = std::min(rows, shift_rows);
       std::fill(tile_mean.begin(), tile_mean.end(), 0.0);
       for (std::int64_t row = 0; row < sample; ++row) {
-        for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] += static_cast<double>(tile[row * channels + k]);
+        for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] += static_cast<double>(widened(tile[row * channels + k]));
       }
       for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] /= static_cast<double>(sample);
       choose_column_shifts(tile, sample, channels, tile_mean.data(), shift.data(), scratch.data());
@@ -221,26 +226,27 @@ inline void row_moments_one_pass(const float* x, std::int64_t channels, const Ro
   }
 }
 
-// f32 in one pass through memory, f64 in two over each tile in cache.
+// f32, bf16 and f16 in one pass through memory, f64 in two over each tile in cache.
 template <typename T>
 void row_moments(const T* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first, std::int64_t end,
                  ColumnMoments& into) {
-  if constexpr (std::is_same_v<T, float>) {
-    row_moments_one_pass(x, channels, tiles, first, end, into);
-  } else {
+  if constexpr (std::is_same_v<T, double>) {
     row_moments_two_pass(x, channels, tiles, first, end, into);
+  } else {
+    row_moments_one_pass(x, channels, tiles, first, end, into);
   }
 }
 
 // Adds the rows of row tiles [first, end) to per-channel sums sum_dy[k] of dy and
 // sum_dy_centered[k] of dy (x - mean[k]), in memory order, four rows at a time: per vector of
-// columns the four rows' terms are summed in T, (t0 + t1) + (t2 + t3), and that short partial
+// columns the four rows' terms are summed in Compute<T> (f32 for bf16 and f16 data),
+// (t0 + t1) + (t2 + t3), and that short partial
 // sum is added to the double sums, which then take a quarter of the loads and stores they would
 // take row by row. The hardware prefetchers follow the four rows of each tensor; this measured
 // faster than summing bands of columns down a tile in double (docs/benchmarks.md, "Kernel
 // measurements").
 //
-// f32: each element meets a handful of f32 roundings (the subtraction, the product, two
+// f32 (and bf16, f16): each element meets a handful of f32 roundings (the subtraction, the product, two
 // additions) before double, a few u of its term |dy| (|x - mean| + u |mean|): within the
 // bound's per-element allowance (docs/tolerances.md; the scale of dgamma counts
 // |dy| (|xhat| + kappa)), as for the forward's short sums. x is centred on the mean rounded to
@@ -251,10 +257,11 @@ template <typename T>
 void row_gradient_sums(const T* dy, const T* x, const double* mean, std::int64_t channels,
                        const RowTiles& tiles, std::int64_t first, std::int64_t end,
                        double* sum_dy, double* sum_dy_centered) {
-  constexpr std::int64_t width = vector_elements<T>;
+  using C = Compute<T>;
+  constexpr std::int64_t width = vector_elements<C>;
   const std::int64_t row_begin = tiles.first_row(first), row_end = tiles.first_row(end);
-  std::vector<T> centre(channels);
-  for (std::int64_t k = 0; k < channels; ++k) centre[k] = static_cast<T>(mean[k]);
+  std::vector<C> centre(channels);
+  for (std::int64_t k = 0; k < channels; ++k) centre[k] = static_cast<C>(mean[k]);
   std::vector<double> own_dy(channels, 0.0), own_dy_centered(channels, 0.0);
   const std::int64_t whole = channels / width * width;
   std::int64_t row = row_begin;
@@ -262,27 +269,27 @@ void row_gradient_sums(const T* dy, const T* x, const double* mean, std::int64_t
     const T* const gradient = dy + row * channels;
     const T* const in = x + row * channels;
     for (std::int64_t k = 0; k < whole; k += width) {
-      const Vector<T> m = load_vector(centre.data() + k);
-      const Vector<T> g0 = load_vector(gradient + k), g1 = load_vector(gradient + channels + k);
-      const Vector<T> g2 = load_vector(gradient + 2 * channels + k), g3 = load_vector(gradient + 3 * channels + k);
-      const Vector<T> d0 = load_vector(in + k) - m, d1 = load_vector(in + channels + k) - m;
-      const Vector<T> d2 = load_vector(in + 2 * channels + k) - m, d3 = load_vector(in + 3 * channels + k) - m;
+      const Vector<C> m = load_vector(centre.data() + k);
+      const Vector<C> g0 = load_widened(gradient + k), g1 = load_widened(gradient + channels + k);
+      const Vector<C> g2 = load_widened(gradient + 2 * channels + k), g3 = load_widened(gradient + 3 * channels + k);
+      const Vector<C> d0 = load_widened(in + k) - m, d1 = load_widened(in + channels + k) - m;
+      const Vector<C> d2 = load_widened(in + 2 * channels + k) - m, d3 = load_widened(in + 3 * channels + k) - m;
       add_to_doubles(own_dy.data() + k, (g0 + g1) + (g2 + g3));
       add_to_doubles(own_dy_centered.data() + k, (g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3));
     }
   }
   for (; row < row_end; ++row) {
     for (std::int64_t k = 0; k < whole; k += width) {
-      const Vector<T> g = load_vector(dy + row * channels + k);
+      const Vector<C> g = load_widened(dy + row * channels + k);
       add_to_doubles(own_dy.data() + k, g);
-      add_to_doubles(own_dy_centered.data() + k, g * (load_vector(x + row * channels + k) - load_vector(centre.data() + k)));
+      add_to_doubles(own_dy_centered.data() + k, g * (load_widened(x + row * channels + k) - load_vector(centre.data() + k)));
     }
   }
   for (row = row_begin; row < row_end && whole < channels; ++row) {
     for (std::int64_t k = whole; k < channels; ++k) {
-      const double g = dy[row * channels + k];
+      const double g = widened(dy[row * channels + k]);
       own_dy[k] += g;
-      own_dy_centered[k] += g * (static_cast<double>(x[row * channels + k]) - static_cast<double>(centre[k]));
+      own_dy_centered[k] += g * (static_cast<double>(widened(x[row * channels + k])) - static_cast<double>(centre[k]));
     }
   }
   for (std::int64_t k = 0; k < channels; ++k) {

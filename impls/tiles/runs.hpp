@@ -56,16 +56,17 @@ void block_moments_two_pass(const Geometry& g, const T* x, const RunBlock& block
   }
 }
 
-// The moments of each channel of an f32 block in one pass, sample by sample through memory, in
-// short f32 partial sums (moments.hpp); a channel whose sums do not hold is taken again from
-// cache by the two-pass algorithm.
-inline void block_moments_one_pass(const Geometry& g, const float* x, const RunBlock& block, Moments* moments) {
+// The moments of each channel of an f32, bf16 or f16 block in one pass, sample by sample through
+// memory, in short f32 partial sums (moments.hpp); a channel whose sums do not hold is taken
+// again from cache by the two-pass algorithm.
+template <typename T>
+void block_moments_one_pass(const Geometry& g, const T* x, const RunBlock& block, Moments* moments) {
   constexpr std::int64_t shift_sample = 16;  // elements the shift is chosen from
   const std::int64_t channels = block.channels(), length = block.length();
   const double count = block.count();
   float shift[max_channels_per_group];
   for (std::int64_t k = 0; k < channels; ++k) {
-    const float* first = run_start(g, x, block.first_run, block.first_channel + k) + block.first_position;
+    const T* first = run_start(g, x, block.first_run, block.first_channel + k) + block.first_position;
     shift[k] = value_near_mean(first, std::min(length, shift_sample));
   }
   ShortDeviationLanes sums[max_channels_per_group];
@@ -81,18 +82,18 @@ inline void block_moments_one_pass(const Geometry& g, const float* x, const RunB
   }
 }
 
-// f32 in one pass through memory, f64 in two over the block in cache.
+// f32, bf16 and f16 in one pass through memory, f64 in two over the block in cache.
 template <typename T>
 void block_moments(const Geometry& g, const T* x, const RunBlock& block, Moments* moments) {
-  if constexpr (std::is_same_v<T, float>) {
-    block_moments_one_pass(g, x, block, moments);
-  } else {
+  if constexpr (std::is_same_v<T, double>) {
     block_moments_two_pass(g, x, block, moments);
+  } else {
+    block_moments_one_pass(g, x, block, moments);
   }
 }
 
 // The gradient sums of each channel of a block, sample by sample; mean[k] and sums[k] belong to
-// channel first_channel + k. f32 in short f32 partial sums, f64 in double.
+// channel first_channel + k. f32, bf16 and f16 in short f32 partial sums, f64 in double.
 template <typename T>
 void block_gradient_sums(const Geometry& g, const T* dy, const T* x, const RunBlock& block,
                          const double* mean, GradientSums* sums) {
@@ -100,7 +101,7 @@ void block_gradient_sums(const Geometry& g, const T* dy, const T* x, const RunBl
   auto first_of = [&](const T* tensor, std::int64_t run, std::int64_t k) {
     return run_start(g, tensor, run, block.first_channel + k) + block.first_position;
   };
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (!std::is_same_v<T, double>) {
     ShortGradientLanes lanes_of[max_channels_per_group];
     float centre[max_channels_per_group];
     for (std::int64_t k = 0; k < channels; ++k) centre[k] = static_cast<float>(mean[k]);

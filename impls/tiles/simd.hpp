@@ -134,18 +134,4 @@ inline void finish_streaming() {
 #endif
 }
 
-// out[k] = element(k) for k in [0, n). Streaming, the whole aligned cache lines in between are
-// written as vector(k) (the vector of elements from k) with non-temporal stores, the ends element
-// by element: a partial line would make the write-combining buffers flush half empty.
-template <typename T, typename Element, typename VectorValue>
-void store_elements(T* out, std::int64_t n, bool stream, Element&& element, VectorValue&& vector) {
-  std::int64_t k = 0;
-  if (stream && reinterpret_cast<std::uintptr_t>(out) % sizeof(T) == 0) {
-    for (; k < n && reinterpret_cast<std::uintptr_t>(out + k) % cache_line_bytes != 0; ++k) out[k] = element(k);
-    const std::int64_t lines_end = k + (n - k) / line_elements<T> * line_elements<T>;
-    for (; k < lines_end; k += vector_elements<T>) stream_vector(out + k, vector(k));
-  }
-  for (; k < n; ++k) out[k] = element(k);
-}
-
 }  // namespace bnh::tiles

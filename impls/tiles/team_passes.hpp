@@ -109,9 +109,9 @@ void normalize_tensor(const TensorDesc& desc, const Params& params, const T* x, 
 }
 
 struct TeamPasses {
-  template <typename T>
+  template <typename T, typename S>
   static void forward_train(const TensorDesc& desc, const Params& params, const T* x, T* y,
-                            const TrainingTensors<T>& tensors) {
+                            const TrainingTensors<S>& tensors) {
     const CacheSizes& caches = machine().caches;
     const Geometry g = geometry_of(desc);
     const bool stream = should_stream(g, sizeof(T), 2, caches);
@@ -167,22 +167,24 @@ struct TeamPasses {
     }
   }
 
-  template <typename T>
-  static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const T* gamma,
-                            const T* beta, const T* running_mean, const T* running_var, T* y) {
+  template <typename T, typename S>
+  static void forward_infer(const TensorDesc& desc, const Params& params, const T* x, const S* gamma,
+                            const S* beta, const S* running_mean, const S* running_var, T* y) {
     const Geometry g = geometry_of(desc);
-    normalize_tensor(desc, params, x, y, inference_coefficients(g, params, gamma, beta, running_mean, running_var));
+    normalize_tensor(desc, params, x, y,
+                     inference_coefficients<T>(g, params, gamma, beta, running_mean, running_var));
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x, T* dx,
-                       const GradientTensors<T>& tensors) {
+                       const GradientTensors<S>& tensors) {
     const CacheSizes& caches = machine().caches;
     const Geometry g = geometry_of(desc);
     const bool stream = should_stream(g, sizeof(T), 3, caches);
     const int team = team_size(params, g);
     const double count = static_cast<double>(g.per_channel);
-    const std::vector<double> mean(tensors.save_mean, tensors.save_mean + g.channels);
+    std::vector<double> mean(g.channels);
+    for (std::int64_t c = 0; c < g.channels; ++c) mean[c] = static_cast<double>(tensors.save_mean[c]);
     GradientCoefficients<T> coefficients(g);
     auto finish = [&](std::int64_t channel, const GradientSums& sums) {
       return finish_gradient_channel(tensors, channel, count, sums);
