@@ -3,6 +3,11 @@
 // f32 data loses nothing to the sums and a large mean does not cancel the variance away.
 // Slow on purpose: every pass walks the channel with the layout's stride.
 //
+// Every (data, statistics) dtype pair: the tensors are T, the per-channel buffers S. bf16 and
+// f16 values widen to float exactly, so the kernels read every input as a number, compute in
+// double, and store each output once: static_cast<T> or <S> of the double result rounds to
+// nearest even, once. The running statistics are read from S and stored back in S.
+//
 // The kernels are written once as Textbook<Self>, whose steps (statistics, invstd, the running
 // update, renorm's clamp) are static functions looked up through Self. naive is Textbook with
 // every step as written here; the mutant catalogue (tests/mutants/) replaces one step or one
@@ -41,14 +46,15 @@ struct Textbook {
 
   static double invstd_of(double var, double eps) { return 1 / std::sqrt(var + eps); }
 
-  // PyTorch's update: momentum weights the new batch; the running variance is unbiased.
-  template <typename T>
+  // PyTorch's update: momentum weights the new batch; the running variance is unbiased. The
+  // running statistics are S, the statistics dtype: read, updated in double, stored once.
+  template <typename S>
   static void update_running(const TensorDesc& desc, const Params& params, std::int64_t c,
-                             double mean, double var, T* running_mean, T* running_var) {
+                             double mean, double var, S* running_mean, S* running_var) {
     const double count = static_cast<double>(desc.per_channel());
     const double unbiased = var * count / (count - 1);
-    running_mean[c] = static_cast<T>((1 - params.momentum) * running_mean[c] + params.momentum * mean);
-    running_var[c] = static_cast<T>((1 - params.momentum) * running_var[c] + params.momentum * unbiased);
+    running_mean[c] = static_cast<S>((1 - params.momentum) * running_mean[c] + params.momentum * mean);
+    running_var[c] = static_cast<S>((1 - params.momentum) * running_var[c] + params.momentum * unbiased);
   }
 
   // NaN passes through so that a non-finite channel stays visibly non-finite.
@@ -76,10 +82,10 @@ struct Textbook {
 
   // ---- the operations -------------------------------------------------------------------------
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
-                               T* running_mean, T* running_var) {
+                               const S* gamma, const S* beta, T* y, S* save_mean, S* save_invstd,
+                               S* running_mean, S* running_var) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double mean, var;
       Self::channel_statistics(desc, x, c, mean, var);
@@ -88,16 +94,16 @@ struct Textbook {
         const double xhat = (x[i] - mean) * invstd;
         y[i] = static_cast<T>(gamma[c] * xhat + beta[c]);
       });
-      save_mean[c] = static_cast<T>(mean);
-      save_invstd[c] = static_cast<T>(invstd);
+      save_mean[c] = static_cast<S>(mean);
+      save_invstd[c] = static_cast<S>(invstd);
       if (running_mean != nullptr) Self::update_running(desc, params, c, mean, var, running_mean, running_var);
     }
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, const T* running_mean,
-                               const T* running_var, T* y) {
+                               const S* gamma, const S* beta, const S* running_mean,
+                               const S* running_var, T* y) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double invstd = Self::invstd_of(running_var[c], params.eps);
       desc.for_each_in_channel(c, [&](std::int64_t i) {
@@ -107,10 +113,10 @@ struct Textbook {
     }
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                          T* dgamma, T* dbeta) {
+                          const S* gamma, const S* save_mean, const S* save_invstd, T* dx,
+                          S* dgamma, S* dbeta) {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
@@ -121,16 +127,16 @@ struct Textbook {
         dx[i] = static_cast<T>(
             Self::input_gradient(gamma[c], invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
       });
-      dbeta[c] = static_cast<T>(sum_dy);
-      dgamma[c] = static_cast<T>(sum_dy_xhat);
+      dbeta[c] = static_cast<S>(sum_dy);
+      dgamma[c] = static_cast<S>(sum_dy_xhat);
     }
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                                   const T* gamma, const T* beta, T* y, T* save_mean,
-                                   T* save_invstd, T* r_out, T* d_out, T* running_mean,
-                                   T* running_var) {
+                                   const S* gamma, const S* beta, T* y, S* save_mean,
+                                   S* save_invstd, S* r_out, S* d_out, S* running_mean,
+                                   S* running_var) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double mean, var;
       Self::channel_statistics(desc, x, c, mean, var);
@@ -143,18 +149,18 @@ struct Textbook {
         const double xhat = (x[i] - mean) / sigma_batch;
         y[i] = static_cast<T>(gamma[c] * (xhat * r + d) + beta[c]);
       });
-      save_mean[c] = static_cast<T>(mean);
-      save_invstd[c] = static_cast<T>(1 / sigma_batch);
-      r_out[c] = static_cast<T>(r);
-      d_out[c] = static_cast<T>(d);
+      save_mean[c] = static_cast<S>(mean);
+      save_invstd[c] = static_cast<S>(1 / sigma_batch);
+      r_out[c] = static_cast<S>(r);
+      d_out[c] = static_cast<S>(d);
       Self::update_running(desc, params, c, mean, var, running_mean, running_var);
     }
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                              const T* gamma, const T* save_mean, const T* save_invstd,
-                              const T* r, const T* d, T* dx, T* dgamma, T* dbeta) {
+                              const S* gamma, const S* save_mean, const S* save_invstd,
+                              const S* r, const S* d, T* dx, S* dgamma, S* dbeta) {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
@@ -168,8 +174,8 @@ struct Textbook {
         dx[i] = static_cast<T>(
             Self::input_gradient(gamma_r, invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
       });
-      dbeta[c] = static_cast<T>(sum_dy);
-      dgamma[c] = static_cast<T>(sum_dy_xhat * r[c] + sum_dy * d[c]);
+      dbeta[c] = static_cast<S>(sum_dy);
+      dgamma[c] = static_cast<S>(sum_dy_xhat * r[c] + sum_dy * d[c]);
     }
   }
 };

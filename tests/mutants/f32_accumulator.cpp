@@ -15,12 +15,12 @@ struct F32Accumulator : Textbook<F32Accumulator> {
                                  double& var) {
     const T count = static_cast<T>(desc.per_channel());
     T sum = 0;
-    desc.for_each_in_channel(c, [&](std::int64_t i) { sum += x[i]; });
+    desc.for_each_in_channel(c, [&](std::int64_t i) { sum = sum + x[i]; });
     const T batch_mean = sum / count;
     T squares = 0;
     desc.for_each_in_channel(c, [&](std::int64_t i) {
       const T centered = x[i] - batch_mean;
-      squares += centered * centered;
+      squares = squares + centered * centered;
     });
     mean = batch_mean;
     var = squares / count;

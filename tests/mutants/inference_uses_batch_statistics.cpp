@@ -7,9 +7,9 @@ namespace {
 struct InferenceUsesBatchStatistics : Textbook<InferenceUsesBatchStatistics> {
   static constexpr const char* name = "inference_uses_batch_statistics";
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, const T*, const T*, T* y) {
+                               const S* gamma, const S* beta, const S*, const S*, T* y) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double mean, var;
       channel_statistics(desc, x, c, mean, var);

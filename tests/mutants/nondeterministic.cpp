@@ -22,12 +22,12 @@ struct Nondeterministic : Textbook<Nondeterministic> {
       return x[desc.offset(k / desc.spatial(), c, k % desc.spatial())];
     };
     T sum = 0;
-    for (std::int64_t k = 0; k < count; ++k) sum += at(k);
+    for (std::int64_t k = 0; k < count; ++k) sum = sum + at(k);
     mean = static_cast<double>(sum) / static_cast<double>(count);
     T squares = 0;
     for (std::int64_t k = 0; k < count; ++k) {
       const T centered = at(k) - static_cast<T>(mean);
-      squares += centered * centered;
+      squares = squares + centered * centered;
     }
     var = static_cast<double>(squares) / static_cast<double>(count);
   }

@@ -12,8 +12,8 @@ struct OnePassVariance : Textbook<OnePassVariance> {
                                  double& var) {
     T sum = 0, squares = 0;
     desc.for_each_in_channel(c, [&](std::int64_t i) {
-      sum += x[i];
-      squares += x[i] * x[i];
+      sum = sum + x[i];
+      squares = squares + x[i] * x[i];
     });
     const T count = static_cast<T>(desc.per_channel());
     mean = sum / count;

@@ -9,10 +9,10 @@ namespace {
 struct RenormGradientThroughR : Textbook<RenormGradientThroughR> {
   static constexpr const char* name = "renorm_gradient_through_r";
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                              const T* gamma, const T* save_mean, const T* save_invstd,
-                              const T* r, const T* d, T* dx, T* dgamma, T* dbeta) {
+                              const S* gamma, const S* save_mean, const S* save_invstd,
+                              const S* r, const S* d, T* dx, S* dgamma, S* dbeta) {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double sum_dy = 0, sum_dy_xhat = 0;
@@ -23,8 +23,8 @@ struct RenormGradientThroughR : Textbook<RenormGradientThroughR> {
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         dx[i] = static_cast<T>(gamma[c] * r[c] * save_invstd[c] * (dy[i] - sum_dy / count));
       });
-      dbeta[c] = static_cast<T>(sum_dy);
-      dgamma[c] = static_cast<T>(sum_dy_xhat * r[c] + sum_dy * d[c]);
+      dbeta[c] = static_cast<S>(sum_dy);
+      dgamma[c] = static_cast<S>(sum_dy_xhat * r[c] + sum_dy * d[c]);
     }
   }
 };

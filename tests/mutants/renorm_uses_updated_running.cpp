@@ -7,11 +7,11 @@ namespace {
 struct RenormUsesUpdatedRunning : Textbook<RenormUsesUpdatedRunning> {
   static constexpr const char* name = "renorm_uses_updated_running";
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                                   const T* gamma, const T* beta, T* y, T* save_mean,
-                                   T* save_invstd, T* r_out, T* d_out, T* running_mean,
-                                   T* running_var) {
+                                   const S* gamma, const S* beta, T* y, S* save_mean,
+                                   S* save_invstd, S* r_out, S* d_out, S* running_mean,
+                                   S* running_var) {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       double mean, var;
       channel_statistics(desc, x, c, mean, var);
@@ -23,10 +23,10 @@ struct RenormUsesUpdatedRunning : Textbook<RenormUsesUpdatedRunning> {
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         y[i] = static_cast<T>(gamma[c] * ((x[i] - mean) / sigma_batch * r + d) + beta[c]);
       });
-      save_mean[c] = static_cast<T>(mean);
-      save_invstd[c] = static_cast<T>(1 / sigma_batch);
-      r_out[c] = static_cast<T>(r);
-      d_out[c] = static_cast<T>(d);
+      save_mean[c] = static_cast<S>(mean);
+      save_invstd[c] = static_cast<S>(1 / sigma_batch);
+      r_out[c] = static_cast<S>(r);
+      d_out[c] = static_cast<S>(d);
     }
   }
 };

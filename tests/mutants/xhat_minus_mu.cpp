@@ -8,10 +8,10 @@ namespace {
 struct XhatMinusMu : Textbook<XhatMinusMu> {
   static constexpr const char* name = "xhat_minus_mu";
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                          T* dgamma, T* dbeta) {
+                          const S* gamma, const S* save_mean, const S* save_invstd, T* dx,
+                          S* dgamma, S* dbeta) {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double mu = save_mean[c], invstd = save_invstd[c];
@@ -29,8 +29,8 @@ struct XhatMinusMu : Textbook<XhatMinusMu> {
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         dx[i] = static_cast<T>(dy[i] * gamma[c] * invstd + dvar * 2 * (x[i] - mu) / count + dmu / count);
       });
-      dbeta[c] = static_cast<T>(sum_dy);
-      dgamma[c] = static_cast<T>(sum_dy_xhat);
+      dbeta[c] = static_cast<S>(sum_dy);
+      dgamma[c] = static_cast<S>(sum_dy_xhat);
     }
   }
 };
