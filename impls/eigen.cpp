@@ -17,6 +17,13 @@
 // the compiler vectorizes), and every reduction runs on Eigen's double packets. Element-wise
 // outputs are one expression per row, rounded to T once, when stored. Eigen 3.4 does not
 // vectorize broadcasts (m.rowwise() - v) either, so per-channel rows are combined row by row.
+//
+// bf16 and f16. The kernels take two types, the data T and the statistics S (f32, or the data
+// dtype in the pure mode). The 16-bit buffers are mapped as Eigen's own Eigen::bfloat16 and
+// Eigen::half (the same bits), which widen to float exactly; pieces are widened to double like
+// f32's, so the statistics are accumulated in double whatever the data. Eigen converts a double
+// to its 16-bit types through float, rounding twice; outputs are instead rounded once, to
+// nearest even, straight from the double result.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -29,6 +36,7 @@
 #include <Eigen/Core>
 
 #include "bnh/kernels.hpp"
+#include "bnh/reduced_float.hpp"
 #include "bnh/registry.hpp"
 
 namespace {
@@ -37,6 +45,38 @@ using bnh::Layout;
 using bnh::Params;
 using bnh::TensorDesc;
 using Eigen::Index;
+
+// Eigen's scalar for the bits of a harness dtype: Eigen's own bfloat16 and half for the 16-bit
+// formats (their layouts are the same two bytes).
+template <typename T>
+using EigenScalar = std::conditional_t<std::is_same_v<T, bnh::bfloat16>, Eigen::bfloat16,
+                                       std::conditional_t<std::is_same_v<T, bnh::float16>, Eigen::half, T>>;
+static_assert(sizeof(Eigen::bfloat16) == sizeof(bnh::bfloat16) && sizeof(Eigen::half) == sizeof(bnh::float16));
+
+// Eigen's scalar for a buffer's element type, const kept.
+template <typename T>
+using Mapped = std::conditional_t<std::is_const_v<T>, const EigenScalar<std::remove_const_t<T>>, EigenScalar<T>>;
+
+// A buffer of the harness seen as Eigen's scalars.
+template <typename T>
+Mapped<T>* eigen_data(T* data) {
+  return reinterpret_cast<Mapped<T>*>(data);
+}
+
+// A double result in Eigen's scalar E, rounded once to nearest even (for the 16-bit types by the
+// harness's conversion, whose bits are Eigen's).
+template <typename E>
+struct RoundedTo {
+  E operator()(double value) const {
+    if constexpr (std::is_same_v<E, Eigen::bfloat16>) {
+      return Eigen::bfloat16_impl::raw_uint16_to_bfloat16(bnh::bfloat16(value).bits());
+    } else if constexpr (std::is_same_v<E, Eigen::half>) {
+      return Eigen::half_impl::raw_uint16_to_half(bnh::float16(value).bits());
+    } else {
+      return static_cast<E>(value);
+    }
+  }
+};
 
 template <typename T>
 using RowMajor = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -50,14 +90,16 @@ using View = Eigen::Map<std::conditional_t<std::is_const_v<T>, const RowMajor<st
 // One double per channel. A row, like the rows of the NHWC view it is combined with.
 using Channels = Eigen::Array<double, 1, Eigen::Dynamic>;
 
-template <typename T>
-Channels channels(const T* values, Index count) {
-  return Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(values, count).template cast<double>();
+template <typename S>
+Channels channels(const S* values, Index count) {
+  using Row = Eigen::Array<EigenScalar<S>, 1, Eigen::Dynamic>;
+  return Eigen::Map<const Row>(eigen_data(values), count).template cast<double>();
 }
 
-template <typename T, typename Expr>
-void store_channels(T* out, const Eigen::ArrayBase<Expr>& values) {
-  Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(out, values.size()) = values.template cast<T>();
+template <typename S, typename Expr>
+void store_channels(S* out, const Eigen::ArrayBase<Expr>& values) {
+  using E = EigenScalar<S>;
+  Eigen::Map<Eigen::Array<E, 1, Eigen::Dynamic>>(eigen_data(out), values.size()) = values.unaryExpr(RoundedTo<E>{});
 }
 
 bool channels_last(const TensorDesc& desc) {
@@ -66,15 +108,15 @@ bool channels_last(const TensorDesc& desc) {
 
 // NCHW: sample n as a (C x HW) matrix.
 template <typename T>
-View<T> sample_block(const TensorDesc& desc, T* data, Index n) {
+View<Mapped<T>> sample_block(const TensorDesc& desc, T* data, Index n) {
   const Index hw = desc.spatial();
-  return View<T>(data + n * desc.c * hw, desc.c, hw, Eigen::OuterStride<>(hw));
+  return View<Mapped<T>>(eigen_data(data) + n * desc.c * hw, desc.c, hw, Eigen::OuterStride<>(hw));
 }
 
 // NHWC (and 2-D): every spatial position of every sample as a row of C channels.
 template <typename T>
-View<T> position_matrix(const TensorDesc& desc, T* data) {
-  return View<T>(data, desc.per_channel(), desc.c, Eigen::OuterStride<>(desc.c));
+View<Mapped<T>> position_matrix(const TensorDesc& desc, T* data) {
+  return View<Mapped<T>>(eigen_data(data), desc.per_channel(), desc.c, Eigen::OuterStride<>(desc.c));
 }
 
 // Pieces are widened and reduced at most about 1024 elements at a time: two widened pieces
@@ -121,7 +163,7 @@ Eigen::ArrayXd widening_scratch(const TensorDesc& desc) {
 using Widened = Eigen::Map<const RowMajor<double>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // A piece of tensor memory (rows contiguous) seen as double: the memory itself for f64, a
-// widened copy in `scratch` for f32.
+// widened copy in `scratch` for f32, bf16 and f16.
 template <typename Piece>
 Widened widened(const Eigen::DenseBase<Piece>& piece, Eigen::ArrayXd& scratch) {
   using T = typename Piece::Scalar;
@@ -135,11 +177,11 @@ Widened widened(const Eigen::DenseBase<Piece>& piece, Eigen::ArrayXd& scratch) {
   }
 }
 
-// A double expression written to T memory, rounded once per element.
+// A double expression written to tensor memory, rounded once per element.
 template <typename Piece, typename Expr>
 void store(Piece&& piece, const Eigen::ArrayBase<Expr>& value) {
-  using T = typename std::decay_t<Piece>::Scalar;
-  piece = value.template cast<T>();
+  using E = typename std::decay_t<Piece>::Scalar;
+  piece = value.unaryExpr(RoundedTo<E>{});
 }
 
 // Chan, Golub and LeVeque: folds a part (part_count values with sum part_sum and sum of squared
@@ -226,9 +268,9 @@ void affine(const TensorDesc& desc, const T* x, const Channels& center, const Ch
 }
 
 // PyTorch's update: momentum weights the new batch; the running variance is unbiased.
-template <typename T>
+template <typename S>
 void update_running(const TensorDesc& desc, const Params& params, const Moments& batch,
-                    T* running_mean, T* running_var) {
+                    S* running_mean, S* running_var) {
   const double m = params.momentum;
   const double count = static_cast<double>(desc.per_channel());
   const Channels unbiased = batch.biased_variance() * (count / (count - 1));
@@ -319,14 +361,14 @@ struct EigenKernels {
   static constexpr const char* name = "eigen";
   static constexpr const char* description =
       "Eigen maps and array expressions, one thread; two-pass tile statistics in double, "
-      "merged across tiles";
+      "merged across tiles; bf16 and f16 as Eigen::bfloat16 and Eigen::half";
 
   static bool supports(const TensorDesc&) { return true; }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
-                               T* running_mean, T* running_var) {
+                               const S* gamma, const S* beta, T* y, S* save_mean, S* save_invstd,
+                               S* running_mean, S* running_var) {
     const Moments batch = batch_moments(desc, x);
     const Channels invstd = (batch.biased_variance() + params.eps).sqrt().inverse();
     affine(desc, x, batch.mean, channels(gamma, desc.c) * invstd, channels(beta, desc.c), y);
@@ -335,19 +377,19 @@ struct EigenKernels {
     if (running_mean != nullptr) update_running(desc, params, batch, running_mean, running_var);
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, const T* running_mean,
-                               const T* running_var, T* y) {
+                               const S* gamma, const S* beta, const S* running_mean,
+                               const S* running_var, T* y) {
     const Channels invstd = (channels(running_var, desc.c) + params.eps).sqrt().inverse();
     affine(desc, x, channels(running_mean, desc.c), channels(gamma, desc.c) * invstd,
            channels(beta, desc.c), y);
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                          T* dgamma, T* dbeta) {
+                          const S* gamma, const S* save_mean, const S* save_invstd, T* dx,
+                          S* dgamma, S* dbeta) {
     const Channels mean = channels(save_mean, desc.c), invstd = channels(save_invstd, desc.c);
     const GradientSums sums = gradient_sums(desc, dy, x, mean, invstd);
     input_gradient(desc, dy, x, mean, invstd, channels(gamma, desc.c) * invstd, sums, dx);
@@ -355,11 +397,11 @@ struct EigenKernels {
     store_channels(dgamma, sums.dy_xhat);
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                                   const T* gamma, const T* beta, T* y, T* save_mean,
-                                   T* save_invstd, T* r_out, T* d_out, T* running_mean,
-                                   T* running_var) {
+                                   const S* gamma, const S* beta, T* y, S* save_mean,
+                                   S* save_invstd, S* r_out, S* d_out, S* running_mean,
+                                   S* running_var) {
     const Moments batch = batch_moments(desc, x);
     const Channels sigma_batch = (batch.biased_variance() + params.eps).sqrt();
     // r and d come from the running statistics before this step updates them.
@@ -377,10 +419,10 @@ struct EigenKernels {
     update_running(desc, params, batch, running_mean, running_var);
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void renorm_backward(const TensorDesc& desc, const Params&, const T* dy, const T* x,
-                              const T* gamma, const T* save_mean, const T* save_invstd,
-                              const T* r, const T* d, T* dx, T* dgamma, T* dbeta) {
+                              const S* gamma, const S* save_mean, const S* save_invstd,
+                              const S* r, const S* d, T* dx, S* dgamma, S* dbeta) {
     const Channels mean = channels(save_mean, desc.c), invstd = channels(save_invstd, desc.c);
     const Channels r_c = channels(r, desc.c);
     const GradientSums sums = gradient_sums(desc, dy, x, mean, invstd);
