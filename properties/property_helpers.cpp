@@ -32,6 +32,12 @@ double expect_close(const std::string& what, const std::vector<double>& actual,
   return fraction;
 }
 
+double expect_close(const std::string& what, const std::vector<double>& actual,
+                    const std::vector<double>& expected, const std::vector<double>& scale,
+                    const Judgement& j, double sides) {
+  return expect_close(what, actual, expected, scale, sides * j.bound, j.dtype);
+}
+
 void expect_identical(const std::string& what, const std::vector<double>& first,
                       const std::vector<double>& second) {
   for (std::size_t i = 0; i < first.size(); ++i) {
@@ -43,8 +49,6 @@ void expect_identical(const std::string& what, const std::vector<double>& first,
     }
   }
 }
-
-double bound_for(const Case& tc) { return accumulation_bound(tc.desc.dtype, tc.desc.per_channel()); }
 
 Operation forward_op(bool renorm) { return renorm ? Operation::renorm_forward_train : Operation::bn_forward_train; }
 Operation backward_op(bool renorm) { return renorm ? Operation::renorm_backward : Operation::bn_backward; }
@@ -70,9 +74,54 @@ void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector
   mean.resize(tc.desc.c);
   var.resize(tc.desc.c);
   for (std::int64_t c = 0; c < tc.desc.c; ++c) {
-    mean[c] = round_to_dtype(reference::round_to<double>(exact_mean[c]), tc.desc.dtype);
-    var[c] = round_to_dtype(reference::round_to<double>(exact_var[c]), tc.desc.dtype);
+    mean[c] = reference::round_to<double>(exact_mean[c]);
+    var[c] = reference::round_to<double>(exact_var[c]);
   }
+}
+
+namespace {
+
+using reference::Real;
+std::vector<Real> real(const std::vector<double>& values) { return reference::to_number<Real>(values); }
+
+}  // namespace
+
+ForwardOutputs reference_forward(const Case& tc, bool renorm) {
+  const auto exact = renorm ? reference::renorm_forward_train(tc.desc, tc.params, real(tc.x), real(tc.gamma),
+                                                              real(tc.beta), real(tc.running_mean), real(tc.running_var))
+                            : reference::bn_forward_train(tc.desc, tc.params, real(tc.x), real(tc.gamma),
+                                                          real(tc.beta), real(tc.running_mean), real(tc.running_var));
+  const DType data = tc.desc.dtype, stats = tc.desc.stats_dtype();
+  using reference::round_to_dtype;
+  return {round_to_dtype(exact.y, data),           round_to_dtype(exact.save_mean, stats),
+          round_to_dtype(exact.save_invstd, stats), round_to_dtype(exact.r, stats),
+          round_to_dtype(exact.d, stats),           round_to_dtype(exact.running_mean, stats),
+          round_to_dtype(exact.running_var, stats)};
+}
+
+std::vector<double> reference_inference(const Case& tc) {
+  return reference::round_to_dtype(reference::bn_forward_infer(tc.desc, tc.params, real(tc.x), real(tc.gamma),
+                                                               real(tc.beta), real(tc.running_mean),
+                                                               real(tc.running_var)),
+                                   tc.desc.dtype);
+}
+
+BackwardOutputs reference_backward(const Case& tc, bool renorm, const std::vector<double>& save_mean,
+                                   const std::vector<double>& save_invstd, const std::vector<double>& r,
+                                   const std::vector<double>& d) {
+  const auto exact = renorm ? reference::renorm_backward(tc.desc, tc.params, real(tc.dy), real(tc.x), real(tc.gamma),
+                                                         real(save_mean), real(save_invstd), real(r), real(d))
+                            : reference::bn_backward(tc.desc, tc.params, real(tc.dy), real(tc.x), real(tc.gamma),
+                                                     real(save_mean), real(save_invstd));
+  const DType stats = tc.desc.stats_dtype();
+  return {reference::round_to_dtype(exact.dx, tc.desc.dtype), reference::round_to_dtype(exact.dgamma, stats),
+          reference::round_to_dtype(exact.dbeta, stats)};
+}
+
+std::vector<double> rounded(const std::vector<double>& values, DType dtype) {
+  std::vector<double> result(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) result[i] = round_to_dtype(values[i], dtype);
+  return result;
 }
 
 }  // namespace bnh::detail

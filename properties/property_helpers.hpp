@@ -8,6 +8,8 @@
 #include "bnh/implementation.hpp"
 #include "bnh/types.hpp"
 #include "properties/case.hpp"
+#include "properties/execution.hpp"
+#include "properties/tolerance.hpp"
 
 namespace bnh::detail {
 
@@ -22,12 +24,15 @@ std::vector<double> scaled(const std::vector<double>& a, double factor);
 double expect_close(const std::string& what, const std::vector<double>& actual,
                   const std::vector<double>& expected, const std::vector<double>& scale,
                   double bound, DType dtype);
+// The same, judged as `j` says, the bound taken `sides` times (2: the errors of two
+// computations, each against its own scale).
+double expect_close(const std::string& what, const std::vector<double>& actual,
+                    const std::vector<double>& expected, const std::vector<double>& scale,
+                    const Judgement& j, double sides = 1);
 // Bitwise, NaN included.
 void expect_identical(const std::string& what, const std::vector<double>& first,
                       const std::vector<double>& second);
 
-// The accumulation bound k of the case's dtype and channel size.
-double bound_for(const Case& tc);
 
 // Properties that check batch norm and renorm alike take the operations one at a time.
 Operation forward_op(bool renorm);
@@ -42,7 +47,20 @@ std::string label(bool renorm);
 // check has nothing else to run (`something_else`, e.g. an inference forward it also checks).
 std::vector<bool> provided_normalizations(Implementation& impl, bool with_backward, bool something_else = false);
 
-// The reference's batch mean and biased variance, rounded to the case's dtype.
+// The reference's batch mean and biased variance, correctly rounded to double (round_to_dtype
+// them for a buffer of the statistics dtype).
 void reference_statistics(const Case& tc, std::vector<double>& mean, std::vector<double>& var);
+
+// The reference's outputs on the case, each correctly rounded to its buffer's dtype: the
+// training forward (tracking the case's running statistics), inference, and the backward
+// with the saved values given.
+ForwardOutputs reference_forward(const Case& tc, bool renorm);
+std::vector<double> reference_inference(const Case& tc);
+BackwardOutputs reference_backward(const Case& tc, bool renorm, const std::vector<double>& save_mean,
+                                   const std::vector<double>& save_invstd, const std::vector<double>& r,
+                                   const std::vector<double>& d);
+
+// Each value rounded to `dtype`, as a buffer of that dtype holds it.
+std::vector<double> rounded(const std::vector<double>& values, DType dtype);
 
 }  // namespace bnh::detail

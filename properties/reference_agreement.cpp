@@ -14,15 +14,23 @@ namespace bnh {
 namespace ref = reference;
 using ref::Real;
 
-template <typename T>
-double ulp_distance(T actual, T expected) {
+double ulp_distance(double actual, double expected, DType dtype) {
   if (std::isnan(actual) && std::isnan(expected)) return 0;
   if (!std::isfinite(actual) || !std::isfinite(expected)) {
     return actual == expected ? 0 : std::numeric_limits<double>::infinity();
   }
-  const T magnitude = std::fabs(expected);
-  const T ulp = std::nextafter(magnitude, std::numeric_limits<T>::infinity()) - magnitude;
-  return std::fabs(static_cast<double>(actual) - static_cast<double>(expected)) / ulp;
+  // The spacing of the dtype just above |expected|: 2^(exponent - digits), subnormals and zero
+  // at the least normal binade's spacing.
+  const FloatFormat format = format_of(dtype);
+  int exponent = format.min_exponent;
+  if (expected != 0) std::frexp(expected, &exponent);
+  const double ulp = std::ldexp(1.0, std::max(exponent, format.min_exponent) - format.digits);
+  return std::fabs(actual - expected) / ulp;
+}
+
+template <typename T>
+double ulp_distance(T actual, T expected) {
+  return ulp_distance(actual, expected, std::is_same_v<T, float> ? DType::f32 : DType::f64);
 }
 template double ulp_distance<float>(float, float);
 template double ulp_distance<double>(double, double);
@@ -52,21 +60,23 @@ std::string AgreementResult::describe() const {
 
 namespace {
 
-// Compares an output computed in T (held in double) with the reference's exact values.
-template <typename T>
-OutputError compare(const char* output, const std::vector<double>& actual,
-                    const std::vector<Real>& expected, const std::vector<double>& scale,
-                    double bound) {
-  const DType dtype = std::is_same_v<T, float> ? DType::f32 : DType::f64;
+// Compares an output (held in double) with the reference's exact values, judged as `j` says:
+// an f32 or f64 output by its scaled error against k; a bf16 or f16 output by whether it is a
+// rounding of a value within the computation's error of the exact one (docs/tolerances.md).
+OutputError compare(const char* output, const std::vector<double>& actual, const std::vector<Real>& expected,
+                    const std::vector<double>& scale, const Judgement& j) {
+  const bool reduced = is_reduced(j.dtype);
   OutputError result;
   result.output = output;
-  result.bound = bound;
+  result.bound = reduced ? 1 : j.bound;
   for (std::size_t i = 0; i < actual.size(); ++i) {
-    const T rounded = ref::round_to<T>(expected[i]);
+    const double rounded = ref::round_to_dtype(expected[i], j.dtype);
     const double exact = ref::round_to<double>(expected[i]);
-    const double ulps = ulp_distance(static_cast<T>(actual[i]), rounded);
+    const double ulps = ulp_distance(actual[i], rounded, j.dtype);
     // Equal to the correctly rounded value is no error, whatever the scale.
-    const double scaled = ulps == 0 ? 0 : scaled_error(actual[i], exact, scale[i], dtype);
+    const double scaled = ulps == 0 ? 0
+                          : reduced ? rounding_fraction(actual[i], exact, rounded, j.before_rounding(scale[i]), j.dtype)
+                                    : scaled_error(actual[i], exact, scale[i], j.dtype);
     result.max_ulp_error = std::max(result.max_ulp_error, ulps);
     if (exact != 0 && std::isfinite(exact)) {
       result.max_relative_error =
@@ -84,13 +94,6 @@ OutputError compare(const char* output, const std::vector<double>& actual,
 
 std::vector<Real> real(const std::vector<double>& values) { return ref::to_number<Real>(values); }
 
-template <typename T>
-std::vector<double> rounded(const std::vector<Real>& values) {
-  const auto narrow = ref::round_to<T>(values);
-  return std::vector<double>(narrow.begin(), narrow.end());
-}
-
-template <typename T>
 void check_forward_train(Implementation& impl, const Case& tc, bool renorm, AgreementResult& out) {
   const ForwardOutputs actual = run_forward_train(impl, tc, renorm);
   const auto expected =
@@ -102,38 +105,42 @@ void check_forward_train(Implementation& impl, const Case& tc, bool renorm, Agre
                                                        ref::round_to<double>(expected.d))
                                       : forward_scales(tc);
   // On exact-statistics data the sums are exact: only the final roundings remain.
-  const double k = tc.exact_statistics ? rounding_bound
-                                       : accumulation_bound(tc.desc.dtype, tc.desc.per_channel());
-  out.outputs.push_back(compare<T>("y", actual.y, expected.y, scales.y, k));
-  out.outputs.push_back(compare<T>("save_mean", actual.save_mean, expected.save_mean, scales.save_mean, k));
-  out.outputs.push_back(compare<T>("save_invstd", actual.save_invstd, expected.save_invstd, scales.save_invstd, k));
+  const Sums sums = tc.exact_statistics ? Sums::rounding_only : Sums::accumulated;
+  auto add = [&](const char* name, Output output, const std::vector<double>& values,
+                 const std::vector<Real>& exact, const std::vector<double>& scale) {
+    out.outputs.push_back(compare(name, values, exact, scale, judge(tc, output, sums)));
+  };
+  add("y", Output::y, actual.y, expected.y, scales.y);
+  add("save_mean", Output::save_mean, actual.save_mean, expected.save_mean, scales.save_mean);
+  add("save_invstd", Output::save_invstd, actual.save_invstd, expected.save_invstd, scales.save_invstd);
   if (renorm) {
-    out.outputs.push_back(compare<T>("r", actual.r, expected.r, scales.r, k));
-    out.outputs.push_back(compare<T>("d", actual.d, expected.d, scales.d, k));
+    add("r", Output::r, actual.r, expected.r, scales.r);
+    add("d", Output::d, actual.d, expected.d, scales.d);
   }
-  out.outputs.push_back(compare<T>("running_mean", actual.running_mean, expected.running_mean, scales.running_mean, k));
-  out.outputs.push_back(compare<T>("running_var", actual.running_var, expected.running_var, scales.running_var, k));
+  add("running_mean", Output::running_mean, actual.running_mean, expected.running_mean, scales.running_mean);
+  add("running_var", Output::running_var, actual.running_var, expected.running_var, scales.running_var);
 }
 
-template <typename T>
 void check_forward_infer(Implementation& impl, const Case& tc, AgreementResult& out) {
   const auto actual = run_forward_infer(impl, tc);
   const auto expected = ref::bn_forward_infer(tc.desc, tc.params, real(tc.x), real(tc.gamma),
                                               real(tc.beta), real(tc.running_mean),
                                               real(tc.running_var));
-  out.outputs.push_back(compare<T>("y", actual, expected, inference_scales(tc), rounding_bound));
+  out.outputs.push_back(compare("y", actual, expected, inference_scales(tc), judge(tc, Output::y, Sums::rounding_only)));
 }
 
-template <typename T>
 void check_backward(Implementation& impl, const Case& tc, bool renorm, AgreementResult& out) {
-  // The backward pass is judged on its own: it receives the correctly rounded saved values.
+  // The backward pass is judged on its own: it receives the saved values correctly rounded to
+  // the statistics dtype.
   const auto forward =
       renorm ? ref::renorm_forward_train(tc.desc, tc.params, real(tc.x), real(tc.gamma), real(tc.beta),
                                          real(tc.running_mean), real(tc.running_var))
              : ref::bn_forward_train(tc.desc, tc.params, real(tc.x), real(tc.gamma), real(tc.beta));
-  const auto save_mean = rounded<T>(forward.save_mean), save_invstd = rounded<T>(forward.save_invstd);
-  const auto r = renorm ? rounded<T>(forward.r) : std::vector<double>{};
-  const auto d = renorm ? rounded<T>(forward.d) : std::vector<double>{};
+  const DType stats = tc.desc.stats_dtype();
+  const auto save_mean = ref::round_to_dtype(forward.save_mean, stats);
+  const auto save_invstd = ref::round_to_dtype(forward.save_invstd, stats);
+  const auto r = renorm ? ref::round_to_dtype(forward.r, stats) : std::vector<double>{};
+  const auto d = renorm ? ref::round_to_dtype(forward.d, stats) : std::vector<double>{};
   const BackwardOutputs actual = run_backward(impl, tc, renorm, save_mean, save_invstd, r, d);
   const auto expected =
       renorm ? ref::renorm_backward(tc.desc, tc.params, real(tc.dy), real(tc.x), real(tc.gamma),
@@ -141,10 +148,9 @@ void check_backward(Implementation& impl, const Case& tc, bool renorm, Agreement
              : ref::bn_backward(tc.desc, tc.params, real(tc.dy), real(tc.x), real(tc.gamma),
                                 real(save_mean), real(save_invstd));
   const BackwardScales scales = backward_scales(tc, save_mean, save_invstd, r, d);
-  const double k = accumulation_bound(tc.desc.dtype, tc.desc.per_channel());
-  out.outputs.push_back(compare<T>("dx", actual.dx, expected.dx, scales.dx, k));
-  out.outputs.push_back(compare<T>("dgamma", actual.dgamma, expected.dgamma, scales.dgamma, k));
-  out.outputs.push_back(compare<T>("dbeta", actual.dbeta, expected.dbeta, scales.dbeta, k));
+  out.outputs.push_back(compare("dx", actual.dx, expected.dx, scales.dx, judge(tc, Output::dx)));
+  out.outputs.push_back(compare("dgamma", actual.dgamma, expected.dgamma, scales.dgamma, judge(tc, Output::dgamma)));
+  out.outputs.push_back(compare("dbeta", actual.dbeta, expected.dbeta, scales.dbeta, judge(tc, Output::dbeta)));
 }
 
 }  // namespace
@@ -158,16 +164,13 @@ AgreementResult check_reference_agreement(Implementation& implementation, const 
     return result;
   }
   try {
-    dispatch_dtype(test_case.desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      switch (operation) {
-        case Operation::bn_forward_train: check_forward_train<T>(implementation, test_case, false, result); break;
-        case Operation::renorm_forward_train: check_forward_train<T>(implementation, test_case, true, result); break;
-        case Operation::bn_forward_infer: check_forward_infer<T>(implementation, test_case, result); break;
-        case Operation::bn_backward: check_backward<T>(implementation, test_case, false, result); break;
-        case Operation::renorm_backward: check_backward<T>(implementation, test_case, true, result); break;
-      }
-    });
+    switch (operation) {
+      case Operation::bn_forward_train: check_forward_train(implementation, test_case, false, result); break;
+      case Operation::renorm_forward_train: check_forward_train(implementation, test_case, true, result); break;
+      case Operation::bn_forward_infer: check_forward_infer(implementation, test_case, result); break;
+      case Operation::bn_backward: check_backward(implementation, test_case, false, result); break;
+      case Operation::renorm_backward: check_backward(implementation, test_case, true, result); break;
+    }
   } catch (const Unsupported&) {
     result.supported = false;
   } catch (const std::exception& error) {

@@ -29,27 +29,31 @@ BoundFraction renorm_unit_limits_is_batch_norm(Implementation& impl, const Case&
     }
   }
   const auto scales = forward_scales(tc);
-  const double k = 2 * bound_for(tc);
-  worst.note(expect_close("renorm y against bn y", renorm.y, bn.y, scales.y, k, tc.desc.dtype));
-  worst.note(expect_close("renorm save_invstd against bn", renorm.save_invstd,
-                          bn.save_invstd, scales.save_invstd, k, tc.desc.dtype));
-  worst.note(expect_close("renorm running_mean against bn", renorm.running_mean,
-                          bn.running_mean, scales.running_mean, k, tc.desc.dtype));
-  worst.note(expect_close("renorm running_var against bn", renorm.running_var,
-                          bn.running_var, scales.running_var, k, tc.desc.dtype));
+  auto both_within = [&](const std::string& what, const std::vector<double>& a, const std::vector<double>& b,
+                         const std::vector<double>& scale, Output output) {
+    worst.note(expect_close(what, a, b, scale, judge(tc, output), 2));
+  };
+  both_within("renorm y against bn y", renorm.y, bn.y, scales.y, Output::y);
+  both_within("renorm save_invstd against bn", renorm.save_invstd, bn.save_invstd, scales.save_invstd,
+              Output::save_invstd);
+  both_within("renorm running_mean against bn", renorm.running_mean, bn.running_mean, scales.running_mean,
+              Output::running_mean);
+  both_within("renorm running_var against bn", renorm.running_var, bn.running_var, scales.running_var,
+              Output::running_var);
   const auto bn_back = run_backward(impl, tc, false, bn.save_mean, bn.save_invstd);
   const auto renorm_back = run_backward(impl, tc, true, bn.save_mean, bn.save_invstd, renorm.r, renorm.d);
   const auto back_scales = backward_scales(tc, bn.save_mean, bn.save_invstd);
-  worst.note(expect_close("renorm dx against bn dx", renorm_back.dx, bn_back.dx, back_scales.dx, k, tc.desc.dtype));
-  worst.note(expect_close("renorm dgamma against bn dgamma", renorm_back.dgamma,
-                          bn_back.dgamma, back_scales.dgamma, k, tc.desc.dtype));
+  both_within("renorm dx against bn dx", renorm_back.dx, bn_back.dx, back_scales.dx, Output::dx);
+  both_within("renorm dgamma against bn dgamma", renorm_back.dgamma, bn_back.dgamma, back_scales.dgamma,
+              Output::dgamma);
   return worst;
 }
 
-// 1/rmax <= r <= rmax and |d| <= dmax, up to the rounding of the limits to the dtype.
+// 1/rmax <= r <= rmax and |d| <= dmax, up to the rounding of the limits to the statistics
+// dtype (r and d are held in it).
 BoundFraction renorm_within_limits(Implementation& impl, const Case& tc) {
   const auto forward = run_forward_train(impl, tc, true);
-  const double slack = 1 + 4 * unit_roundoff(tc.desc.dtype);
+  const double slack = 1 + 4 * unit_roundoff(tc.desc.stats_dtype());
   for (std::int64_t c = 0; c < tc.desc.c; ++c) {
     const double r = forward.r[c], d = forward.d[c];
     if (std::isnan(r) || std::isnan(d)) continue;
@@ -79,12 +83,12 @@ BoundFraction renorm_gradient_is_r_times_batch_norm(Implementation& impl, const 
     expected_dgamma[c] = forward.r[c] * bn_back.dgamma[c] + forward.d[c] * bn_back.dbeta[c];
   }
   const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
-  const double k = 2 * bound_for(tc);
-  worst.note(expect_close("renorm dx against r * bn dx", renorm_back.dx, expected_dx, scales.dx, k, tc.desc.dtype));
-  worst.note(expect_close("renorm dbeta against bn dbeta", renorm_back.dbeta,
-                          bn_back.dbeta, scales.dbeta, k, tc.desc.dtype));
+  worst.note(expect_close("renorm dx against r * bn dx", renorm_back.dx, expected_dx, scales.dx,
+                          judge(tc, Output::dx), 2));
+  worst.note(expect_close("renorm dbeta against bn dbeta", renorm_back.dbeta, bn_back.dbeta, scales.dbeta,
+                          judge(tc, Output::dbeta), 2));
   worst.note(expect_close("renorm dgamma against r dgamma_bn + d dbeta", renorm_back.dgamma, expected_dgamma,
-                          scales.dgamma, k, tc.desc.dtype));
+                          scales.dgamma, judge(tc, Output::dgamma), 2));
   return worst;
 }
 

@@ -72,9 +72,9 @@ BoundFraction four_d_as_two_d(Implementation& impl, const Case& original) {
     return nhwc.offset(at.n, at.c, at.s);
   };
   const Case tc = rearranged(original, nhwc, to_nhwc);
-  TensorDesc flat{nhwc.n * nhwc.h * nhwc.w, nhwc.c, 1, 1, Layout::nhwc, nhwc.dtype};
-  Case two_d = tc;
-  two_d.desc = flat;
+  Case two_d = tc;  // the dtypes (data and statistics) kept
+  two_d.desc.n = nhwc.n * nhwc.h * nhwc.w;
+  two_d.desc.h = two_d.desc.w = 1;
   return same_results(impl, tc, two_d, [](std::int64_t i) { return i; }, "as a 2-D (N*H*W, C) tensor");
 }
 

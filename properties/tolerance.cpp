@@ -7,11 +7,74 @@
 
 namespace bnh {
 
-double unit_roundoff(DType dtype) { return dtype == DType::f32 ? 0x1p-24 : 0x1p-53; }
+double unit_roundoff(DType dtype) { return std::ldexp(1.0, -format_of(dtype).digits); }
+
+double underflow_step(DType dtype) {
+  const FloatFormat format = format_of(dtype);
+  return std::ldexp(1.0, format.min_exponent - format.digits);
+}
+
+DType working_dtype(DType data) { return is_reduced(data) ? DType::f32 : data; }
 
 double accumulation_bound(DType dtype, std::int64_t per_channel) {
   const double m = static_cast<double>(per_channel);
   return rounding_bound + 2 * std::log2(m) + 4 * m * 0x1p-53 / unit_roundoff(dtype);
+}
+
+DType output_dtype(const TensorDesc& desc, Output output) {
+  return output == Output::y || output == Output::dx ? desc.dtype : desc.stats_dtype();
+}
+
+namespace {
+
+// Outputs computed from other per-channel values, which a pure-mode implementation may hold in
+// the statistics dtype: y (mean, invstd, r, d), r and d (invstd), the running statistics (the
+// mean), dx (dgamma, dbeta). The rest are the sums themselves.
+bool from_rounded_statistics(Output output) {
+  return output != Output::save_mean && output != Output::save_invstd && output != Output::dgamma &&
+         output != Output::dbeta;
+}
+
+}  // namespace
+
+double Judgement::before_rounding(double scale) const {
+  return computation * (unit_roundoff(working) * scale + underflow_step(working)) +
+         statistics * (unit_roundoff(stats) * scale + underflow_step(stats));
+}
+
+Judgement judge(const Case& tc, Output output, Sums sums) {
+  Judgement j;
+  j.dtype = output_dtype(tc.desc, output);
+  j.working = working_dtype(tc.desc.dtype);
+  j.stats = tc.desc.stats_dtype();
+  j.computation = sums == Sums::accumulated ? accumulation_bound(j.working, tc.desc.per_channel()) : rounding_bound;
+  j.statistics = is_reduced(j.stats) && from_rounded_statistics(output) ? rounded_statistics_bound : 0;
+  if (!is_reduced(j.dtype)) {
+    // f32 or f64: computed in that precision (or wider) with the roundings k counts.
+    j.bound = j.computation;
+    return j;
+  }
+  // One rounding to the output's dtype (u_O |value| <= u_O scale), after the error e.
+  j.bound = 1 + (j.computation * unit_roundoff(j.working) + j.statistics * unit_roundoff(j.stats)) / j.u();
+  return j;
+}
+
+double rounding_fraction(double actual, double exact, double correctly_rounded, double allowed_error,
+                         DType dtype) {
+  const double infinite = std::numeric_limits<double>::infinity();
+  if (actual == correctly_rounded || (std::isnan(actual) && std::isnan(correctly_rounded))) return 0;
+  if (!std::isfinite(exact) || std::isnan(actual)) return infinite;
+  // Rounding is monotonic: the roundings of the values within e of v are those between these.
+  const double low = round_to_dtype(exact - allowed_error, dtype);
+  const double high = round_to_dtype(exact + allowed_error, dtype);
+  if (actual < low || actual > high) {
+    const double edge = actual < low ? low : high;
+    if (std::isinf(actual) || std::isinf(edge)) return infinite;
+    return std::max(std::fabs(actual - exact) / std::fabs(edge - exact), std::nextafter(1.0, 2.0));
+  }
+  if (std::isinf(actual)) return 1;  // the error allowed reaches the overflow threshold
+  const double room = std::fabs((actual < exact ? low : high) - exact);
+  return room == 0 ? 0 : std::fabs(actual - exact) / room;
 }
 
 std::int64_t channel_of(const TensorDesc& desc, std::int64_t index) {
@@ -147,9 +210,7 @@ BackwardScales backward_scales(const Case& tc, const std::vector<double>& save_m
 double scaled_error(double actual, double expected, double scale, DType dtype) {
   if (actual == expected || (std::isnan(actual) && std::isnan(expected))) return 0;
   if (!std::isfinite(actual) || !std::isfinite(expected)) return std::numeric_limits<double>::infinity();
-  const double underflow = dtype == DType::f32 ? std::numeric_limits<float>::denorm_min()
-                                               : std::numeric_limits<double>::denorm_min();
-  const double scaled = std::fabs(actual - expected) / (unit_roundoff(dtype) * scale + underflow);
+  const double scaled = std::fabs(actual - expected) / (unit_roundoff(dtype) * scale + underflow_step(dtype));
   return std::isnan(scaled) ? std::numeric_limits<double>::infinity() : scaled;
 }
 

@@ -1,17 +1,20 @@
 // The high-precision reference: batch normalization and batch renormalization exactly as
 // SPEC.md sections 2 and 3 define them, every operation and every output, written once and
 // generic over the number type. The default type carries 50 decimal digits (MPFR), so its
-// results rounded to f64 or f32 are the correctly rounded answers for every input the harness
-// generates. Inputs are taken at face value: f32 and f64 data convert exactly.
+// results rounded to f64, f32, bf16 or f16 (round_to_dtype) are the correctly rounded answers
+// for every input the harness generates. Inputs are taken at face value: every dtype's values
+// convert exactly.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <boost/multiprecision/mpfr.hpp>
 
+#include "bnh/reduced_float.hpp"
 #include "bnh/types.hpp"
 #include "bnh/validate.hpp"
 
@@ -44,14 +47,23 @@ std::vector<Number> to_number(const std::vector<From>& values) {
   return std::vector<Number>(values.begin(), values.end());
 }
 
-// Correct rounding to the target type (round to nearest even). MPFR converts to float directly;
-// going through double first could round twice.
+// Correct rounding to the target type (round to nearest even), straight from the full value:
+// going through double first could round twice. float and double by MPFR; bfloat16 and
+// float16 by round_to_format below.
+template <unsigned Digits, mp::mpfr_allocation_type Allocation>
+double round_to_format(const mp::number<mp::mpfr_float_backend<Digits, Allocation>, mp::et_off>& value,
+                       const FloatFormat& format);
+
 template <typename T, unsigned Digits, mp::mpfr_allocation_type Allocation>
 T round_to(const mp::number<mp::mpfr_float_backend<Digits, Allocation>, mp::et_off>& value) {
   if constexpr (std::is_same_v<T, float>) {
     return mpfr_get_flt(value.backend().data(), MPFR_RNDN);
-  } else {
+  } else if constexpr (std::is_same_v<T, double>) {
     return mpfr_get_d(value.backend().data(), MPFR_RNDN);
+  } else {
+    static_assert(std::is_same_v<T, bfloat16> || std::is_same_v<T, float16>);
+    // The rounded value is a double exactly, which T then holds without rounding again.
+    return T(round_to_format(value, std::is_same_v<T, bfloat16> ? bfloat16_format : float16_format));
   }
 }
 template <typename T, typename Number>
@@ -62,6 +74,48 @@ template <typename T, typename Number>
 std::vector<T> round_to(const std::vector<Number>& values) {
   std::vector<T> rounded(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) rounded[i] = round_to<T>(values[i]);
+  return rounded;
+}
+
+// `value` rounded to nearest, ties to even, to a binary format of `format.digits` bits with
+// gradual underflow below 2^(min_exponent - 1), and to infinity of its sign beyond the largest
+// finite number after rounding (f16: from 65520 = 65504 + half its unit). The quantum (the
+// spacing of the format at the value) is fixed by the value's binade; scaling by it is exact,
+// so the one rounding is MPFR's round to an integer, ties to even.
+template <unsigned Digits, mp::mpfr_allocation_type Allocation>
+double round_to_format(const mp::number<mp::mpfr_float_backend<Digits, Allocation>, mp::et_off>& value,
+                       const FloatFormat& format) {
+  const mpfr_srcptr exact = value.backend().data();
+  if (!mpfr_number_p(exact) || mpfr_zero_p(exact)) return mpfr_get_d(exact, MPFR_RNDN);
+  const long exponent = mpfr_get_exp(exact);  // |value| in [2^(exponent - 1), 2^exponent)
+  const long quantum = std::max<long>(exponent, format.min_exponent) - format.digits;
+  mpfr_t units;
+  mpfr_init2(units, mpfr_get_prec(exact));
+  mpfr_mul_2si(units, exact, -quantum, MPFR_RNDN);  // exact: a power of two
+  mpfr_rint(units, units, MPFR_RNDN);                // the one rounding, ties to even
+  const double whole = mpfr_get_d(units, MPFR_RNDN);  // at most 2^digits: exact
+  mpfr_clear(units);
+  const double rounded = std::ldexp(whole, static_cast<int>(quantum));
+  if (std::fabs(rounded) > format.largest) return std::copysign(HUGE_VAL, rounded);
+  return rounded;
+}
+
+// The correctly rounded value of `value` in `dtype`, as a double (which holds every dtype's
+// values exactly).
+template <typename Number>
+double round_to_dtype(const Number& value, DType dtype) {
+  switch (dtype) {
+    case DType::f32: return round_to<float>(value);
+    case DType::f64: return round_to<double>(value);
+    case DType::bf16: return round_to<bfloat16>(value);
+    case DType::f16: return round_to<float16>(value);
+  }
+  return round_to<double>(value);
+}
+template <typename Number>
+std::vector<double> round_to_dtype(const std::vector<Number>& values, DType dtype) {
+  std::vector<double> rounded(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) rounded[i] = round_to_dtype(values[i], dtype);
   return rounded;
 }
 
