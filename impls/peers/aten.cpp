@@ -3,7 +3,12 @@
 // library measured by the same checks as the built-ins. docs/peers.md says what it provides,
 // how it was found and what the checks found.
 //
-// - f32 and f64, both layouts. The caller's buffers are wrapped without copying (at::from_blob
+// - f32 and f64; bf16 and f16 data with f32 statistics ("mixed": weight, bias, running and saved
+//   statistics in f32) or with statistics in the data dtype ("pure"), as far as this libtorch
+//   implements them on the CPU. That is not assumed: supports() runs each (data, statistics,
+//   layout) once on a tiny tensor, training, inference and backward, and a c10::Error is a no
+//   (libtorch 1.13: bf16 both modes; f16 neither, "batch_norm" not implemented for 'Half').
+//   Both layouts. The caller's buffers are wrapped without copying (at::from_blob
 //   with NCHW strides, or channels-last strides {H*W*C, 1, W*C, C} for NHWC), so ATen sees a
 //   contiguous or a channels-last tensor and takes its matching kernel. A 2-D input is
 //   N x C x 1 x 1.
@@ -38,7 +43,10 @@
 #endif
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -79,9 +87,19 @@ class ThreadScope {
   int saved_ = 0;
 };
 
-template <typename T>
+// ATen's name for an element type: bnh::bfloat16 and bnh::float16 have the bits of
+// c10::BFloat16 and c10::Half.
+template <typename E>
+at::ScalarType scalar_type() {
+  if constexpr (std::is_same_v<E, float>) return at::kFloat;
+  if constexpr (std::is_same_v<E, double>) return at::kDouble;
+  if constexpr (std::is_same_v<E, bfloat16>) return at::kBFloat16;
+  if constexpr (std::is_same_v<E, float16>) return at::kHalf;
+}
+
+template <typename E>
 at::TensorOptions options() {
-  return at::TensorOptions().dtype(std::is_same_v<T, float> ? at::kFloat : at::kDouble);
+  return at::TensorOptions().dtype(scalar_type<E>());
 }
 
 // The caller's tensor as an ATen tensor of the same layout; no copy. ATen does not write the
@@ -124,11 +142,24 @@ struct Aten : BatchNormOnly<Aten> {
   static constexpr const char* description =
       "ATen (libtorch " TORCH_VERSION ") native_batch_norm and its backward (no renorm)";
 
-  static bool supports(const TensorDesc&) { return true; }
-  template <typename T>
+  // What this libtorch runs on the CPU for these dtypes and layout, tried once.
+  static bool supports(const TensorDesc& desc) {
+    static std::mutex mutex;
+    static std::map<std::tuple<DType, DType, Layout>, bool> answers;
+    const std::lock_guard<std::mutex> lock(mutex);
+    const std::tuple<DType, DType, Layout> key{desc.dtype, desc.stats_dtype(), desc.layout};
+    if (const auto found = answers.find(key); found != answers.end()) return found->second;
+    bool answer = false;
+    dispatch_dtypes(desc, [&](auto data, auto statistics) {
+      answer = runs_every_pass<decltype(data), decltype(statistics)>(desc.layout);
+    });
+    return answers.emplace(key, answer).first->second;
+  }
+
+  template <typename T, typename S>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
-                               T* running_mean, T* running_var) {
+                               const S* gamma, const S* beta, T* y, S* save_mean, S* save_invstd,
+                               S* running_mean, S* running_var) {
     run(params, "bn_forward_train", [&] {
       // The running statistics are updated in place, in the caller's buffers.
       const auto results = at::native_batch_norm(
@@ -142,10 +173,10 @@ struct Aten : BatchNormOnly<Aten> {
     });
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, const T* running_mean,
-                               const T* running_var, T* y) {
+                               const S* gamma, const S* beta, const S* running_mean,
+                               const S* running_var, T* y) {
     run(params, "bn_forward_infer", [&] {
       // training = false: normalizes with the running statistics and leaves them alone.
       const auto results = at::native_batch_norm(
@@ -156,10 +187,10 @@ struct Aten : BatchNormOnly<Aten> {
     });
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x,
-                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                          T* dgamma, T* dbeta) {
+                          const S* gamma, const S* save_mean, const S* save_invstd, T* dx,
+                          S* dgamma, S* dbeta) {
     run(params, "bn_backward", [&] {
       // train = true: the gradient through the batch statistics, from the saved mean and invstd
       // (eps is not used then).
@@ -173,6 +204,39 @@ struct Aten : BatchNormOnly<Aten> {
     });
   }
 
+ private:
+  // Whether the three passes run for data T and statistics S in this layout: a 2x3x2x2 tensor,
+  // one thread. ATen's refusal ("not implemented for 'Half'") comes back as bnh::Error.
+  template <typename T, typename S>
+  static bool runs_every_pass(Layout layout) {
+    TensorDesc desc;
+    desc.n = 2;
+    desc.c = 3;
+    desc.h = 2;
+    desc.w = 2;
+    desc.layout = layout;
+    Params params;
+    params.threads = 1;
+    const auto size = static_cast<std::size_t>(desc.elements());
+    std::vector<T> x(size), dy(size), y(size), dx(size);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = static_cast<T>(static_cast<double>(i % 5));
+      dy[i] = static_cast<T>(1.0 - static_cast<double>(i % 3));
+    }
+    std::vector<S> gamma(3, S(1)), beta(3, S(0)), mean(3, S(0)), invstd(3, S(1)), running_mean(3, S(0)),
+        running_var(3, S(1)), dgamma(3), dbeta(3);
+    try {
+      bn_forward_train(desc, params, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), invstd.data(),
+                       running_mean.data(), running_var.data());
+      bn_forward_infer(desc, params, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                       running_var.data(), y.data());
+      bn_backward(desc, params, dy.data(), x.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+                  dgamma.data(), dbeta.data());
+    } catch (const Error&) {
+      return false;
+    }
+    return true;
+  }
 };
 
 }  // namespace bnh::peers

@@ -2,8 +2,13 @@
 // caller's buffers. A peer: an outside library measured by the same checks as the built-ins.
 // docs/peers.md says what it provides, how it was found and what the checks found.
 //
-// - f32 only: oneDNN's CPU batch normalization has no f64. Both layouts (format_tag::nchw and
-//   nhwc); a 2-D input is H = W = 1, given to oneDNN as nhwc (the same bytes either way).
+// - Data in f32, and in bf16 or f16 where this oneDNN implements it on this CPU; the mean,
+//   variance, scale and shift are always f32 in oneDNN, so reduced data comes with f32
+//   statistics only (no pure mode), and there is no f64. Which reduced dtypes work is not
+//   assumed: supports() asks oneDNN once per dtype and layout, creating the three primitive
+//   descriptors and taking "unimplemented" for a no (2.6.3 on AVX-512: bf16 yes, f16 no).
+//   Both layouts (format_tag::nchw and nhwc); a 2-D input is H = W = 1, given to oneDNN as
+//   nhwc (the same bytes either way).
 // - Batch norm only. oneDNN has no batch renormalization: supports(Operation) says so and the
 //   renorm kernels throw bnh::Unsupported.
 // - Training forward: prop_kind::forward_training with use_scale | use_shift; oneDNN writes y,
@@ -23,7 +28,7 @@
 // - Threads: oneDNN's CPU runtime here is OpenMP, whose team is the calling thread's
 //   omp_get_max_threads(). params.threads > 0 sets it (omp_set_num_threads) for the call,
 //   primitive creation included, and the previous value is restored afterwards; 0 leaves it.
-// - Primitives are cached per (shape, layout, operation, eps, team size): creating one
+// - Primitives are cached per (shape, dtype, layout, operation, eps, team size): creating one
 //   (descriptor, primitive descriptor, JIT-compiled kernel) costs far more than running it on a
 //   small tensor, and a framework creates it once per layer. The cache is a small map, emptied
 //   when it is full (max_cached entries); the benchmarks therefore measure execution. One mutex
@@ -72,8 +77,36 @@ class ThreadScope {
   bool changed_;
 };
 
-// The shape, layout, pass, eps (as oneDNN sees it, in float) and team size of a primitive.
-using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, Layout, Pass, float, int>;
+// The shape, data dtype, layout, pass, eps (as oneDNN sees it, in float) and team size of a
+// primitive.
+using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, DType, Layout, Pass, float, int>;
+
+// oneDNN's name for a data dtype; it has no f64.
+memory::data_type data_type_of(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return memory::data_type::f32;
+    case DType::bf16: return memory::data_type::bf16;
+    case DType::f16: return memory::data_type::f16;
+    case DType::f64: break;
+  }
+  throw Unsupported("onednn does not support f64");
+}
+
+const Flags scale_shift = Flags::use_scale | Flags::use_shift;
+
+dnnl::batch_normalization_forward::primitive_desc forward_pd(const memory::desc& data, Pass pass,
+                                                             float eps, const dnnl::engine& engine) {
+  if (pass == Pass::infer) {
+    return {{dnnl::prop_kind::forward_inference, data, eps, scale_shift | Flags::use_global_stats}, engine};
+  }
+  return {{dnnl::prop_kind::forward_training, data, eps, scale_shift}, engine};
+}
+
+dnnl::batch_normalization_backward::primitive_desc backward_pd(
+    const memory::desc& data, float eps, const dnnl::engine& engine,
+    const dnnl::batch_normalization_forward::primitive_desc& forward) {
+  return {{dnnl::prop_kind::backward, data, data, eps, scale_shift}, engine, forward};
+}
 
 class Session {
  public:
@@ -90,36 +123,52 @@ class Session {
   // walk the channels contiguously (its nchw kernel would stride by C for every element).
   static memory::desc data_desc(const TensorDesc& desc) {
     const bool channels_last = desc.layout == Layout::nhwc || desc.spatial() == 1;
-    return memory::desc({desc.n, desc.c, desc.h, desc.w}, memory::data_type::f32,
+    return memory::desc({desc.n, desc.c, desc.h, desc.w}, data_type_of(desc.dtype),
                         channels_last ? memory::format_tag::nhwc : memory::format_tag::nchw);
   }
+  // The mean, variance, scale and shift: f32 whatever the data.
   static memory::desc channel_desc(const TensorDesc& desc) {
     return memory::desc({desc.c}, memory::data_type::f32, memory::format_tag::x);
   }
 
+  // Whether oneDNN implements all three passes for this data dtype and layout on this CPU,
+  // asked once (a small shape: the generic kernels, which every shape can fall back to).
+  bool implemented(DType dtype, Layout layout) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = implemented_.find({dtype, layout});
+    if (found != implemented_.end()) return found->second;
+    TensorDesc probe;
+    probe.n = 2;
+    probe.c = 3;
+    probe.h = 2;
+    probe.w = 2;
+    probe.dtype = dtype;
+    probe.layout = layout;
+    bool answer = true;
+    try {
+      const memory::desc data = data_desc(probe);
+      const auto training = forward_pd(data, Pass::train, 1e-5f, engine_);
+      forward_pd(data, Pass::infer, 1e-5f, engine_);
+      backward_pd(data, 1e-5f, engine_, training);
+    } catch (const dnnl::error& error) {
+      if (error.status != dnnl_unimplemented) throw Error(std::string("onednn: ") + error.what());
+      answer = false;
+    }
+    return implemented_.emplace(std::make_pair(dtype, layout), answer).first->second;
+  }
+
   // The primitive for this call, created on first use. Call with mutex() held.
   const dnnl::primitive& primitive(const TensorDesc& desc, Pass pass, float eps, int threads) {
-    const Key key{desc.n, desc.c, desc.h, desc.w, desc.layout, pass, eps, threads};
+    const Key key{desc.n, desc.c, desc.h, desc.w, desc.dtype, desc.layout, pass, eps, threads};
     if (const auto found = cache_.find(key); found != cache_.end()) return found->second;
     if (cache_.size() >= max_cached) cache_.clear();
     const memory::desc data = data_desc(desc);
-    const Flags scale_shift = Flags::use_scale | Flags::use_shift;
     dnnl::primitive made;
-    if (pass == Pass::infer) {
-      const dnnl::batch_normalization_forward::desc forward(
-          dnnl::prop_kind::forward_inference, data, eps, scale_shift | Flags::use_global_stats);
-      made = dnnl::batch_normalization_forward({forward, engine_});
+    if (pass == Pass::backward) {
+      made = dnnl::batch_normalization_backward(
+          backward_pd(data, eps, engine_, forward_pd(data, Pass::train, eps, engine_)));
     } else {
-      const dnnl::batch_normalization_forward::desc forward(dnnl::prop_kind::forward_training,
-                                                            data, eps, scale_shift);
-      const dnnl::batch_normalization_forward::primitive_desc forward_pd(forward, engine_);
-      if (pass == Pass::train) {
-        made = dnnl::batch_normalization_forward(forward_pd);
-      } else {
-        const dnnl::batch_normalization_backward::desc backward(dnnl::prop_kind::backward, data,
-                                                                data, eps, scale_shift);
-        made = dnnl::batch_normalization_backward({backward, engine_, forward_pd});
-      }
+      made = dnnl::batch_normalization_forward(forward_pd(data, pass, eps, engine_));
     }
     return cache_.emplace(key, std::move(made)).first->second;
   }
@@ -133,6 +182,7 @@ class Session {
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::map<Key, dnnl::primitive> cache_;
+  std::map<std::pair<DType, Layout>, bool> implemented_;
 };
 
 // A oneDNN memory object over a caller's buffer (oneDNN does not write the ones it reads).
@@ -166,16 +216,26 @@ void run(const TensorDesc& desc, const Params& params, Pass pass, float eps, con
     primitive.execute(session.stream(), bind(session));
     session.stream().wait();
   } catch (const dnnl::error& error) {
-    throw Error(std::string("onednn: ") + what + " failed: " + error.what());
+    const std::string message = std::string("onednn: ") + what + " failed: " + error.what();
+    // A shape this oneDNN has no kernel for, in a dtype it otherwise supports.
+    if (error.status == dnnl_unimplemented) throw Unsupported(message);
+    throw Error(message);
   }
 }
 
 #define BNH_ONEDNN_STRING_OF(text) #text
 #define BNH_ONEDNN_STRING(macro) BNH_ONEDNN_STRING_OF(macro)
 
-template <typename T>
-void require_f32() {
-  if constexpr (!std::is_same_v<T, float>) throw Unsupported("onednn does not support f64");
+// oneDNN's statistics are f32, and it has no f64 data: the pairs (T, S) it can serve.
+template <typename T, typename S>
+constexpr bool served = std::is_same_v<S, float> && !std::is_same_v<T, double>;
+
+template <typename T, typename S>
+void require_served() {
+  if constexpr (!served<T, S>) {
+    throw Unsupported(std::is_same_v<T, double> ? "onednn does not support f64"
+                                                : "onednn's statistics are f32 only");
+  }
 }
 
 }  // namespace
@@ -185,14 +245,19 @@ struct OneDnn : BatchNormOnly<OneDnn> {
   static constexpr const char* name = "onednn";
   static constexpr const char* description =
       "oneDNN " BNH_ONEDNN_STRING(DNNL_VERSION_MAJOR) "." BNH_ONEDNN_STRING(DNNL_VERSION_MINOR) "."
-      BNH_ONEDNN_STRING(DNNL_VERSION_PATCH) " batch_normalization primitives (f32; no renorm)";
+      BNH_ONEDNN_STRING(DNNL_VERSION_PATCH) " batch_normalization primitives (f32 statistics; no f64, no renorm)";
 
-  static bool supports(const TensorDesc& desc) { return desc.dtype == DType::f32; }
-  template <typename T>
+  // f32; reduced data with f32 statistics where oneDNN implements it here.
+  static bool supports(const TensorDesc& desc) {
+    if (desc.dtype == DType::f64 || desc.stats_dtype() != DType::f32) return false;
+    return desc.dtype == DType::f32 || Session::get().implemented(desc.dtype, desc.layout);
+  }
+
+  template <typename T, typename S>
   static void bn_forward_train(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
-                               T* running_mean, T* running_var) {
-    require_f32<T>();
+                               const S* gamma, const S* beta, T* y, S* save_mean, S* save_invstd,
+                               S* running_mean, S* running_var) {
+    require_served<T, S>();
     std::vector<float> variance(static_cast<std::size_t>(desc.c));
     const float eps = static_cast<float>(params.eps);
     run(desc, params, Pass::train, eps, "bn_forward_train", [&](const Session& session) {
@@ -201,39 +266,39 @@ struct OneDnn : BatchNormOnly<OneDnn> {
     const double count = static_cast<double>(desc.per_channel());
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double var = variance[c];
-      save_invstd[c] = static_cast<T>(1 / std::sqrt(var + params.eps));
+      save_invstd[c] = static_cast<S>(1 / std::sqrt(var + params.eps));
       if (running_mean != nullptr) {
-        running_mean[c] = static_cast<T>((1 - params.momentum) * running_mean[c] +
+        running_mean[c] = static_cast<S>((1 - params.momentum) * static_cast<double>(running_mean[c]) +
                                          params.momentum * static_cast<double>(save_mean[c]));
-        running_var[c] = static_cast<T>((1 - params.momentum) * running_var[c] +
+        running_var[c] = static_cast<S>((1 - params.momentum) * static_cast<double>(running_var[c]) +
                                         params.momentum * var * count / (count - 1));
       }
     }
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_forward_infer(const TensorDesc& desc, const Params& params, const T* x,
-                               const T* gamma, const T* beta, const T* running_mean,
-                               const T* running_var, T* y) {
-    require_f32<T>();
+                               const S* gamma, const S* beta, const S* running_mean,
+                               const S* running_var, T* y) {
+    require_served<T, S>();
     run(desc, params, Pass::infer, static_cast<float>(params.eps), "bn_forward_infer",
         [&](const Session& session) {
           return forward_arguments(session, desc, x, y, gamma, beta, running_mean, running_var);
         });
   }
 
-  template <typename T>
+  template <typename T, typename S>
   static void bn_backward(const TensorDesc& desc, const Params& params, const T* dy, const T* x,
-                          const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                          T* dgamma, T* dbeta) {
-    require_f32<T>();
+                          const S* gamma, const S* save_mean, const S* save_invstd, T* dx,
+                          S* dgamma, S* dbeta) {
+    require_served<T, S>();
     // The backward's eps is not validated (the contract's backward uses the saved invstd, not
     // eps); any positive eps gives back the same 1/sqrt(variance + eps) up to rounding.
     const float eps = params.eps > 0 && std::isfinite(params.eps) ? static_cast<float>(params.eps) : 1e-5f;
     // oneDNN adds back eps as the float it was given; subtract that same value.
     std::vector<float> variance(static_cast<std::size_t>(desc.c));
     for (std::int64_t c = 0; c < desc.c; ++c) {
-      const double invstd = save_invstd[c];
+      const double invstd = static_cast<double>(save_invstd[c]);
       variance[c] = static_cast<float>(1 / (invstd * invstd) - static_cast<double>(eps));
     }
     // use_shift makes oneDNN's backward ask for the shift among its arguments, though dx does
