@@ -25,6 +25,11 @@ namespace bnh::cli {
 
 namespace {
 
+// The data dtypes users run, with f32 statistics for bf16 and f16 (the mode of oneDNN and of
+// PyTorch's autocast). The pure modes are asked for by name: they add realistic cases, not
+// small ones, and the mixed ones already exercise every 16-bit data path.
+const std::vector<std::string> default_dtypes{"f32", "f64", "bf16", "f16"};
+
 // The shared target flags, with check's default placed under --impl, where it belongs.
 std::string target_lines() {
   std::string lines = target_usage;
@@ -53,7 +58,10 @@ options:
   --ops LIST         only the properties that exercise nothing but these operations
                      (bn_forward_train, bn_forward_infer, bn_backward,
                      renorm_forward_train, renorm_backward)
-  --dtype LIST       f32,f64 (default: both)
+  --dtype LIST       f32, f64, bf16, f16 (statistics in f32), bf16:bf16, f16:f16 (statistics
+                     in the data dtype) (default: f32,f64,bf16,f16; a dtype an implementation
+                     does not support is skipped). The small cases are spread over the
+                     dtypes; the realistic ones run for each
   --layout LIST      nchw,nhwc (default: both)
   --seed N           seed of the generated cases (default: random, printed)
   --cases N          small generated cases per property (default: 100)
@@ -117,7 +125,7 @@ ConformanceOptions parse_options(const Arguments& arguments) {
   options.shrink = !arguments.has("--no-shrink");
   options.realistic = !arguments.has("--no-realistic");
   options.dtypes.clear();
-  for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
+  for (const auto& name : arguments.list("--dtype", default_dtypes)) options.dtypes.push_back(DTypeChoice::parse(name));
   options.layouts.clear();
   for (const auto& name : arguments.list("--layout", {"nchw", "nhwc"})) options.layouts.push_back(parse_layout(name));
   const std::vector<Property> every_property = sync_conformance_properties();

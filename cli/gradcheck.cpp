@@ -38,15 +38,23 @@ options:
 )" + std::string(target_usage) + ranks_usage + R"(  --shape N,C,H,W    the tensor (required; N,C for a 2-D input); refused when the check
                      would need more than this machine's memory (about 160 bytes an element)
   --layout L         nchw or nhwc (default nchw)
-  --dtype LIST       f64, f32 or both (default: f64 if the implementation supports it, else
-                     f32); a dtype it does not support is skipped, with the reason
+  --dtype LIST       f64, f32, bf16, f16 (statistics in f32), bf16:bf16, f16:f16 (statistics
+                     in the data dtype) (default: f64 if the implementation supports it,
+                     else f32); a dtype it does not support is skipped, with the reason
   --mode M           bn or renorm (default bn)
   --full             the full Jacobian (default up to 4096 entries; at most 2^24)
   --fast             directional v^T J u checks, as PyTorch's gradcheck fast mode
   --eps E            batch-norm eps (default 1e-5)
+  --differences D    bf16 and f16 data: f32 (default when the implementation has f32: its
+                     f32 forward on the same data, differenced, against its 16-bit backward)
+                     or data (its own 16-bit forward differenced: a coarse check)
   --step H           finite-difference step in (0, 1), relative to each input's scale
-                     (default: 1e-6 for f64, 1e-2 for f32)
-  --atol A --rtol R  tolerances, >= 0 (default: 1e-5, 1e-4 for f64; 1e-2, 1e-2 for f32)
+                     (default: 1e-6 for f64, 1e-2 for f32 and f32 differences, 0.25 for
+                     bf16 and 0.125 for f16 differences; raised to two numbers of the data
+                     where that is coarser); a step below the data's resolution is refused
+  --atol A --rtol R  tolerances, >= 0 (default: 1e-5, 1e-4 for f64; 1e-2 for f32; against
+                     f32 differences 2 units of the data's roundoff, 4 with statistics in
+                     the data dtype; 0.1 for bf16 and 0.03 for f16 differences)
   --seed S           seed of the data and directions (default 1)
   --help             this text
 
@@ -97,7 +105,8 @@ void print_lines(const std::string& text) {
 int run_gradcheck(const std::vector<std::string>& words) {
   const auto parsed = target_arguments(
       "gradcheck", words,
-      {"--shape", "--layout", "--dtype", "--mode", "--eps", "--step", "--atol", "--rtol", "--seed", "--ranks", "--shards"},
+      {"--shape", "--layout", "--dtype", "--mode", "--eps", "--step", "--atol", "--rtol", "--seed", "--ranks", "--shards",
+       "--differences"},
       {"--full", "--fast", "--mpi"}, gradcheck_usage);
   if (!parsed) return exit_status::success;
   const Arguments& arguments = *parsed;
@@ -106,8 +115,8 @@ int run_gradcheck(const std::vector<std::string>& words) {
   const std::string shape_text = arguments.value("--shape", "");
   TensorDesc desc = parse_shape(arguments);
   desc.layout = parse_layout(arguments.value("--layout", "nchw"));
-  std::vector<DType> requested;
-  for (const auto& name : arguments.list("--dtype", {})) requested.push_back(parse_dtype(name));
+  std::vector<DTypeChoice> requested;
+  for (const auto& name : arguments.list("--dtype", {})) requested.push_back(DTypeChoice::parse(name));
   const std::string mode = arguments.value("--mode", "bn");
   if (mode != "bn" && mode != "renorm") throw UsageError("bnh gradcheck: --mode is bn or renorm, got '" + printable(mode) + "'");
 
@@ -121,6 +130,12 @@ int run_gradcheck(const std::vector<std::string>& words) {
   options.atol = tolerance(arguments, "--atol");
   options.rtol = tolerance(arguments, "--rtol");
   options.seed = arguments.unsigned_integer("--seed", 1);
+  const std::string differences = arguments.value("--differences", "");
+  if (!differences.empty() && differences != "f32" && differences != "data") {
+    throw UsageError("bnh gradcheck: --differences is f32 or data, got '" + printable(differences) + "'");
+  }
+  options.differences = differences == "f32" ? Differences::f32 : differences == "data" ? Differences::data
+                                                                                        : Differences::automatic;
 
   // The shape and the memory it needs are refused before a plugin is loaded or anything is
   // allocated; validation does not depend on the dtype.
@@ -170,14 +185,14 @@ int run_gradcheck(const std::vector<std::string>& words) {
   }
 
   // The dtypes asked for that the implementation supports; by default its most precise one.
-  auto supported = [&](DType dtype) {
+  auto supported = [&](const DTypeChoice& dtype) {
     TensorDesc typed = desc;
-    typed.dtype = dtype;
+    dtype.apply(typed);
     return implementation.supports(typed);
   };
-  std::vector<DType> dtypes;
+  std::vector<DTypeChoice> dtypes;
   if (requested.empty()) {
-    for (DType dtype : {DType::f64, DType::f32}) {
+    for (DTypeChoice dtype : {DType::f64, DType::f32}) {
       if (supported(dtype)) {
         dtypes.push_back(dtype);
         break;
@@ -189,24 +204,29 @@ int run_gradcheck(const std::vector<std::string>& words) {
       return exit_status::nothing_checked;
     }
   }
-  for (DType dtype : requested) {
+  for (const DTypeChoice& dtype : requested) {
     if (supported(dtype)) {
       dtypes.push_back(dtype);
     } else {
-      std::cout << "skipped " << to_string(dtype) << ": " << name << " does not support " << to_string(dtype) << ' '
+      std::cout << "skipped " << dtype.label() << ": " << name << " does not support " << dtype.label() << ' '
                 << to_string(desc.layout) << '\n';
     }
   }
 
   bool any_checked = false, any_failed = false;
-  for (DType dtype : dtypes) {
-    desc.dtype = dtype;
+  for (const DTypeChoice& dtype : dtypes) {
+    dtype.apply(desc);
     const Case test_case = random_case(desc, options.seed, params);
     std::cout << name << ": " << mode << " gradient check, " << desc.to_string() << ", "
               << (options.method == GradientMethod::full ? "full Jacobian" : "directional (fast)") << "\n";
-    const GradientCheckResult result = gradient_check(implementation, test_case, options);
+    GradientCheckResult result;
+    try {
+      result = gradient_check(implementation, test_case, options);
+    } catch (const StepBelowResolution& refused) {
+      throw UsageError("bnh gradcheck: --step " + std::string(refused.what()));
+    }
     if (result.refused || !result.supported) {
-      std::cout << "skipped " << to_string(dtype) << ": "
+      std::cout << "skipped " << dtype.label() << ": "
                 << (result.refused ? printable(result.error) : name + " does not support it") << '\n';
       continue;
     }
@@ -217,8 +237,10 @@ int run_gradcheck(const std::vector<std::string>& words) {
       std::ostringstream command;
       command << "bnh gradcheck " << printable(selector) << " --shape " << desc.n << ',' << desc.c
               << ',' << desc.h << ',' << desc.w << " --layout " << to_string(desc.layout) << " --dtype "
-              << to_string(desc.dtype) << " --mode " << mode
-              << (options.method == GradientMethod::full ? " --full" : " --fast") << " --seed " << options.seed;
+              << dtype.label() << " --mode " << mode
+              << (options.method == GradientMethod::full ? " --full" : " --fast") << " --seed " << options.seed
+              << (differences.empty() ? "" : " --differences " + differences)
+              << (options.step > 0 ? " --step " + arguments.value("--step", "") : "");
       std::cout << "reproduce: " << command.str() << '\n';
     }
   }

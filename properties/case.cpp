@@ -9,6 +9,24 @@
 
 namespace bnh {
 
+DTypeChoice::DTypeChoice(DType data, std::optional<DType> stats)
+    : data(data), stats(stats == default_stats_dtype(data) ? std::nullopt : stats) {}
+
+DTypeChoice DTypeChoice::parse(const std::string& text) {
+  const auto [data, stats] = parse_dtypes(text);
+  const DTypeChoice choice(data, stats);
+  TensorDesc desc;
+  choice.apply(desc);
+  validate_dtypes(desc);
+  return choice;
+}
+
+std::string DTypeChoice::label() const {
+  TensorDesc desc;
+  apply(desc);
+  return dtypes_label(desc);
+}
+
 std::string Case::summary() const {
   std::ostringstream out;
   out << desc.to_string() << " eps=" << params.eps << " momentum=" << params.momentum
@@ -21,6 +39,7 @@ Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& param
   std::normal_distribution<double> normal(0.0, 1.0);
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
   auto representable = [&desc](double value) { return round_to_dtype(value, desc.dtype); };
+  auto per_channel = [&desc](double value) { return round_to_dtype(value, desc.stats_dtype()); };
 
   Case result;
   result.desc = desc;
@@ -36,10 +55,10 @@ Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& param
   result.running_mean.resize(channels);
   result.running_var.resize(channels);
   for (std::size_t c = 0; c < channels; ++c) {
-    result.gamma[c] = representable(1.0 + 0.75 * uniform(engine) * 2);  // in (-0.5, 2.5)
-    result.beta[c] = representable(uniform(engine));
-    result.running_mean[c] = representable(0.5 * uniform(engine));
-    result.running_var[c] = representable(1.0 + 0.9 * uniform(engine));  // in (0.1, 1.9)
+    result.gamma[c] = per_channel(1.0 + 0.75 * uniform(engine) * 2);  // in (-0.5, 2.5)
+    result.beta[c] = per_channel(uniform(engine));
+    result.running_mean[c] = per_channel(0.5 * uniform(engine));
+    result.running_var[c] = per_channel(1.0 + 0.9 * uniform(engine));  // in (0.1, 1.9)
   }
   return result;
 }
@@ -141,7 +160,7 @@ CaseSpec CaseSpec::parse(const std::string& text) {
   if (!(in >> dtype >> layout >> shape)) {
     throw Error("case spec '" + text + "': expected 'DTYPE LAYOUT NxCxHxW key=value...'");
   }
-  spec.desc.dtype = parse_dtype(dtype);
+  DTypeChoice::parse(dtype).apply(spec.desc);
   spec.desc.layout = parse_layout(layout);
   char x1 = 0, x2 = 0, x3 = 0;
   std::istringstream dims(shape);

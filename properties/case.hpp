@@ -1,5 +1,6 @@
 // One test case: a problem (shape, layout, dtype, parameters) and its data. Data is held in
-// double; for f32 cases every value is already an f32 value, so conversion is exact both ways.
+// double; every value is already a value of its buffer's dtype (the data dtype for x and dy, the
+// statistics dtype for the per-channel ones), so conversion is exact both ways.
 //
 // A case spec is the one line that names a generated case: shape, layout, dtype, data regime,
 // parameters and a data seed, and for a synchronized run the shard split (docs/properties.md,
@@ -10,12 +11,35 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bnh/types.hpp"
 
 namespace bnh {
+
+// The dtypes of a run or a case: the data dtype and, when not its default, the statistics dtype
+// (gamma, beta, the saved and running statistics, r, d, dgamma, dbeta). "bf16" is bf16 data with
+// f32 statistics (mixed), "bf16:bf16" pure bf16. Implicit from a DType, so {DType::f64} is a list.
+struct DTypeChoice {
+  DType data = DType::f32;
+  std::optional<DType> stats;  // never the default: that is held as nullopt
+
+  DTypeChoice(DType data = DType::f32, std::optional<DType> stats = std::nullopt);
+  static DTypeChoice of(const TensorDesc& desc) { return {desc.dtype, desc.stats}; }
+  // "bf16:bf16" -> pure bf16; a pair that cannot go together is refused (bnh::Error).
+  static DTypeChoice parse(const std::string& text);
+  bool matches(const TensorDesc& desc) const { return *this == of(desc); }
+  void apply(TensorDesc& desc) const {
+    desc.dtype = data;
+    desc.stats = stats;
+  }
+  DType stats_dtype() const { return stats.value_or(default_stats_dtype(data)); }
+  std::string label() const;  // as parse reads it
+  bool operator==(const DTypeChoice& other) const { return data == other.data && stats == other.stats; }
+  bool operator!=(const DTypeChoice& other) const { return !(*this == other); }
+};
 
 struct Case {
   TensorDesc desc;
@@ -33,19 +57,21 @@ struct Case {
 };
 
 // Standard-normal x and dy, gamma and beta around 1 and 0 (some negative), running statistics
-// near the batch's, all rounded to desc.dtype. Deterministic in `seed`.
+// near the batch's: x and dy rounded to desc.dtype, the per-channel values to its statistics
+// dtype. Deterministic in `seed`.
 Case random_case(const TensorDesc& desc, std::uint64_t seed, const Params& params = {});
 
 // Data regimes, from the simplest to the hardest; shrinking moves towards the first.
 enum class Regime {
   exact_statistics,   // mean +- a in pairs, few-bit values: statistics exact in any order
   standard_normal,
-  large_mean,         // mean up to 1e4 (f32) or 1e8 (f64) times the spread
+  large_mean,         // mean up to 1e4 (f32), 1e8 (f64), 64 (bf16), 512 (f16) times the spread
   near_constant,      // spread a few units in the last place of the mean
   constant_channels,  // some channels exactly constant
   mixed_magnitudes,   // channels many orders of magnitude apart
   heavy_tails,        // a ratio of normals: rare huge values
-  huge,               // sums of squares near (f32: beyond) the dtype's overflow
+  huge,               // sums of squares near (f32, bf16: beyond) f32's or f64's overflow;
+                      // f16: beyond 65504, with values from 30 to 3e4
   tiny,               // subnormal data: the variance vanishes under eps
 };
 inline constexpr std::array<Regime, 9> all_regimes{

@@ -83,7 +83,7 @@ bool wanted(const TensorDesc& desc, const ConformanceOptions& options, Implement
   const auto has = [](const auto& list, auto value) {
     return std::find(list.begin(), list.end(), value) != list.end();
   };
-  return has(options.dtypes, desc.dtype) && has(options.layouts, desc.layout) && impl.supports(desc);
+  return has(options.dtypes, DTypeChoice::of(desc)) && has(options.layouts, desc.layout) && impl.supports(desc);
 }
 
 // A fault anywhere in the case fails it; otherwise a refusal anywhere sets it aside.
@@ -265,9 +265,14 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     return finish();
   }
   std::vector<TensorDesc> kinds;  // the requested dtypes and layouts the implementation has
-  for (DType dtype : options.dtypes) {
+  std::vector<DTypeChoice> dtypes;  // those dtypes, once each
+  for (const DTypeChoice& choice : options.dtypes) {
     for (Layout layout : options.layouts) {
-      if (wanted(TensorDesc{2, 1, 1, 1, layout, dtype}, options, impl)) kinds.push_back({2, 1, 1, 1, layout, dtype});
+      TensorDesc kind{2, 1, 1, 1, layout};
+      choice.apply(kind);
+      if (!wanted(kind, options, impl)) continue;
+      kinds.push_back(kind);
+      if (std::find(dtypes.begin(), dtypes.end(), choice) == dtypes.end()) dtypes.push_back(choice);
     }
   }
   if (kinds.empty()) {
@@ -285,6 +290,7 @@ PropertyResult run_property(Implementation& impl, const Property& property,
   // The small cases: shapes a counterexample can shrink to, capped by max_elements.
   ShapeLimits limits;
   limits.max_elements = options.max_elements;
+  limits.dtypes = dtypes;
   limits.ranks = options.ranks;
   limits.forced_shards = options.forced_shards;
   const auto split = rc::gen::map(gen_case_spec(limits), [limits](const CaseSpec& spec) { return with_shards(spec, limits); });
@@ -304,11 +310,11 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     for (const TensorDesc& kind : kinds) {
       if (tally.failed) break;
       const auto realistic = rc::gen::map(gen_realistic_case_spec(realistic_limits), [kind, realistic_limits](CaseSpec spec) {
-        spec.desc.dtype = kind.dtype;
+        DTypeChoice::of(kind).apply(spec.desc);
         spec.desc.layout = kind.layout;
         return with_shards(spec, realistic_limits);
       });
-      const std::string kind_id = id + "/realistic " + to_string(kind.dtype) + " " + to_string(kind.layout);
+      const std::string kind_id = id + "/realistic " + dtypes_label(kind) + " " + to_string(kind.layout);
       const int ran = run_cases(observed, property, realistic, kind_id, property.realistic_cases,
                                 seed + 0x9e3779b97f4a7c15ull * ++run, options, tally, result);
       passed += ran;

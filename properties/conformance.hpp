@@ -25,7 +25,9 @@ struct ConformanceOptions {
   std::uint64_t seed = 0;               // 0: rapidcheck's own (RC_PARAMS seed=..., else random)
   bool shrink = true;
   std::vector<std::string> properties;  // empty: the whole catalogue
-  std::vector<DType> dtypes{DType::f32, DType::f64};
+  // Data dtypes, each with its statistics dtype ("bf16:bf16"); the small cases are spread over
+  // them, the realistic ones run for each. bnh check has a default of its own (cli/check.cpp).
+  std::vector<DTypeChoice> dtypes{DType::f32, DType::f64};
   std::vector<Layout> layouts{Layout::nchw, Layout::nhwc};
   // false: bad input accepted silently is reported, not failed (plugins, unless --strict).
   // Misbehaviour on bad input fails either way.

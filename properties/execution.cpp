@@ -19,36 +19,59 @@ using Results = std::map<std::string_view, std::vector<double>>;
 Results execute(Implementation& implementation, Operation operation, const Case& tc, const Inputs& inputs) {
   const OperationSpec& spec = operation_spec(operation);
   Results results;
-  std::vector<std::byte> storage[max_operation_buffers];
   OperationBuffers buffers;
   for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSpec& buffer = spec.buffers[k];
     const auto given = inputs.find(buffer.name);
-    storage[k].resize(bytes_in(buffer.extent, tc.desc));
+    const auto count = static_cast<std::size_t>(values_in(buffer.extent, tc.desc));
     if (buffer.role != BufferRole::output && given != inputs.end()) {
-      const std::vector<double>& values = *given->second;
-      if (values.size() != static_cast<std::size_t>(values_in(buffer.extent, tc.desc))) {
+      if (given->second->size() != count) {
         throw Error(std::string(to_string(operation)) + ": the case's " + buffer.name + " has the wrong length");
       }
-      store_values(dtype_of(buffer.extent, tc.desc), values.data(), values.size(), storage[k].data());
     } else if (buffer.role != BufferRole::output && buffer.optional) {
       continue;
     } else if (buffer.role != BufferRole::output) {
       throw Error(std::string(to_string(operation)) + ": the case gives no " + buffer.name);
     }
-    buffers[k] = storage[k].data();
+    std::vector<double>& values = results[buffer.name];
+    if (buffer.role == BufferRole::output) {
+      values.resize(count);
+    } else {
+      values = *given->second;
+    }
+    buffers[k] = values.data();
   }
-  call(implementation, operation, tc.desc, tc.params, buffers);
+  InDoubles(implementation).run(operation, tc.desc, tc.params, buffers);
   for (std::size_t k = 0; k < spec.count; ++k) {
-    if (spec.buffers[k].role == BufferRole::input || buffers[k] == nullptr) continue;
-    std::vector<double>& values = results[spec.buffers[k].name];
-    values.resize(static_cast<std::size_t>(values_in(spec.buffers[k].extent, tc.desc)));
-    load_values(dtype_of(spec.buffers[k].extent, tc.desc), storage[k].data(), values.size(), values.data());
+    if (spec.buffers[k].role == BufferRole::input) results.erase(spec.buffers[k].name);
   }
   return results;
 }
 
 }  // namespace
+
+void InDoubles::run(Operation operation, const TensorDesc& desc, const Params& params,
+                    const OperationBuffers& buffers) {
+  const OperationSpec& spec = operation_spec(operation);
+  std::vector<std::byte> storage[max_operation_buffers];
+  OperationBuffers typed;
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    if (buffers[k] == nullptr) continue;  // an optional buffer not given
+    const BufferSpec& buffer = spec.buffers[k];
+    storage[k].resize(bytes_in(buffer.extent, desc));
+    if (buffer.role != BufferRole::output) {
+      store_values(dtype_of(buffer.extent, desc), static_cast<const double*>(buffers[k]),
+                   static_cast<std::size_t>(values_in(buffer.extent, desc)), storage[k].data());
+    }
+    typed[k] = storage[k].data();
+  }
+  call(wrapped_, operation, desc, params, typed);
+  for (std::size_t k = 0; k < spec.count; ++k) {
+    if (spec.buffers[k].role == BufferRole::input || buffers[k] == nullptr) continue;
+    load_values(dtype_of(spec.buffers[k].extent, desc), storage[k].data(),
+                static_cast<std::size_t>(values_in(spec.buffers[k].extent, desc)), static_cast<double*>(buffers[k]));
+  }
+}
 
 ForwardOutputs run_forward_train(Implementation& impl, const Case& tc, bool renorm, bool track_running) {
   Inputs inputs{{"x", &tc.x}, {"gamma", &tc.gamma}, {"beta", &tc.beta}};

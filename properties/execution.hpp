@@ -9,6 +9,24 @@
 
 namespace bnh {
 
+// An implementation seen through buffers of doubles: each call stores its inputs into buffers
+// of their dtypes (dtype_of: the data dtype for tensors, the statistics dtype per channel),
+// rounding them, runs the wrapped implementation, and loads what it wrote back, exactly. The
+// gradient check differentiates any dtype pair through it.
+class InDoubles final : public UniformImplementation {
+ public:
+  explicit InDoubles(Implementation& wrapped) : wrapped_(wrapped) {}
+  std::string name() const override { return wrapped_.name(); }
+  std::string description() const override { return wrapped_.description(); }
+  bool supports(const TensorDesc& desc) const override { return wrapped_.supports(desc); }
+  bool supports(Operation operation) const override { return wrapped_.supports(operation); }
+  // `buffers` point to doubles.
+  void run(Operation operation, const TensorDesc& desc, const Params& params, const OperationBuffers& buffers) override;
+
+ private:
+  Implementation& wrapped_;
+};
+
 struct ForwardOutputs {
   std::vector<double> y, save_mean, save_invstd, r, d, running_mean, running_var;
 };

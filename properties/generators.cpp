@@ -13,10 +13,20 @@ namespace bnh {
 
 namespace {
 
+// The bits of the data format that shape a regime: its digits (the significand, implicit bit
+// included) and whether it is f16, whose range ends at 65504.
+struct DataFormat {
+  int digits;
+  bool f16;
+  explicit DataFormat(DType dtype) : digits(format_of(dtype).digits), f16(dtype == DType::f16) {}
+  bool wide() const { return digits > 24; }  // f64
+  double unit_in_last_place() const { return std::ldexp(1.0, 1 - digits); }  // relative, at 1
+};
+
 // Per-channel draws of one regime. `scale` of the data and of dy are chosen per channel.
 class DataMaker {
  public:
-  DataMaker(const CaseSpec& spec) : spec_(spec), engine_(spec.data_seed * 0x9e3779b97f4a7c15ULL + 1) {}
+  DataMaker(const CaseSpec& spec) : spec_(spec), format_(spec.desc.dtype), engine_(spec.data_seed * 0x9e3779b97f4a7c15ULL + 1) {}
 
   double uniform(double low, double high) { return std::uniform_real_distribution<double>(low, high)(engine_); }
   double normal() { return normal_(engine_); }
@@ -28,14 +38,18 @@ class DataMaker {
   }
   double sign() { return integer(0, 1) != 0 ? 1.0 : -1.0; }
 
-  // The M values of one channel, in logical (sample, position) order.
+  // The M values of one channel, in logical (sample, position) order; make_case rounds them to
+  // the data dtype.
   std::vector<double> channel(std::int64_t count, std::int64_t c) {
-    const bool f32 = spec_.desc.dtype == DType::f32;
+    const DType dtype = spec_.desc.dtype;
+    const bool f32 = dtype == DType::f32;
     std::vector<double> values(count);
     switch (spec_.regime) {
       case Regime::exact_statistics: {
         // Mean and deviation are small multiples of 1/4; pairs +a, -a (one value at the mean
-        // when M is odd) make the mean exact and every partial sum representable.
+        // when M is odd) make the mean exact and every partial sum representable. |x| <= 10 in
+        // quarters takes at most 6 significant bits: exact in bf16 and f16 too, as is the mean
+        // in any statistics dtype.
         const double mean = static_cast<double>(integer(-32, 32)) / 4;
         for (std::int64_t i = 0; i + 1 < count; i += 2) {
           const double a = static_cast<double>(integer(0, 8)) / 4;
@@ -50,15 +64,20 @@ class DataMaker {
         for (auto& v : values) v = normal();
         break;
       case Regime::large_mean: {
+        // kappa = mean / spread up to 1e4 (f32) or 1e8 (f64); in 16 bits as far as the spread
+        // stays a few units in the last place of the mean: 2^(digits - 2), 64 in bf16 (mean 5,
+        // spread 0.1 is the one-pass variance's published NaN) and 512 in f16.
         const double spread = std::ldexp(1.0, static_cast<int>(integer(-6, 6)));
-        const double mean = sign() * spread * log_uniform(1, f32 ? 4 : 8);
+        const double kappa = is_reduced(dtype) ? std::pow(10.0, uniform(0.5, (format_.digits - 2) * std::log10(2.0)))
+                                               : log_uniform(1, f32 ? 4 : 8);
+        const double mean = sign() * spread * kappa;
         for (auto& v : values) v = mean + spread * normal();
         break;
       }
       case Regime::near_constant: {
         // A few units in the last place of the mean.
         const double mean = sign() * log_uniform(-2, 3);
-        const double ulp = mean * (f32 ? 0x1p-23 : 0x1p-52);
+        const double ulp = mean * format_.unit_in_last_place();
         for (auto& v : values) v = mean + ulp * static_cast<double>(integer(-3, 3));
         break;
       }
@@ -69,7 +88,9 @@ class DataMaker {
         break;
       }
       case Regime::mixed_magnitudes: {
-        const double magnitude = log_uniform(f32 ? -6 : -30, f32 ? 6 : 30);
+        // f16 spans 1e-3 to 1e3 times a few: its range ends at 65504.
+        const double decades = format_.wide() ? 30 : format_.f16 ? 3 : 6;
+        const double magnitude = log_uniform(-decades, decades);
         const double offset = normal();
         for (auto& v : values) v = magnitude * (offset + normal());
         break;
@@ -78,14 +99,17 @@ class DataMaker {
         for (auto& v : values) v = normal() / std::max(std::fabs(normal()), 1e-3);
         break;
       case Regime::huge: {
-        // Squares near 1e36 (f32: an M-term f32 sum of them overflows) or 1e300 (f64: the
-        // double sum stays just finite for the sizes generated).
-        const double magnitude = f32 ? 1e18 : 1e150;
+        // Squares near 1e36 (f32 and bf16: an M-term f32 sum of them overflows) or 1e300 (f64:
+        // the double sum stays just finite for the sizes generated). f16: from 30, where a sum
+        // of a few dozen squares passes 65504 (f16's var_sum overflow) though f32 holds it
+        // easily, to 2e4, near the top of f16's range.
+        const double magnitude = format_.f16 ? log_uniform(1.5, 4.3) : format_.wide() ? 1e150 : 1e18;
         for (auto& v : values) v = magnitude * std::clamp(normal(), -1.5, 1.5);
         break;
       }
       case Regime::tiny: {
-        const double magnitude = f32 ? 1e-41 : 1e-312;  // subnormal
+        // Subnormal in the data dtype: spacings 1.4e-45 (f32), 9.2e-41 (bf16), 6e-8 (f16).
+        const double magnitude = format_.wide() ? 1e-312 : format_.f16 ? 1e-7 : dtype == DType::bf16 ? 1e-39 : 1e-41;
         for (auto& v : values) v = magnitude * static_cast<double>(integer(-50, 50));
         break;
       }
@@ -102,6 +126,7 @@ class DataMaker {
 
  private:
   const CaseSpec& spec_;
+  DataFormat format_;
   std::mt19937_64 engine_;
   std::normal_distribution<double> normal_;
 };
@@ -109,9 +134,10 @@ class DataMaker {
 // The exact regime's values are multiples of 1/4 with |x| <= 10 and |x - mean| <= 2. A partial
 // sum of x is a multiple of 1/4 up to 10 M, and one of squared deviations a multiple of 1/16 up
 // to 4 M: both are representable, in any order, while 64 M fits the significand (M <= 2^18 in
-// f32). Past that an f32 sum rounds like any other and the accumulation bound applies.
+// f32, and in bf16 and f16, whose sums are f32's or wider). Past that an f32 sum rounds like any
+// other and the accumulation bound applies.
 bool sums_exact(const TensorDesc& desc) {
-  const double significand = desc.dtype == DType::f32 ? 0x1p24 : 0x1p53;
+  const double significand = desc.dtype == DType::f64 ? 0x1p53 : 0x1p24;
   return 64 * static_cast<double>(desc.per_channel()) <= significand;
 }
 
@@ -151,7 +177,8 @@ Case make_case(const CaseSpec& spec) {
         sum += result.x[i];
       }
     }
-    // gamma: 1 or a few-bit value in [-2, 2], zero included; beta likewise.
+    // gamma: 1 or a few-bit value in [-2, 2], zero included; beta likewise: exact in every
+    // statistics dtype.
     if (spec.gamma == GammaKind::unit) {
       result.gamma[c] = 1;
       result.beta[c] = 0;
@@ -165,15 +192,22 @@ Case make_case(const CaseSpec& spec) {
     double squares = 0;
     for (double v : values) squares += (v - mean) * (v - mean);
     const double var = squares / static_cast<double>(count);
+    // Per-channel values are held in the statistics dtype; one its range cannot hold (the
+    // running variance of f16 data near 65504 in pure f16) falls back to a plainer one.
     const double spread = std::sqrt(var + spec.eps);
+    const auto per_channel = [stats = desc.stats_dtype()](double value, double fallback) {
+      const double rounded = round_to_dtype(value, stats);
+      return std::isfinite(rounded) ? rounded : round_to_dtype(fallback, stats);
+    };
     if (spec.running == RunningKind::near) {
-      result.running_mean[c] = round_to_dtype(mean + 0.1 * spread * maker.normal(), desc.dtype);
-      result.running_var[c] = round_to_dtype(var * maker.uniform(0.8, 1.25), desc.dtype);
+      result.running_mean[c] = per_channel(mean + 0.1 * spread * maker.normal(), mean);
+      result.running_var[c] = per_channel(var * maker.uniform(0.8, 1.25), var);
     } else {
-      result.running_mean[c] = round_to_dtype(mean + 20 * spread * maker.sign(), desc.dtype);
-      result.running_var[c] = round_to_dtype((var + spec.eps) * (maker.integer(0, 1) ? 100 : 0.01), desc.dtype);
+      result.running_mean[c] = per_channel(mean + 20 * spread * maker.sign(), mean);
+      result.running_var[c] = per_channel((var + spec.eps) * (maker.integer(0, 1) ? 100 : 0.01), var);
     }
-    if (!std::isfinite(result.running_var[c])) result.running_var[c] = round_to_dtype(var, desc.dtype);
+    if (!std::isfinite(result.running_var[c])) result.running_var[c] = 1;
+    if (!std::isfinite(result.running_mean[c])) result.running_mean[c] = 0;
   }
   return result;
 }
@@ -192,11 +226,13 @@ rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits) {
   // at 1): early cases then differ in shape, so that an implementation refusing some shapes
   // (one channel, odd C) still meets others. Shrinking still goes towards 1.
   const auto extent = rc::gen::resize(100, rc::gen::inRange<std::int64_t>(1, 9));
-  using Draw = std::tuple<ShapeKind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, Layout, DType>;
+  using Draw = std::tuple<ShapeKind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, Layout, DTypeChoice>;
+  const std::vector<DTypeChoice> dtypes =
+      limits.dtypes.empty() ? std::vector<DTypeChoice>{DType::f32, DType::f64} : limits.dtypes;
   return rc::gen::map(
       rc::gen::tuple(element(ShapeKind::small_4d, ShapeKind::two_d, ShapeKind::few_long_channels,
                              ShapeKind::many_short_channels),
-                     extent, extent, extent, extent, element(Layout::nchw, Layout::nhwc), element(DType::f32, DType::f64)),
+                     extent, extent, extent, extent, element(Layout::nchw, Layout::nhwc), rc::gen::elementOf(dtypes)),
       [limits](const Draw& draw) {
         const auto& [kind, a, b, c, d, layout, dtype] = draw;
         TensorDesc desc;
@@ -207,7 +243,7 @@ rc::Gen<TensorDesc> gen_shape(const ShapeLimits& limits) {
           case ShapeKind::many_short_channels: desc = TensorDesc{a, 8 * b + c, d, 1}; break;
         }
         desc.layout = layout;
-        desc.dtype = dtype;
+        dtype.apply(desc);
         while (desc.elements() > limits.max_elements && desc.n > 1) desc.n = (desc.n + 1) / 2;
         while (desc.elements() > limits.max_elements && desc.h > 1) desc.h = (desc.h + 1) / 2;
         if (limits.training && desc.per_channel() < 2) desc.n = 2;

@@ -27,6 +27,8 @@ Case make_case(const CaseSpec& spec);
 struct ShapeLimits {
   std::int64_t max_elements = 4096;  // the small cases only: realistic shapes have their own sizes
   bool training = true;              // M >= 2
+  // The dtypes drawn (data, and statistics when not the default); empty: f32 and f64.
+  std::vector<DTypeChoice> dtypes;
   // Synchronized runs (docs/sync.md): with ranks > 1 every case gets a shard split drawn from
   // its data seed; forced_shards (one size per rank) fix N to their sum and the split to them.
   int ranks = 1;

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "properties/differentiable.hpp"
+#include "properties/execution.hpp"
 
 namespace bnh {
 
@@ -75,36 +77,65 @@ class Worst {
   InputDiscrepancy record_;
 };
 
-template <typename T>
-void check_full(Differentiable<T>& f, double step, GradientCheckResult& result) {
+// The two sides of a check: differences of `values`' forward, the backward of `gradients`.
+// The same function, or (16-bit data, differences in f32) the f32 forward of the same
+// implementation on the same data against its 16-bit backward.
+struct Sides {
+  Differentiable<double>& values;
+  Differentiable<double>& gradients;
+  const TensorDesc& differenced;  // the dtypes the perturbed inputs are rounded to
+  DType gradient_dtype;           // the backward's data dtype, which dy is rounded to
+  double step = 0;
+};
+
+// The dtype input j is held in by the forward that is differenced.
+DType input_dtype(const Sides& sides, std::int64_t j) {
+  return sides.values.block_of(j) == block_x ? sides.differenced.dtype : sides.differenced.stats_dtype();
+}
+
+// The spacing of `dtype`'s numbers in the binade of `value` (the least normal's below it).
+double spacing(double value, DType dtype) {
+  const FloatFormat format = format_of(dtype);
+  int exponent = 0;
+  std::frexp(value, &exponent);  // |value| in [2^(exponent - 1), 2^exponent)
+  return std::ldexp(1.0, std::max(exponent, format.min_exponent) - format.digits);
+}
+
+// `value` + `delta` rounded to `dtype`; a step that rounds back to `value` moves it to the next
+// number of the dtype instead (0.75 of a spacing rounds to the neighbour, never back).
+double moved(double value, double delta, DType dtype) {
+  const double result = round_to_dtype(value + delta, dtype);
+  if (result != value) return result;
+  return round_to_dtype(value + std::copysign(0.75 * spacing(value, dtype), delta), dtype);
+}
+
+void check_full(const Sides& sides, GradientCheckResult& result) {
+  Differentiable<double>& f = sides.values;
   const std::int64_t outputs = f.outputs(), inputs = f.inputs();
   // Rows of the Jacobian from the backward: dy = e_i.
   std::vector<double> analytic(static_cast<std::size_t>(outputs * inputs));
-  std::vector<T> dy(outputs, T(0));
+  std::vector<double> dy(outputs, 0.0);
   for (std::int64_t i = 0; i < outputs; ++i) {
-    dy[i] = T(1);
-    const auto row = f.gradient(dy);
+    dy[i] = 1;
+    const auto row = sides.gradients.gradient(dy);
     std::copy(row.begin(), row.end(), analytic.begin() + i * inputs);
-    dy[i] = T(0);
+    dy[i] = 0;
   }
   std::vector<Worst> worst;
   for (const char* name : block_names) worst.emplace_back(name, result.atol, result.rtol);
   // Columns from central differences.
-  std::vector<T> p = f.point();
+  std::vector<double> p = f.point();
   for (std::int64_t j = 0; j < inputs; ++j) {
-    const T centre = p[j];
-    const double delta = step * f.step_scale(j);
-    T up = static_cast<T>(static_cast<double>(centre) + delta);
-    T down = static_cast<T>(static_cast<double>(centre) - delta);
-    // A step below the spacing of the dtype at this value moves by one representable number.
-    if (!(up > centre)) up = std::nextafter(centre, std::numeric_limits<T>::infinity());
-    if (!(down < centre)) down = std::nextafter(centre, -std::numeric_limits<T>::infinity());
+    const double centre = p[j];
+    const double delta = sides.step * f.step_scale(j);
+    const double up = moved(centre, delta, input_dtype(sides, j));
+    const double down = moved(centre, -delta, input_dtype(sides, j));
     p[j] = up;
     const auto y_up = f.value(p);
     p[j] = down;
     const auto y_down = f.value(p);
     p[j] = centre;
-    const double distance = static_cast<double>(up) - static_cast<double>(down);
+    const double distance = up - down;
     const Block block = f.block_of(j);
     const double scale = f.block_scale(block);
     for (std::int64_t i = 0; i < outputs; ++i) {
@@ -115,10 +146,10 @@ void check_full(Differentiable<T>& f, double step, GradientCheckResult& result) 
   for (const auto& w : worst) result.inputs.push_back(w.record());
 }
 
-template <typename T>
-void check_fast(Differentiable<T>& f, double step, std::uint64_t seed, int directions,
-                GradientCheckResult& result) {
+void check_fast(const Sides& sides, std::uint64_t seed, int directions, GradientCheckResult& result) {
+  Differentiable<double>& f = sides.values;
   const std::int64_t outputs = f.outputs(), inputs = f.inputs();
+  const double step = sides.step;
   Normal normal(seed);
   Worst worst("direction", result.atol, result.rtol);
   for (int k = 0; k < directions; ++k) {
@@ -131,34 +162,31 @@ void check_fast(Differentiable<T>& f, double step, std::uint64_t seed, int direc
       u_squares += value * value;
     }
     const double stretch = std::sqrt(static_cast<double>(inputs) / u_squares);
-    // v: unit over the outputs, rounded to the dtype so that both sides see the same v.
+    // v: unit over the outputs, rounded to the backward's data dtype so that both sides see the
+    // same v.
     std::vector<double> v(outputs);
     double squares = 0;
     for (auto& value : v) {
       value = normal();
       squares += value * value;
     }
-    std::vector<T> v_typed(outputs);
-    for (std::int64_t i = 0; i < outputs; ++i) {
-      v_typed[i] = static_cast<T>(v[i] / std::sqrt(squares));
-      v[i] = static_cast<double>(v_typed[i]);
-    }
+    for (auto& value : v) value = round_to_dtype(value / std::sqrt(squares), sides.gradient_dtype);
     // p +- h w with w_j = s_j sqrt(inputs) u_j, rounded; w is then the direction actually
     // travelled.
-    std::vector<T> plus = f.point(), minus = f.point();
+    std::vector<double> plus = f.point(), minus = f.point();
     std::vector<double> w(inputs);
     for (std::int64_t j = 0; j < inputs; ++j) {
-      const double centre = static_cast<double>(plus[j]);
+      const double centre = plus[j];
       const double delta = step * f.step_scale(j) * stretch * u[j];
-      plus[j] = static_cast<T>(centre + delta);
-      minus[j] = static_cast<T>(centre - delta);
-      w[j] = (static_cast<double>(plus[j]) - static_cast<double>(minus[j])) / (2 * step);
+      plus[j] = round_to_dtype(centre + delta, input_dtype(sides, j));
+      minus[j] = round_to_dtype(centre - delta, input_dtype(sides, j));
+      w[j] = (plus[j] - minus[j]) / (2 * step);
     }
     const auto y_plus = f.value(plus), y_minus = f.value(minus);
     double numeric = 0;
     for (std::int64_t i = 0; i < outputs; ++i) numeric += v[i] * (y_plus[i] - y_minus[i]);
     numeric /= 2 * step;
-    const auto g = f.gradient(v_typed);
+    const auto g = sides.gradients.gradient(v);
     double analytic = 0;
     for (std::int64_t j = 0; j < inputs; ++j) analytic += g[j] * w[j];
     worst.add(f.direction_scale(v, w), -1, -1, numeric, analytic);
@@ -166,10 +194,42 @@ void check_fast(Differentiable<T>& f, double step, std::uint64_t seed, int direc
   result.inputs.push_back(worst.record());
 }
 
+// The least step (relative to each input's scale, as the step is) that moves every input by at
+// least one number of the dtype it is differenced in.
+double resolution(const Sides& sides) {
+  const Differentiable<double>& f = sides.values;
+  double least = 0;
+  for (std::int64_t j = 0; j < f.inputs(); ++j) {
+    least = std::max(least, spacing(f.point()[j], input_dtype(sides, j)) / f.step_scale(j));
+  }
+  return least;
+}
+
 bool supported(Implementation& impl, const TensorDesc& desc, GradientMode mode) {
   if (!impl.supports(desc) || !impl.supports(Operation::bn_forward_train)) return false;
   if (mode == GradientMode::bn) return impl.supports(Operation::bn_backward);
   return impl.supports(Operation::renorm_forward_train) && impl.supports(Operation::renorm_backward);
+}
+
+// The defaults of docs/gradcheck.md, by the data dtype and the dtype differenced in.
+struct Defaults {
+  double step, atol, rtol;
+};
+Defaults defaults_for(DType data, DType stats, DType differenced) {
+  switch (data) {
+    case DType::f64: return {1e-6, 1e-5, 1e-4};
+    case DType::f32: return {1e-2, 1e-2, 1e-2};
+    default: break;
+  }
+  // 16-bit data against f32 differences: a few units of the data's roundoff u, for the
+  // rounding of the backward's outputs: 2 u with f32 statistics, 4 u when the backward also
+  // reads saved statistics rounded to the data dtype (pure).
+  const double u = std::ldexp(1.0, -format_of(data).digits);
+  const double units = stats == data ? 4 : 2;
+  if (differenced == DType::f32) return {1e-2, units * u, units * u};
+  // Differences of the 16-bit forward itself: the step that balances truncation against the
+  // rounding of y (u Y / h), and a tolerance that holds both at kappa up to ~4.
+  return data == DType::bf16 ? Defaults{0.25, 0.1, 0.1} : Defaults{0.125, 0.03, 0.03};
 }
 
 }  // namespace
@@ -183,7 +243,10 @@ bool GradientCheckResult::passed() const {
 std::string GradientCheckResult::describe() const {
   std::ostringstream out;
   out.precision(6);
-  out << "gradient check (step " << step << ", atol " << atol << ", rtol " << rtol << "): ";
+  out << "gradient check (step " << step << (step_raised ? " (raised to two numbers of the data)" : "")
+      << ", atol " << atol << ", rtol " << rtol;
+  if (differences != dtype) out << "; differences of the " << to_string(differences) << " forward";
+  out << "): ";
   if (!supported) {
     out << "not supported";
     return out.str();
@@ -217,7 +280,6 @@ std::string GradientCheckResult::describe() const {
 GradientCheckResult gradient_check(Implementation& implementation, const Case& test_case,
                                    const GradientCheckOptions& options) {
   const TensorDesc& desc = test_case.desc;
-  const bool f32 = desc.dtype == DType::f32;
   if (!(options.step >= 0) || !std::isfinite(options.step)) {
     throw Error("gradient_check: the step must be finite and >= 0 (0: the default)");
   }
@@ -243,24 +305,63 @@ GradientCheckResult gradient_check(Implementation& implementation, const Case& t
     }
   }
 
+  // 16-bit data is differenced in f32 (the same data, exact there, through the implementation's
+  // f32 forward) unless asked otherwise or the implementation has no f32.
+  TensorDesc differenced = desc;
+  TensorDesc in_f32 = desc;
+  in_f32.dtype = DType::f32;
+  in_f32.stats.reset();
+  const bool reduced = is_reduced(desc.dtype);
+  if (reduced && options.differences != Differences::data &&
+      (implementation.supports(in_f32) || options.differences == Differences::f32)) {
+    differenced = in_f32;
+  }
   GradientCheckResult result;
-  result.step = options.step > 0 ? options.step : (f32 ? 1e-2 : 1e-6);
-  result.atol = options.atol >= 0 ? options.atol : (f32 ? 1e-2 : 1e-5);
-  result.rtol = options.rtol >= 0 ? options.rtol : (f32 ? 1e-2 : 1e-4);
-  if (!supported(implementation, desc, options.mode)) {
+  result.dtype = desc.dtype;
+  result.differences = differenced.dtype;
+  const Defaults defaults = defaults_for(desc.dtype, desc.stats_dtype(), differenced.dtype);
+  result.step = options.step > 0 ? options.step : defaults.step;
+  result.atol = options.atol >= 0 ? options.atol : defaults.atol;
+  result.rtol = options.rtol >= 0 ? options.rtol : defaults.rtol;
+  if (!supported(implementation, desc, options.mode) || !supported(implementation, differenced, options.mode)) {
     result.supported = false;
     return result;
   }
+  std::string too_small;
   try {
-    dispatch_dtype(desc.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      Differentiable<T> f(implementation, test_case, options.mode);
-      if (options.method == GradientMethod::full) {
-        check_full(f, result.step, result);
-      } else {
-        check_fast(f, result.step, options.seed, options.directions, result);
+    InDoubles in_doubles(implementation);
+    Differentiable<double> gradients(in_doubles, test_case, options.mode);
+    std::optional<Differentiable<double>> values;
+    if (differenced.dtype != desc.dtype) {
+      Case differenced_case = test_case;
+      differenced_case.desc = differenced;
+      values.emplace(in_doubles, differenced_case, options.mode);
+    }
+    Sides sides{values ? *values : gradients, gradients, differenced, desc.dtype};
+    // Never a step the dtype cannot resolve: a given one is refused, the default raised to two
+    // numbers of the dtype.
+    result.resolution = resolution(sides);
+    if (options.step > 0 && options.step < result.resolution) {
+      std::ostringstream message;
+      message.precision(3);
+      message << options.step << " is below what " << to_string(differenced.dtype)
+              << " resolves on this data: its numbers are up to " << result.resolution
+              << " apart there, in units of each input's scale (for x, its channel's standard deviation), so a"
+              << " smaller step rounds back to the same input and the differences are 0 or one unit; use "
+              << result.resolution << " or more, or the default";
+      too_small = message.str();
+    } else {
+      if (options.step == 0 && result.step < 2 * result.resolution) {
+        result.step = 2 * result.resolution;
+        result.step_raised = true;
       }
-    });
+      sides.step = result.step;
+      if (options.method == GradientMethod::full) {
+        check_full(sides, result);
+      } else {
+        check_fast(sides, options.seed, options.directions, result);
+      }
+    }
   } catch (const Unsupported&) {
     result.supported = false;
     result.inputs.clear();
@@ -272,6 +373,7 @@ GradientCheckResult gradient_check(Implementation& implementation, const Case& t
     result.error = error.what();
     result.inputs.clear();
   }
+  if (!too_small.empty()) throw StepBelowResolution(too_small);
   return result;
 }
 

@@ -60,6 +60,14 @@
 // (f32); beyond that finite differences of the forward cannot resolve the derivative and the
 // check is not meaningful (use f64, or the reference agreement check). The f32 tolerance resolves
 // gradient errors of about 1%. Differences are accumulated in double whatever the dtype.
+//
+// bf16 and f16 data. By default the differences are those of the implementation's f32 forward
+// on the same data (exact in f32), against its 16-bit backward: tolerance 2 u of the data
+// (2^-7 bf16, 2^-10 f16), 4 u in the pure mode. Differences of the 16-bit forward itself (Differences::data) see only
+// errors of ~10% or more: step 1/4 (bf16) or 1/8 (f16), tolerance 0.1 or 0.03. Every input and
+// perturbation is held in its buffer's dtype (data or statistics). A given step below the
+// data's resolution (the spacing of an input's numbers over its scale s_j) is refused, a default
+// one raised to two spacings. Derivations: docs/gradcheck.md.
 #pragma once
 
 #include <cstdint>
@@ -73,11 +81,25 @@ namespace bnh {
 
 enum class GradientMode { bn, renorm };
 enum class GradientMethod { full, fast };
+// The dtype the finite differences are taken in, for bf16 and f16 data: f32 (the same data
+// through the implementation's f32 forward, against its 16-bit backward), or the data dtype
+// (its own 16-bit forward: a coarse check, docs/gradcheck.md). automatic: f32 when the
+// implementation has it. f32 and f64 data are always differenced in their own dtype.
+enum class Differences { automatic, f32, data };
+
+// A given step the dtype differenced in cannot resolve on the case's data (the next number is
+// farther than the step): what() says the least step that can be used.
+class StepBelowResolution : public Error {
+ public:
+  using Error::Error;
+};
 
 struct GradientCheckOptions {
   GradientMode mode = GradientMode::bn;
   GradientMethod method = GradientMethod::full;
-  double step = 0;              // 0: the default for the dtype (relative to each input's scale)
+  double step = 0;              // 0: the default for the dtype (relative to each input's scale),
+                                // raised to two numbers of the dtype where it is finer
+  Differences differences = Differences::automatic;
   double atol = -1, rtol = -1;  // negative: the defaults for the dtype
   std::uint64_t seed = 1;       // directions of the fast method
   int directions = 3;
@@ -105,6 +127,10 @@ struct GradientCheckResult {
   bool refused = false;    // it threw bnh::PluginRefusal: a plugin declined this valid call
                            // (error says why), so nothing was checked; still not passed()
   double step = 0, atol = 0, rtol = 0;  // what was used
+  DType dtype = DType::f32;        // the case's data dtype, which the backward ran in
+  DType differences = DType::f32;  // the dtype the forward was differenced in
+  double resolution = 0;           // the least step that moves every input (relative units)
+  bool step_raised = false;        // the default step was below two numbers of the data
   std::vector<InputDiscrepancy> inputs;
   // An unsupported check passes (callers skip it, as with reference agreement); one that threw
   // fails.
@@ -113,7 +139,8 @@ struct GradientCheckResult {
 };
 
 // Throws bnh::Error for invalid options (a negative or non-finite step, a non-finite tolerance,
-// fewer than one direction) and, for the full method, a Jacobian of more than 2^24 entries.
+// fewer than one direction) and, for the full method, a Jacobian of more than 2^24 entries;
+// StepBelowResolution for a given step below the data's resolution.
 GradientCheckResult gradient_check(Implementation& implementation, const Case& test_case,
                                    const GradientCheckOptions& options = {});
 

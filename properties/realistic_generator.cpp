@@ -115,7 +115,7 @@ rc::Seq<CaseSpec> simpler_specs(const CaseSpec& spec, bool training) {
   }
   if (spec.desc.spatial() > 1) {  // the same M as 2-D (M, C), whose N steps down one by one
     CaseSpec flat = spec;
-    flat.desc = TensorDesc{spec.desc.per_channel(), spec.desc.c, 1, 1, spec.desc.layout, spec.desc.dtype};
+    flat.desc = TensorDesc{spec.desc.per_channel(), spec.desc.c, 1, 1, spec.desc.layout, spec.desc.dtype, spec.desc.stats};
     add(flat);
   }
   for (Regime regime : all_regimes) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <set>
 
 #include "bnh/registry.hpp"
 #include "properties/conformance.hpp"
@@ -242,6 +243,24 @@ TEST(ConformanceVerdicts, OnlyDtypesNotAskedForIsNothingChecked) {
   options.dtypes.clear();  // as a plugin with f32 only, asked for f64
   EXPECT_EQ(run_conformance(*impl, options).nothing_checked(),
             "every property was skipped (no requested dtype and layout is supported)");
+}
+
+// A list of dtype choices: each case is one of them, the statistics dtype included; a choice the
+// implementation lacks is left out, and one it has alone runs.
+TEST(ConformanceVerdicts, CasesAreOfTheDtypesAskedFor) {
+  const auto impl = make_implementation("naive");
+  ConformanceOptions options = quick();
+  options.cases = 20;
+  options.dtypes = {{DType::bf16, DType::bf16}, {DType::f16}};
+  std::set<std::string> labels;
+  Hooked observed([&](Operation, const TensorDesc& desc, const Params&) {
+    labels.insert(dtypes_label(desc));
+    return false;
+  });
+  if (!impl->supports(TensorDesc{2, 1, 1, 1, Layout::nchw, DType::bf16})) GTEST_SKIP() << "naive has no bf16";
+  const auto result = run_property(observed, find_property("agreement_bn_forward_train"), options);
+  EXPECT_EQ(result.status, PropertyResult::Status::passed) << result.failure;
+  EXPECT_EQ(labels, (std::set<std::string>{"bf16:bf16", "f16"}));
 }
 
 // Accepts momentum outside [0, 1] in the training forward without a word.

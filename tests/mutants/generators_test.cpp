@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <cmath>
 #include <set>
 
 #include "properties/generators.hpp"
@@ -146,6 +147,113 @@ TEST(Generator, ExactStatisticsOnlyWhereEverySumIsExact) {
   EXPECT_FALSE(make_case(spec).exact_statistics);
   spec.desc.dtype = DType::f64;
   EXPECT_TRUE(make_case(spec).exact_statistics);
+  spec.desc.dtype = DType::bf16;  // summed in f32: exact up to 2^18, as f32 data
+  EXPECT_FALSE(make_case(spec).exact_statistics);
+  spec.desc.n = 1 << 18;
+  EXPECT_TRUE(make_case(spec).exact_statistics);
+}
+
+const DTypeChoice every_choice[] = {{DType::f32}, {DType::f64}, {DType::bf16}, {DType::f16},
+                                    {DType::bf16, DType::bf16}, {DType::f16, DType::f16}};
+
+// Specs draw the dtypes asked for, and carry the statistics dtype through their one line.
+TEST(Generator, SpecsCarryTheDtypesAskedFor) {
+  for (const DTypeChoice& choice : every_choice) {
+    ShapeLimits limits;
+    limits.dtypes = {choice};
+    for (const CaseSpec& spec : draw(gen_case_spec(limits), 20)) {
+      EXPECT_TRUE(choice.matches(spec.desc)) << spec.to_string();
+      EXPECT_EQ(CaseSpec::parse(spec.to_string()).to_string(), spec.to_string());
+    }
+  }
+  const CaseSpec pure = CaseSpec::parse("bf16:bf16 nhwc 2x3x1x1 regime=large-mean seed=4");
+  EXPECT_EQ(pure.desc.stats_dtype(), DType::bf16);
+  EXPECT_EQ(CaseSpec::parse("bf16:f32 nchw 2x1x1x1").to_string().rfind("bf16 nchw", 0), 0u);  // the default
+  EXPECT_THROW(CaseSpec::parse("bf16:f64 nchw 2x1x1x1"), Error);
+  EXPECT_THROW(CaseSpec::parse("f32:bf16 nchw 2x1x1x1"), Error);
+}
+
+// Every regime's data is what its dtypes hold: x and dy in the data dtype, the per-channel
+// values in the statistics dtype, all finite.
+TEST(Generator, DataIsRepresentableInItsDtypesInEveryRegime) {
+  for (const DTypeChoice& choice : every_choice) {
+    ShapeLimits limits;
+    limits.dtypes = {choice};
+    const auto specs = draw(gen_case_spec(limits), 30);
+    for (Regime regime : all_regimes) {
+      for (CaseSpec spec : specs) {
+        spec.regime = regime;
+        const Case test_case = make_case(spec);
+        const DType data = spec.desc.dtype, stats = spec.desc.stats_dtype();
+        auto held = [](const std::vector<double>& values, DType dtype) {
+          return std::all_of(values.begin(), values.end(),
+                             [dtype](double v) { return std::isfinite(v) && round_to_dtype(v, dtype) == v; });
+        };
+        EXPECT_TRUE(held(test_case.x, data)) << spec.to_string();
+        EXPECT_TRUE(held(test_case.dy, data)) << spec.to_string();
+        for (const auto* values : {&test_case.gamma, &test_case.beta, &test_case.running_mean, &test_case.running_var}) {
+          EXPECT_TRUE(held(*values, stats)) << spec.to_string();
+        }
+      }
+    }
+  }
+}
+
+// The largest |mean| / spread of a case's channels.
+double largest_kappa(const Case& test_case) {
+  double kappa = 0;
+  const std::int64_t count = test_case.desc.per_channel();
+  for (std::int64_t c = 0; c < test_case.desc.c; ++c) {
+    double sum = 0, squares = 0;
+    test_case.desc.for_each_in_channel(c, [&](std::int64_t i) { sum += test_case.x[i]; });
+    const double mean = sum / static_cast<double>(count);
+    test_case.desc.for_each_in_channel(c, [&](std::int64_t i) { squares += (test_case.x[i] - mean) * (test_case.x[i] - mean); });
+    const double spread = std::sqrt(squares / static_cast<double>(count));
+    if (spread > 0) kappa = std::max(kappa, std::fabs(mean) / spread);
+  }
+  return kappa;
+}
+
+// In 16 bits, a large mean goes as far as the format allows: bf16's mean 5, spread 0.1 (kappa
+// 50, the one-pass variance's NaN) is inside the range; the spread stays above the spacing.
+TEST(Generator, LargeMeansReachTheFormatsLimit) {
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    ShapeLimits limits;
+    limits.dtypes = {dtype};
+    double largest = 0;
+    for (CaseSpec spec : draw(gen_case_spec(limits), 300)) {
+      spec.regime = Regime::large_mean;
+      if (spec.desc.per_channel() < 16) continue;
+      largest = std::max(largest, largest_kappa(make_case(spec)));
+    }
+    const double limit = dtype == DType::bf16 ? 64 : 512;
+    EXPECT_GT(largest, 0.6 * limit) << to_string(dtype);
+    EXPECT_LT(largest, 2 * limit) << to_string(dtype);
+  }
+}
+
+// f16's huge regime: sums of squares past 65504 (f16's var_sum overflow) that f32 holds, from
+// values well inside f16's range to values near its top.
+TEST(Generator, F16SumsOfSquaresOverflowF16ButNotF32) {
+  ShapeLimits limits;
+  limits.dtypes = {DType::f16};
+  int overflowing = 0, from_small_values = 0, near_the_top = 0;
+  for (CaseSpec spec : draw(gen_case_spec(limits), 200)) {
+    spec.regime = Regime::huge;
+    const Case test_case = make_case(spec);
+    double squares = 0, largest = 0;
+    for (double v : test_case.x) {
+      squares += v * v;
+      largest = std::max(largest, std::fabs(v));
+    }
+    EXPECT_LT(squares, 1e30) << spec.to_string();
+    if (squares > 65504) ++overflowing;
+    if (squares > 65504 && largest < 1000) ++from_small_values;
+    if (largest > 16384) ++near_the_top;
+  }
+  EXPECT_GT(overflowing, 150);
+  EXPECT_GT(from_small_values, 10);
+  EXPECT_GT(near_the_top, 10);
 }
 
 }  // namespace
