@@ -101,11 +101,20 @@ BoundFraction backward_linear_in_dy(Implementation& impl, const Case& tc) {
     auto scales = [&](const Case& with) { return backward_scales(with, f.save_mean, f.save_invstd, f.r, f.d); };
     const auto first = backward(tc), second = backward(reversed), both = backward(combined), off = backward(rounding);
     const auto s1 = scales(tc), s2 = scales(reversed), s3 = scales(combined), s4 = scales(rounding);
-    worst.note(expect_close(label(renorm) + "dx of 2 dy + dy'", both.dx, sum(sum(scaled(first.dx, 2), second.dx), off.dx),
-                            sum(sum(sum(scaled(s1.dx, 2), s2.dx), s3.dx), s4.dx), dx));
-    worst.note(expect_close(label(renorm) + "dgamma of 2 dy + dy'", both.dgamma,
-                            sum(sum(scaled(first.dgamma, 2), second.dgamma), off.dgamma),
-                            sum(sum(sum(scaled(s1.dgamma, 2), s2.dgamma), s3.dgamma), s4.dgamma), dgamma));
+    // An element that overflowed its dtype in any of the four (f16 dgamma of a large channel)
+    // has no sum to compare: it is left out.
+    auto compare = [&](const std::string& what, std::vector<double> actual, std::vector<double> expected,
+                       const std::vector<double>& scale, const std::vector<const std::vector<double>*>& terms,
+                       const Judgement& j) {
+      leave_out_overflows(j.dtype, actual, expected, terms);
+      worst.note(expect_close(what, actual, expected, scale, j));
+    };
+    compare(label(renorm) + "dx of 2 dy + dy'", both.dx, sum(sum(scaled(first.dx, 2), second.dx), off.dx),
+            sum(sum(sum(scaled(s1.dx, 2), s2.dx), s3.dx), s4.dx), {&first.dx, &second.dx, &off.dx}, dx);
+    compare(label(renorm) + "dgamma of 2 dy + dy'", both.dgamma,
+            sum(sum(scaled(first.dgamma, 2), second.dgamma), off.dgamma),
+            sum(sum(sum(scaled(s1.dgamma, 2), s2.dgamma), s3.dgamma), s4.dgamma),
+            {&first.dgamma, &second.dgamma, &off.dgamma}, dgamma);
   }
   return worst;
 }

@@ -83,11 +83,16 @@ BoundFraction renorm_gradient_is_r_times_batch_norm(Implementation& impl, const 
     expected_dgamma[c] = forward.r[c] * bn_back.dgamma[c] + forward.d[c] * bn_back.dbeta[c];
   }
   const auto scales = backward_scales(tc, forward.save_mean, forward.save_invstd, forward.r, forward.d);
-  worst.note(expect_close("renorm dx against r * bn dx", renorm_back.dx, expected_dx, scales.dx,
+  // f16: batch norm's dx may overflow where renorm's (r < 1) does not, and the other way round.
+  auto renorm_dx = renorm_back.dx;
+  leave_out_overflows(tc.desc.dtype, renorm_dx, expected_dx, {&bn_back.dx});
+  auto renorm_dgamma = renorm_back.dgamma;
+  leave_out_overflows(tc.desc.stats_dtype(), renorm_dgamma, expected_dgamma, {&bn_back.dgamma, &bn_back.dbeta});
+  worst.note(expect_close("renorm dx against r * bn dx", renorm_dx, expected_dx, scales.dx,
                           judge(tc, Output::dx), 2));
   worst.note(expect_close("renorm dbeta against bn dbeta", renorm_back.dbeta, bn_back.dbeta, scales.dbeta,
                           judge(tc, Output::dbeta), 2));
-  worst.note(expect_close("renorm dgamma against r dgamma_bn + d dbeta", renorm_back.dgamma, expected_dgamma,
+  worst.note(expect_close("renorm dgamma against r dgamma_bn + d dbeta", renorm_dgamma, expected_dgamma,
                           scales.dgamma, judge(tc, Output::dgamma), 2));
   return worst;
 }

@@ -207,8 +207,27 @@ BackwardScales backward_scales(const Case& tc, const std::vector<double>& save_m
   return scales;
 }
 
+namespace {
+
+// Where a bf16 or f16 value becomes infinite: the largest finite number plus half its unit
+// (f16: 65520). An infinity of the format stands for every value from there on.
+double overflow_threshold(DType dtype) {
+  const FloatFormat format = format_of(dtype);
+  return format.largest + std::ldexp(1.0, std::ilogb(format.largest) - format.digits);
+}
+
+}  // namespace
+
 double scaled_error(double actual, double expected, double scale, DType dtype) {
   if (actual == expected || (std::isnan(actual) && std::isnan(expected))) return 0;
+  if (is_reduced(dtype) && std::isinf(actual) != std::isinf(expected) && !std::isnan(actual) &&
+      !std::isnan(expected)) {
+    // One side overflowed: its exact value is at least the threshold, of the infinity's sign;
+    // the error is the other side's distance from there.
+    const double infinite = std::isinf(actual) ? actual : expected, finite = std::isinf(actual) ? expected : actual;
+    const double short_of = overflow_threshold(dtype) - std::copysign(1.0, infinite) * finite;
+    return std::max(short_of, 0.0) / (unit_roundoff(dtype) * scale + underflow_step(dtype));
+  }
   if (!std::isfinite(actual) || !std::isfinite(expected)) return std::numeric_limits<double>::infinity();
   const double scaled = std::fabs(actual - expected) / (unit_roundoff(dtype) * scale + underflow_step(dtype));
   return std::isnan(scaled) ? std::numeric_limits<double>::infinity() : scaled;

@@ -87,7 +87,9 @@ BackwardScales backward_scales(const Case& test_case, const std::vector<double>&
 
 // |actual - expected| / (u * scale + eta), eta the dtype's least subnormal: each rounding
 // errs by at most u relative plus eta absolute (the underflow term of the standard model).
-// 0 when equal (NaN matching NaN included), infinite when finiteness differs.
+// 0 when equal (NaN matching NaN included), infinite when finiteness differs, but for bf16 and
+// f16: an infinity there (an overflow, the correct answer from the threshold 65520 on in f16)
+// against a finite value is that value's distance short of the threshold.
 double scaled_error(double actual, double expected, double scale, DType dtype);
 
 // The worst element of a comparison of two vectors under one bound.

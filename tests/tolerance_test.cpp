@@ -154,6 +154,16 @@ TEST(RoundingJudgement, F16OverflowIsJudgedOnInfinity) {
   EXPECT_TRUE(std::isinf(fraction(NAN, 1.0, 1e-3, DType::f16)));
 }
 
+// Two computations compared where one overflowed: the other must be near the threshold.
+TEST(ScaledError, AnF16InfinityStandsForEveryValueFrom65520) {
+  EXPECT_EQ(scaled_error(HUGE_VAL, 66000, 1, DType::f16), 0);
+  EXPECT_EQ(scaled_error(-66000, -HUGE_VAL, 1, DType::f16), 0);
+  EXPECT_DOUBLE_EQ(scaled_error(HUGE_VAL, 65500, 1e4, DType::f16), 20 / (0x1p-11 * 1e4 + 0x1p-24));
+  EXPECT_GT(scaled_error(-HUGE_VAL, 66000, 1e4, DType::f16), 1e3);
+  EXPECT_TRUE(std::isinf(scaled_error(HUGE_VAL, 66000, 1, DType::f32)));
+  EXPECT_TRUE(std::isinf(scaled_error(NAN, 1, 1, DType::f16)));
+}
+
 // ---- agreement of an implementation that computes exactly and stores in one of three ways ----
 
 enum class Store { nearest, truncate, through_bf16 };
