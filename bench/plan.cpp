@@ -36,14 +36,14 @@ void validate(const RunConfig& config) {
   }
 }
 
-std::string benchmark_id(Operation operation, Layout layout, DType dtype, const Shape& shape,
-                         int threads, const std::string& implementation) {
-  return std::string(to_string(operation)) + "/" + to_string(layout) + "/" + to_string(dtype) +
-         "/" + shape.label() + "/t" + std::to_string(threads) + "/" + implementation;
+std::string benchmark_id(Operation operation, const TensorDesc& desc, const Shape& shape, int threads,
+                         const std::string& implementation) {
+  return std::string(to_string(operation)) + "/" + to_string(desc.layout) + "/" + dtypes_label(desc) + "/" +
+         shape.label() + "/t" + std::to_string(threads) + "/" + implementation;
 }
 
-std::string bound_id(BoundKind kind, DType dtype, const Shape& shape, int threads) {
-  return std::string(to_string(kind)) + "/" + to_string(dtype) + "/" + shape.label() + "/t" +
+std::string bound_id(BoundKind kind, const TensorDesc& desc, const Shape& shape, int threads) {
+  return std::string(to_string(kind)) + "/" + dtypes_label(desc) + "/" + shape.label() + "/t" +
          std::to_string(threads);
 }
 
@@ -55,20 +55,20 @@ std::vector<Planned> plan(const RunConfig& config, const std::vector<Contender>&
     return config.clock == Clock::cpu || (config.clock == Clock::automatic && threads == 1);
   };
   std::vector<Planned> plans;
-  for (DType dtype : config.dtypes) {
+  for (const DTypeChoice& dtypes : config.dtypes) {
     for (const Shape& shape : config.shapes) {
       // The copy always: copy_fraction sets every operation against it.
       std::set<std::pair<BoundKind, int>> bounds;
       for (int threads : config.threads) bounds.insert({BoundKind::copy, threads});
       for (Layout layout : config.layouts) {
-        const TensorDesc desc{shape.n, shape.c, shape.h, shape.w, layout, dtype};
+        const TensorDesc desc{shape.n, shape.c, shape.h, shape.w, layout, dtypes.data, dtypes.stats};
         for (Operation operation : operations) {
           for (int threads : config.threads) {
             for (const Contender& contender : contenders) {
               Implementation& impl = *contender.implementation;
               if (!impl.supports(desc) || !impl.supports(operation)) continue;  // not offered
               Planned planned;
-              planned.id = benchmark_id(operation, layout, dtype, shape, threads, impl.name());
+              planned.id = benchmark_id(operation, desc, shape, threads, impl.name());
               planned.contender = contender;
               planned.operation = operation;
               planned.bound = bound_kind(operation, desc, cache_bytes);
@@ -87,7 +87,7 @@ std::vector<Planned> plan(const RunConfig& config, const std::vector<Contender>&
       for (const auto& [kind, threads] : bounds) {
         Planned planned;
         planned.bound = kind;
-        planned.desc = TensorDesc{shape.n, shape.c, shape.h, shape.w, Layout::nchw, dtype};
+        planned.desc = TensorDesc{shape.n, shape.c, shape.h, shape.w, Layout::nchw, dtypes.data, dtypes.stats};
         planned.shape = shape;
         planned.threads = threads;
         planned.id = planned.bound_id();

@@ -13,6 +13,7 @@
 #include "bnh/implementation.hpp"
 #include "bnh/registry.hpp"
 #include "bnh/types.hpp"
+#include "properties/case.hpp"  // DTypeChoice
 
 namespace bnh::bench {
 
@@ -33,7 +34,7 @@ struct RunConfig {
   std::vector<Shape> shapes;
   std::vector<Contender> contenders;  // empty: every registered implementation, in its role
   std::vector<Operation> operations;  // empty: all five
-  std::vector<DType> dtypes{DType::f32};
+  std::vector<DTypeChoice> dtypes{DType::f32};
   std::vector<Layout> layouts{Layout::nchw, Layout::nhwc};
   std::vector<int> threads{1};
   // Rounds through every benchmark, each giving one time per benchmark; odd, so that the
@@ -46,11 +47,13 @@ struct RunConfig {
 // Throws bnh::Error for an invalid configuration (even repetitions, a thread count below 1).
 void validate(const RunConfig& config);
 
-// "bn_forward_train/nchw/f32/16x64x112x112/t1/openmp"
-std::string benchmark_id(Operation operation, Layout layout, DType dtype, const Shape& shape,
-                         int threads, const std::string& implementation);
-// "copy/f32/16x64x112x112/t1": a bound's kernel on the shape's tensors.
-std::string bound_id(BoundKind kind, DType dtype, const Shape& shape, int threads);
+// "bn_forward_train/nchw/f32/16x64x112x112/t1/openmp"; the dtype is desc's dtypes_label
+// ("bf16", "bf16:bf16"), the layout desc's.
+std::string benchmark_id(Operation operation, const TensorDesc& desc, const Shape& shape, int threads,
+                         const std::string& implementation);
+// "copy/f32/16x64x112x112/t1": a bound's kernel on the shape's tensors, labelled like the
+// benchmarks set against it (dtypes_label), although it moves no per-channel vector.
+std::string bound_id(BoundKind kind, const TensorDesc& desc, const Shape& shape, int threads);
 
 // One benchmark: an operation of a contender, or a bound (no contender).
 struct Planned {
@@ -65,12 +68,13 @@ struct Planned {
   std::int64_t bytes = 0;  // moved per call: the operation's compulsory traffic, or the bound's
 
   bool is_bound() const { return !contender; }
-  std::string bound_id() const { return bench::bound_id(bound, desc.dtype, shape, threads); }
+  std::string bound_id() const { return bench::bound_id(bound, desc, shape, threads); }
 };
 
 // In the order they run: dtype, shape, layout, operation, threads, contender, so that one
 // shape's tensors serve all of its benchmarks; a shape's bounds after its operations. Leaves
-// out what a contender does not offer. `cache_bytes`: the last-level cache the bounds assume.
+// out what a contender does not offer (bnh bench says which dtypes, once each). `cache_bytes`:
+// the last-level cache the bounds assume.
 std::vector<Planned> plan(const RunConfig& config, const std::vector<Contender>& contenders,
                           std::int64_t cache_bytes);
 

@@ -231,7 +231,7 @@ void record(const Planned& plan, const CollectingReporter::Collected& collected,
   const reports::Timing timing = timing_of(collected, plan.cpu_clock);
   const double gbps = static_cast<double>(plan.bytes) / timing.median_s / 1e9;
   if (plan.is_bound()) {
-    output.bounds.push_back({plan.id, to_string(plan.bound), to_string(plan.desc.dtype), plan.shape.dims(),
+    output.bounds.push_back({plan.id, to_string(plan.bound), dtypes_label(plan.desc), plan.shape.dims(),
                              plan.threads, timing, plan.bytes, gbps});
     return;
   }
@@ -241,7 +241,7 @@ void record(const Planned& plan, const CollectingReporter::Collected& collected,
   entry.role = plan.contender->role;
   entry.operation = to_string(plan.operation);
   entry.layout = to_string(plan.desc.layout);
-  entry.dtype = to_string(plan.desc.dtype);
+  entry.dtype = dtypes_label(plan.desc);  // "bf16:bf16" for statistics in bf16
   entry.shape = plan.shape.dims();
   entry.threads = plan.threads;
   entry.timing = timing;

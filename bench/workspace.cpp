@@ -26,12 +26,15 @@ std::string storage_of(const std::string& name) { return name == "dx" ? "y" : na
 }  // namespace
 
 void Workspace::prepare(const TensorDesc& desc) {
-  if (elements_ == desc.elements() && channels_ == desc.c && dtype_ == desc.dtype) return;
+  const bool same = elements_ == desc.elements() && channels_ == desc.c && data_ == desc.dtype &&
+                    stats_ == desc.stats_dtype();
+  if (same) return;
   tensors_.clear();  // free the previous shape's tensors first
   vectors_.clear();
   elements_ = desc.elements();
   channels_ = desc.c;
-  dtype_ = desc.dtype;
+  data_ = desc.dtype;
+  stats_ = desc.stats_dtype();
   for (const char* name : {"x", "dy", "y"}) tensor(name);
 }
 
@@ -53,27 +56,31 @@ OperationBuffers Workspace::buffers(Operation operation) {
 
 void* Workspace::tensor(const std::string& name) {
   const std::string stored = storage_of(name);
-  return allocated(tensors_, stored, elements_, seed_of(stored), 0.0);
+  return allocated(tensors_, stored, elements_, data_, seed_of(stored), 0.0);
 }
 
 void* Workspace::vector(const std::string& name) {
-  return allocated(vectors_, name, channels_, 0, initial_value(name));
+  return allocated(vectors_, name, channels_, stats_, 0, initial_value(name));
 }
 
 void* Workspace::allocated(std::map<std::string, Buffer>& buffers, const std::string& name, std::int64_t count,
-                           std::uint64_t seed, double value) {
+                           DType dtype, std::uint64_t seed, double value) {
   const auto found = buffers.find(name);
   if (found != buffers.end()) return found->second.get();
-  const std::size_t bytes = (static_cast<std::size_t>(count) * element_size(dtype_) + 63) / 64 * 64;
+  const std::size_t bytes = (static_cast<std::size_t>(count) * element_size(dtype) + 63) / 64 * 64;
   Buffer buffer(static_cast<unsigned char*>(std::aligned_alloc(64, bytes)));
   if (buffer == nullptr) throw std::bad_alloc();
   std::mt19937_64 engine(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
-  dispatch_dtype(dtype_, [&](auto zero) {
-    using T = decltype(zero);
-    T* values = reinterpret_cast<T*>(buffer.get());
-    for (std::int64_t i = 0; i < count; ++i) values[i] = static_cast<T>(seed != 0 ? normal(engine) : value);
-  });
+  // Filled in blocks through doubles, each value rounded once to the dtype.
+  constexpr std::int64_t block = 4096;
+  double values[block];
+  for (std::int64_t start = 0; start < count; start += block) {
+    const std::int64_t length = std::min(block, count - start);
+    for (std::int64_t i = 0; i < length; ++i) values[i] = seed != 0 ? normal(engine) : value;
+    store_values(dtype, values, static_cast<std::size_t>(length),
+                 buffer.get() + static_cast<std::size_t>(start) * element_size(dtype));
+  }
   return buffers.emplace(name, std::move(buffer)).first->second.get();
 }
 

@@ -1,7 +1,9 @@
 // The tensors of one shape and dtype that every benchmark of that shape runs on, named as the
 // operation table names them (bnh/operations.hpp): x and dy, one output for y or dx, and the
-// per-channel vectors. I.i.d. random data is the same in either layout, so one workspace serves
-// both; it is rebuilt when the shape or dtype changes (the benchmarks are planned shape by shape).
+// per-channel vectors. Each buffer holds its own dtype (dtype_of: the data dtype for tensors,
+// the statistics dtype for vectors), so a bf16 benchmark streams 2-byte elements. I.i.d. random
+// data is the same in either layout, so one workspace serves both; it is rebuilt when the shape
+// or a dtype changes (the benchmarks are planned shape by shape).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@ namespace bnh::bench {
 class Workspace {
  public:
   // Allocates (64-byte aligned, written once so that page faults stay out of the timings) for
-  // `desc`'s shape and dtype, unless it already holds them.
+  // `desc`'s shape and dtypes, unless it already holds them.
   void prepare(const TensorDesc& desc);
   // Running statistics back to mean 0, variance 1: every benchmark starts from them.
   void reset_running_statistics();
@@ -37,13 +39,13 @@ class Workspace {
 
   void* tensor(const std::string& name);
   void* vector(const std::string& name);
-  // The buffer called `name` in `buffers`, made on first use with `count` values: standard
-  // normal from `seed` when it is not 0, else all `value`.
+  // The buffer called `name` in `buffers`, made on first use with `count` values of `dtype`:
+  // standard normal from `seed` when it is not 0, else all `value`.
   void* allocated(std::map<std::string, Buffer>& buffers, const std::string& name, std::int64_t count,
-                  std::uint64_t seed, double value);
+                  DType dtype, std::uint64_t seed, double value);
 
   std::int64_t elements_ = -1, channels_ = -1;
-  DType dtype_ = DType::f32;
+  DType data_ = DType::f32, stats_ = DType::f32;
   std::map<std::string, Buffer> tensors_, vectors_;
 };
 

@@ -38,7 +38,8 @@ the tolerance model's condition-normalized units (u x the output's scale, docs/t
 
 options:
 )" + std::string(target_usage) + R"(  --ops LIST         operations (default: all five)
-  --dtype LIST       f32,f64 (default: both)
+  --dtype LIST       f32, f64, bf16, f16 (default: f32,f64); bf16:bf16 and f16:f16 keep
+                     the statistics in the data dtype (pure) instead of f32 (mixed)
   --kappas LIST      the ratios |mean| / std, each in (0, 1e12] (default: 1,10,100,...,1e8)
   --m LIST           values per channel (default: 16,256,4096,65536)
   --channels C       channels per case (default: 2, at most 16777216)
@@ -69,17 +70,17 @@ constexpr double work_bytes_per_value = 400;
 // Says, one line each, which dtypes and operations an implementation does not support, and drops
 // those that none supports. False when nothing is left to measure.
 bool announce_skipped(const std::vector<Implementation*>& implementations, AccuracyOptions& options) {
-  auto supports = [](const Implementation& impl, DType dtype, Layout layout) {
+  auto supports = [](const Implementation& impl, const DTypeChoice& dtype, Layout layout) {
     TensorDesc desc;
-    desc.dtype = dtype;
+    dtype.apply(desc);
     desc.layout = layout;
     return impl.supports(desc);
   };
-  std::vector<DType> dtypes;
-  for (DType dtype : options.dtypes) {
+  std::vector<DTypeChoice> dtypes;
+  for (const DTypeChoice& dtype : options.dtypes) {
     bool anyone = false;
     for (const Implementation* impl : implementations) {
-      const std::string name = printable(impl->name()), type = to_string(dtype);
+      const std::string name = printable(impl->name()), type = dtype.label();
       const bool nchw = supports(*impl, dtype, Layout::nchw), nhwc = supports(*impl, dtype, Layout::nhwc);
       if (!nchw && !nhwc) {
         std::cout << "skipped " << type << " for " << name << ": it does not support " << type << '\n';
@@ -124,11 +125,11 @@ std::string column_of(const AccuracyPoint& point) {
 // Per implementation, dtype and operation: a row per M with the scaled error at each point,
 // then a row per M with the ULP error.
 void print_tables(const std::vector<AccuracyPoint>& points, const std::vector<double>& kappas) {
-  using Block = std::tuple<std::string, DType, Operation>;  // implementation, dtype, operation
+  using Block = std::tuple<std::string, std::string, Operation>;  // implementation, dtypes, operation
   std::vector<Block> order;
   std::map<Block, std::map<std::int64_t, std::map<std::string, const AccuracyPoint*>>> blocks;
   for (const auto& point : points) {
-    const Block block{point.implementation, point.dtype, point.operation};
+    const Block block{point.implementation, point.dtypes(), point.operation};
     if (blocks.find(block) == blocks.end()) order.push_back(block);
     blocks[block][point.m][column_of(point)] = &point;
   }
@@ -137,7 +138,7 @@ void print_tables(const std::vector<AccuracyPoint>& points, const std::vector<do
   constexpr int width = 9;
   for (const auto& block : order) {
     const auto& [impl, dtype, operation] = block;
-    std::cout << '\n' << printable(impl) << "  " << to_string(operation) << "  " << to_string(dtype) << '\n';
+    std::cout << '\n' << printable(impl) << "  " << to_string(operation) << "  " << dtype << '\n';
     std::cout << "  " << std::left << std::setw(14) << "" << std::setw(8) << "M" << std::right;
     for (const auto& column : columns) std::cout << std::setw(width) << (column == "normal" ? column : "k=" + column);
     std::cout << std::setw(width + 2) << "bound" << '\n';
@@ -181,7 +182,7 @@ int run_accuracy(const std::vector<std::string>& words) {
   for (const auto& name : arguments.list("--ops", {})) options.operations.push_back(parse_operation(name));
   if (options.operations.empty()) options.operations.assign(std::begin(all_operations), std::end(all_operations));
   options.dtypes.clear();
-  for (const auto& name : arguments.list("--dtype", {"f32", "f64"})) options.dtypes.push_back(parse_dtype(name));
+  options.dtypes = parse_dtype_choices(arguments.list("--dtype", {"f32", "f64"}));
   options.kappas = arguments.real_list("--kappas", {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}, 0);
   for (double kappa : options.kappas) {
     if (kappa > max_kappa) {
@@ -245,7 +246,7 @@ int run_accuracy(const std::vector<std::string>& words) {
   for (const auto& point : points) {
     if (!point.failed()) continue;
     std::ostringstream out;
-    const std::string operation = to_string(point.operation), dtype = to_string(point.dtype);
+    const std::string operation = to_string(point.operation), dtype = point.dtypes();
     const std::string selector =
         printable(chosen.size() == 1 ? chosen.front().selector : "--impl " + point.implementation);
     const std::string where = point.regime == AccuracyRegime::normal ? "standard-normal data"

@@ -56,7 +56,9 @@ options:
   --focus NAME         the implementation the summary and the charts are about (default:
                        the fastest built-in)
   --ops LIST           operations (default: all five)
-  --dtype LIST         f32,f64 (default: f32)
+  --dtype LIST         f32, f64, bf16, f16 (default: f32); bf16:bf16 and f16:f16 keep the
+                       statistics in the data dtype (pure) instead of f32 (mixed). An
+                       implementation without a dtype is skipped for it, with one line
   --layout LIST        nchw,nhwc (default: both)
   --threads LIST       thread counts (default: 1; at most 1024, or 4 per hardware
                        thread where that is more)
@@ -122,7 +124,7 @@ std::vector<Target> chosen_targets(const Arguments& arguments) {
 
 // The workspace holds x, dy and the output of the largest shape, at the largest dtype; the
 // bandwidth probe and the accuracy sweep need a fixed amount besides.
-void require_memory_for(const std::vector<bench::Shape>& shapes, const std::vector<DType>& dtypes) {
+void require_memory_for(const std::vector<bench::Shape>& shapes, const std::vector<DTypeChoice>& dtypes) {
   double largest = 0;
   std::string largest_label;
   for (const auto& shape : shapes) {  // in double: with a large --n the product overflows int64
@@ -134,7 +136,7 @@ void require_memory_for(const std::vector<bench::Shape>& shapes, const std::vect
     }
   }
   std::size_t widest = 0;
-  for (DType dtype : dtypes) widest = std::max(widest, element_size(dtype));
+  for (const auto& dtype : dtypes) widest = std::max(widest, element_size(dtype.data));
   require_memory("bench", "the suite's largest tensor, " + largest_label + ",",
                  largest * static_cast<double>(widest) * 4 + fixed_bytes);
 }
@@ -174,10 +176,39 @@ void show_progress(const bench::Progress& progress, bool terminal) {
   }
 }
 
+// Says, one line each, which dtypes asked for an implementation does not support in any layout
+// (the plan leaves them out, as it leaves out the operations an implementation lacks).
+void announce_skipped_dtypes(const std::vector<Target>& targets, const bench::RunConfig& config) {
+  for (const auto& dtype : config.dtypes) {
+    for (const auto& target : targets) {
+      const Implementation& impl = *target.implementation;
+      const bool any_layout = std::any_of(config.layouts.begin(), config.layouts.end(), [&](Layout layout) {
+        TensorDesc desc;
+        dtype.apply(desc);
+        desc.layout = layout;
+        return impl.supports(desc);
+      });
+      if (any_layout) continue;
+      std::cerr << "skipped " << dtype.label() << " for " << printable(impl.name()) << ": it does not support "
+                << dtype.label() << '\n';
+    }
+  }
+}
+
+// The dtypes of the accuracy measurement: f32 and f64 as always, and the reduced ones measured.
+std::vector<DTypeChoice> accuracy_dtypes(const std::vector<DTypeChoice>& measured) {
+  std::vector<DTypeChoice> dtypes = AccuracyOptions{}.dtypes;
+  for (const auto& dtype : measured) {
+    if (std::find(dtypes.begin(), dtypes.end(), dtype) == dtypes.end()) dtypes.push_back(dtype);
+  }
+  return dtypes;
+}
+
 std::vector<AccuracyPoint> measure_accuracy_of(const std::vector<Implementation*>& implementations,
-                                               const std::vector<Operation>& operations, bool terminal) {
+                                               const bench::RunConfig& config, bool terminal) {
   AccuracyOptions options;
-  options.operations = operations;
+  options.operations = config.operations;
+  options.dtypes = accuracy_dtypes(config.dtypes);
   const auto started = std::chrono::steady_clock::now();
   return measure_accuracy(implementations, options, [&](int done, int total) {
     if (terminal) std::cerr << "\raccuracy: " << done << "/" << total << std::flush;
@@ -233,8 +264,7 @@ int run_bench(const std::vector<std::string>& words) {
   bench::RunConfig config;
   config.shapes = shapes;
   for (const auto& name : arguments.list("--ops", {})) config.operations.push_back(parse_operation(name));
-  config.dtypes.clear();
-  for (const auto& name : arguments.list("--dtype", {"f32"})) config.dtypes.push_back(parse_dtype(name));
+  config.dtypes = parse_dtype_choices(arguments.list("--dtype", {"f32"}));
   config.layouts.clear();
   for (const auto& name : arguments.list("--layout", {"nchw", "nhwc"})) config.layouts.push_back(parse_layout(name));
   config.threads = thread_counts(arguments);
@@ -270,6 +300,7 @@ int run_bench(const std::vector<std::string>& words) {
     throw UsageError("bnh bench: --focus " + focus + " is not one of the implementations measured");
   }
 
+  announce_skipped_dtypes(targets, config);
   const auto started = std::chrono::steady_clock::now();
   std::vector<bench::BandwidthResult> bandwidth = probe_bandwidth(config.threads, "");
   const bool terminal = isatty(fileno(stderr)) != 0;
@@ -291,7 +322,7 @@ int run_bench(const std::vector<std::string>& words) {
   report.benchmarks = std::move(result.benchmarks);
   report.bounds = std::move(result.bounds);
   report.errors = std::move(result.errors);
-  if (accuracy) report.accuracy = measure_accuracy_of(implementations, config.operations, terminal);
+  if (accuracy) report.accuracy = measure_accuracy_of(implementations, config, terminal);
   reports::derive(report);
 
   write_file(output, reports::report_text(report));

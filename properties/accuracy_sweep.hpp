@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@
 #include "properties/case.hpp"
 
 namespace bnh {
+
+// The choices of a --dtype list ("f32,bf16,bf16:bf16"), each once; throws bnh::Error for an
+// unknown name or a pair that is not valid (DTypeChoice::parse).
+std::vector<DTypeChoice> parse_dtype_choices(const std::vector<std::string>& names);
 
 // The data of a point: standard-normal ("normal"), or every channel's mean moved to kappa
 // standard deviations ("large-mean").
@@ -29,6 +34,7 @@ struct AccuracyPoint {
   std::string implementation;  // valid UTF-8 (a plugin's name may be any bytes)
   Operation operation = Operation::bn_forward_train;
   DType dtype = DType::f32;
+  std::optional<DType> stats;  // the statistics dtype, when not the default (TensorDesc::stats)
   AccuracyRegime regime = AccuracyRegime::normal;
   double kappa = 0;  // nominal; for "normal" the largest condition measured over its cases
   std::int64_t m = 0;                // values per channel, N * H * W
@@ -46,12 +52,14 @@ struct AccuracyPoint {
 
   // Some case beyond its bound, or a valid call rejected.
   bool failed() const { return failed_cases > 0 || !error.empty(); }
+  // "f32", "bf16", "bf16:bf16".
+  std::string dtypes() const { return DTypeChoice(dtype, stats).label(); }
 };
 
 // The case of `spec` (its regime is replaced by standard normal data) with every channel of x
 // shifted so that its mean is exactly kappa times its standard deviation (before x is rounded
-// to the dtype), alternately positive and negative; the running mean moves with it, so that
-// renorm's r and d stay what they were. kappa = 0 leaves the data centred.
+// to the dtype), alternately positive and negative; the running mean moves with it (rounded to
+// the statistics dtype), so that renorm's r and d stay what they were. kappa = 0 leaves the data centred.
 Case make_conditioned_case(const CaseSpec& spec, double kappa);
 
 // The largest |mean| / standard deviation over the channels of a case's x.
@@ -60,7 +68,7 @@ double condition_of(const Case& test_case);
 struct AccuracyOptions {
   std::vector<std::string> implementations;   // by name: empty, every registered implementation
   std::vector<Operation> operations;          // empty: all five
-  std::vector<DType> dtypes{DType::f32, DType::f64};
+  std::vector<DTypeChoice> dtypes{DType::f32, DType::f64};
   std::vector<double> kappas{1, 1e2, 1e4, 1e6, 1e8};   // the large-mean points
   int cases = 4;                              // per point; layouts alternate NCHW, NHWC
   std::vector<TensorDesc> shapes{{16, 4, 8, 8}};   // M = 1024 per channel
@@ -76,7 +84,8 @@ using AccuracyProgress = std::function<void(int, int)>;
 
 // One point per implementation x operation x dtype x shape x (regime, kappa): the normal regime
 // (make_case's standard-normal data, kappa its measured condition) and the large-mean regime at
-// each of options.kappas, in that order. Unsupported combinations are left out.
+// each of options.kappas, in that order. Unsupported combinations are left out, and so are the
+// kappas whose mean the dtype cannot hold (f16 beyond 65504).
 // options.implementations is not read: the implementations are given.
 std::vector<AccuracyPoint> measure_accuracy(const std::vector<Implementation*>& implementations,
                                             const AccuracyOptions& options, const AccuracyProgress& progress = {});

@@ -42,7 +42,7 @@ std::string accuracy_section(const Report& report, const Palette& palette) {
   // One chart per operation and dtype.
   std::map<std::pair<int, std::string>, std::vector<const AccuracyPoint*>> charts;
   for (const auto& point : report.accuracy) {
-    charts[{static_cast<int>(point.operation), to_string(point.dtype)}].push_back(&point);
+    charts[{static_cast<int>(point.operation), point.dtypes()}].push_back(&point);
   }
   for (const auto& [key, points] : charts) {
     const std::string operation = to_string(points.front()->operation), dtype = key.second;

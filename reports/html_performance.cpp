@@ -1,5 +1,6 @@
 // The page's performance sections: bandwidth and the fraction of the bound per shape, speed-ups
-// against the best peer and the baseline, and thread scaling.
+// against the best peer, of bf16 and f16 against f32, and against the baseline, and thread
+// scaling.
 #include <functional>
 #include <map>
 #include <optional>
@@ -138,6 +139,22 @@ std::string speedup_section(const Report& report, const std::vector<Group>& grou
     out << speedup_chart(group, palette, vs_peer, peer_tip, "peer", "Speed-up vs best peer", "same speed");
   }
   if (!any_peer) out << "<p class=\"note\">No peer was measured in this run.</p>\n";
+
+  const ValueOf vs_f32 = [](const Benchmark& b) { return b.speedup_vs_f32; };
+  bool any_reduced = false;
+  for (const Group& group : groups) {
+    if (!any_of(group, vs_f32)) continue;
+    if (!any_reduced) {
+      out << "<h2>bf16 and f16 against f32</h2>\n<p>Each implementation's own f32 time on the same operation, "
+             "layout, shape and thread count over its time in the reduced dtype, measured in the same rounds: "
+             "half the bytes, so a shape that streams from memory can approach 2.</p>\n";
+    }
+    any_reduced = true;
+    const TipOf f32_tip = [](const Benchmark& b, double ratio) {
+      return tip(b, format_number(ratio) + "x its own f32");
+    };
+    out << speedup_chart(group, palette, vs_f32, f32_tip, "f32", "Speed-up over f32", "f32");
+  }
 
   const std::string baseline = baseline_of(report);
   out << "<h2>Speed-up against the baseline</h2>\n";

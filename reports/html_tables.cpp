@@ -60,12 +60,15 @@ std::string summary_section(const Report& report) {
       << "it is; <em>bandwidth</em> is its fraction of the probe's streaming copy, over all shapes and over those "
          "whose x + y exceed the last-level cache; <em>of bound</em> is the time of its bound (the "
          "operation's unavoidable traffic done by plain kernels on the same tensors, in the same rounds) over "
-         "its time.</p>\n"
+         "its time" << (summary.reduced_vs_f32 ? "; <em>vs f32</em>, for bf16 and f16, is its own f32 time over its "
+                                                "time (its speed-up from the halved bytes)" : "")
+      << ".</p>\n"
          "<table class=\"summary\"><thead><tr><th>operation</th><th>layout</th><th>dtype</th><th>threads</th>"
          "<th>fastest</th><th>vs "
       << baseline
       << "</th><th>vs best peer</th><th>bandwidth (all)</th><th>bandwidth (&gt; LLC)</th><th>of bound (all)</th>"
-         "<th>of bound (&gt; LLC)</th></tr></thead><tbody>\n";
+         "<th>of bound (&gt; LLC)</th>"
+      << (summary.reduced_vs_f32 ? "<th>vs f32 (all)</th><th>vs f32 (&gt; LLC)</th>" : "") << "</tr></thead><tbody>\n";
   for (const auto& row : summary.rows) {
     std::string peer = format_ratio(row.vs_best_peer);
     if (row.vs_best_peer && !row.best_peer.empty()) peer += " (" + row.best_peer + ")";
@@ -73,7 +76,9 @@ std::string summary_section(const Report& report) {
         << cell(std::to_string(row.threads), true) << cell(row.fastest) << cell(format_ratio(row.vs_baseline), true)
         << cell(peer, true) << cell(format_percent(row.bandwidth), true)
         << cell(format_percent(row.bandwidth_large), true) << cell(format_percent(row.bound), true)
-        << cell(format_percent(row.bound_large), true) << "</tr>\n";
+        << cell(format_percent(row.bound_large), true);
+    if (summary.reduced_vs_f32) out << cell(format_ratio(row.vs_f32), true) << cell(format_ratio(row.vs_f32_large), true);
+    out << "</tr>\n";
   }
   out << "</tbody></table>\n</section>\n";
   return out.str();
@@ -84,7 +89,7 @@ std::string tables_section(const Report& report) {
   out << "<section id=\"tables\">\n<details><summary>All " << report.benchmarks.size()
       << " benchmarks</summary>\n<table class=\"all\"><thead><tr><th>benchmark</th><th>role</th><th>median</th>"
          "<th>min</th><th>stddev</th><th>GB/s</th><th>bw</th><th>of bound</th><th>vs baseline</th>"
-         "<th>vs best peer</th></tr></thead><tbody>\n";
+         "<th>vs best peer</th><th>vs f32</th></tr></thead><tbody>\n";
   for (const auto& benchmark : report.benchmarks) {
     const Timing& timing = benchmark.timing;
     out << "<tr><td><code>" << escape(benchmark.id) << "</code></td>" << cell(to_string(benchmark.role))
@@ -92,7 +97,8 @@ std::string tables_section(const Report& report) {
         << cell(seconds_or_dash(timing.stddev_s), true) << cell(format_number(benchmark.gbps), true)
         << cell(format_percent(benchmark.roofline_fraction), true)
         << cell(format_percent(benchmark.bound_fraction), true) << cell(number_or_dash(benchmark.speedup_vs_naive), true)
-        << cell(number_or_dash(benchmark.speedup_vs_best_peer), true) << "</tr>\n";
+        << cell(number_or_dash(benchmark.speedup_vs_best_peer), true)
+        << cell(number_or_dash(benchmark.speedup_vs_f32), true) << "</tr>\n";
   }
   out << "</tbody></table>\n</details>\n";
   if (!report.accuracy.empty()) {
@@ -101,7 +107,7 @@ std::string tables_section(const Report& report) {
            "<th>bound</th><th>ulp</th><th>worst output</th><th>cases</th><th>rejected</th></tr></thead><tbody>\n";
     for (const auto& point : report.accuracy) {
       out << "<tr" << (point.failed() ? " class=\"fail\"" : "") << ">" << cell(point.implementation)
-          << cell(to_string(point.operation)) << cell(to_string(point.dtype)) << cell(to_string(point.regime))
+          << cell(to_string(point.operation)) << cell(point.dtypes()) << cell(to_string(point.regime))
           << cell(format_kappa(point.kappa), true) << cell(std::to_string(point.m), true)
           << cell(format_number(point.max_scaled_error), true) << cell(format_number(point.bound), true)
           << cell(format_number(point.max_ulp_error), true) << cell(point.worst_output)

@@ -129,17 +129,23 @@ void summary_table(std::ostringstream& out, const Report& report) {
       << "* and *vs best peer*: how many times faster it is. *Bandwidth*: its compulsory traffic over its "
          "time, as a fraction of the bandwidth probe's streaming copy, over all shapes and over the shapes "
          "whose x + y exceed the last-level cache; *of bound*: the time of its bound (the operation's "
-         "unavoidable traffic done by plain kernels on the same tensors, in the same rounds) over its time.\n\n";
+         "unavoidable traffic done by plain kernels on the same tensors, in the same rounds) over its time";
+  if (summary.reduced_vs_f32) out << "; *vs f32*, for bf16 and f16: its own f32 time over its time";
+  out << ".\n\n";
+  const bool vs_f32 = summary.reduced_vs_f32;
   out << "| operation | layout | dtype | threads | fastest | vs " << baseline
-      << " | vs best peer | bandwidth (all) | bandwidth (> LLC) | of bound (all) | of bound (> LLC) |\n";
-  out << "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|\n";
+      << " | vs best peer | bandwidth (all) | bandwidth (> LLC) | of bound (all) | of bound (> LLC) |"
+      << (vs_f32 ? " vs f32 (all) | vs f32 (> LLC) |" : "") << "\n";
+  out << "|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|" << (vs_f32 ? "--:|--:|" : "") << "\n";
   for (const auto& row : summary.rows) {
     std::string peer = format_ratio(row.vs_best_peer);
     if (row.vs_best_peer && !row.best_peer.empty()) peer += " (" + cell(row.best_peer) + ")";
     out << "| " << row.operation << " | " << row.layout << " | " << row.dtype << " | " << row.threads << " | "
         << (row.fastest.empty() ? "-" : "`" + cell(row.fastest) + "`") << " | " << format_ratio(row.vs_baseline)
         << " | " << peer << " | " << format_percent(row.bandwidth) << " | " << format_percent(row.bandwidth_large)
-        << " | " << format_percent(row.bound) << " | " << format_percent(row.bound_large) << " |\n";
+        << " | " << format_percent(row.bound) << " | " << format_percent(row.bound_large) << " |";
+    if (vs_f32) out << " " << format_ratio(row.vs_f32) << " | " << format_ratio(row.vs_f32_large) << " |";
+    out << "\n";
   }
   out << "\n";
 }
@@ -159,11 +165,11 @@ void accuracy_table(std::ostringstream& out, const Report& report) {
   std::vector<std::string> columns{"normal"};
   for (double kappa : kappas) columns.push_back(format_kappa(kappa));
   // implementation, operation, dtype, M (a column only when the sweep has several M)
-  using Key = std::tuple<std::string, Operation, DType, std::int64_t>;
+  using Key = std::tuple<std::string, Operation, std::string, std::int64_t>;
   std::map<Key, std::map<std::string, const AccuracyPoint*>> rows;
   for (const auto& point : report.accuracy) {
     const std::string column = point.regime == AccuracyRegime::normal ? "normal" : format_kappa(point.kappa);
-    rows[{point.implementation, point.operation, point.dtype, point.m}][column] = &point;
+    rows[{point.implementation, point.operation, point.dtypes(), point.m}][column] = &point;
   }
   out << "## Accuracy against conditioning\n\n"
          "Worst error against the 50-digit reference, in the tolerance model's units (u x scale, "
@@ -179,7 +185,7 @@ void accuracy_table(std::ostringstream& out, const Report& report) {
   int failing = 0;
   for (const auto& [key, cells] : rows) {
     const auto& [implementation, operation, dtype, m] = key;
-    out << "| `" << cell(implementation) << "` | " << to_string(operation) << " | " << to_string(dtype) << " |";
+    out << "| `" << cell(implementation) << "` | " << to_string(operation) << " | " << dtype << " |";
     if (by_size) out << " " << m << " |";
     for (const auto& column : columns) {
       const auto found = cells.find(column);
@@ -208,15 +214,15 @@ void errors(std::ostringstream& out, const Report& report) {
 void all_benchmarks(std::ostringstream& out, const Report& report) {
   if (report.benchmarks.empty()) return;
   out << "<details><summary>All " << report.benchmarks.size() << " benchmarks</summary>\n\n";
-  out << "| benchmark | median | min | GB/s | bw | of bound | vs baseline | vs best peer |\n";
-  out << "|---|--:|--:|--:|--:|--:|--:|--:|\n";
+  out << "| benchmark | median | min | GB/s | bw | of bound | vs baseline | vs best peer | vs f32 |\n";
+  out << "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
   for (const auto& benchmark : report.benchmarks) {
     const Timing& timing = benchmark.timing;
     out << "| `" << cell(benchmark.id) << "` | " << format_seconds(timing.median_s) << " | "
         << (timing.min_s > 0 ? format_seconds(timing.min_s) : "-") << " | " << format_number(benchmark.gbps) << " | "
         << format_percent(benchmark.roofline_fraction) << " | " << format_percent(benchmark.bound_fraction) << " | "
         << number_or_dash(benchmark.speedup_vs_naive) << " | " << number_or_dash(benchmark.speedup_vs_best_peer)
-        << " |\n";
+        << " | " << number_or_dash(benchmark.speedup_vs_f32) << " |\n";
   }
   out << "\n</details>\n\n";
 }

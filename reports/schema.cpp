@@ -17,7 +17,7 @@ void to_json(nlohmann::json& out, const AccuracyPoint& point) {
   };
   out = {{"implementation", point.implementation},
          {"operation", to_string(point.operation)},
-         {"dtype", to_string(point.dtype)},
+         {"dtype", point.dtypes()},
          {"regime", to_string(point.regime)},
          {"kappa", point.kappa},
          {"m", point.m},
@@ -38,7 +38,9 @@ void from_json(const nlohmann::json& in, AccuracyPoint& point) {
   };
   point.implementation = in.at("implementation").get<std::string>();
   point.operation = parse_operation(in.at("operation").get<std::string>());
-  point.dtype = parse_dtype(in.at("dtype").get<std::string>());
+  const DTypeChoice dtypes = DTypeChoice::parse(in.at("dtype").get<std::string>());
+  point.dtype = dtypes.data;
+  point.stats = dtypes.stats;
   point.regime = parse_accuracy_regime(in.at("regime").get<std::string>());
   point.kappa = in.at("kappa").get<double>();
   point.m = in.value("m", std::int64_t{0});
@@ -150,6 +152,7 @@ void to_json(nlohmann::json& out, const Benchmark& entry) {
   out["bound"] = entry.bound;
   out["speedup_vs_naive"] = entry.speedup_vs_naive;
   out["speedup_vs_best_peer"] = entry.speedup_vs_best_peer;
+  if (entry.speedup_vs_f32) out["speedup_vs_f32"] = entry.speedup_vs_f32;
   out["best_peer"] = entry.best_peer;
   out["roofline_fraction"] = entry.roofline_fraction;
   out["copy_fraction"] = entry.copy_fraction;
@@ -172,6 +175,7 @@ void from_json(const nlohmann::json& in, Benchmark& entry) {
   entry.bound = in.value("bound", std::optional<std::string>{});
   entry.speedup_vs_naive = in.value("speedup_vs_naive", std::optional<double>{});
   entry.speedup_vs_best_peer = in.value("speedup_vs_best_peer", std::optional<double>{});
+  entry.speedup_vs_f32 = in.value("speedup_vs_f32", std::optional<double>{});
   entry.best_peer = in.value("best_peer", std::optional<std::string>{});
   entry.roofline_fraction = in.value("roofline_fraction", std::optional<double>{});
   entry.copy_fraction = in.value("copy_fraction", std::optional<double>{});

@@ -109,6 +109,8 @@ struct Benchmark {
   std::string id;  // operation/layout/dtype/shape/tN/implementation
   std::string implementation;
   Role role = Role::built_in;
+  // dtype: dtypes_label, the data dtype and, after a colon, the statistics dtype when that is
+  // not the default ("bf16:bf16"); data_dtype() is the first part.
   std::string operation, layout, dtype;
   std::vector<std::int64_t> shape;  // 4 entries, or 2 for an (N, C) input
   int threads = 1;
@@ -121,10 +123,20 @@ struct Benchmark {
   std::optional<double> speedup_vs_naive;      // the baseline's median / this median
   std::optional<double> speedup_vs_best_peer;  // the fastest peer's median / this median
   std::optional<std::string> best_peer;
+  // bf16 and f16 data: the same implementation's f32 median on the same operation, layout,
+  // shape and thread count over this median (> 1: the reduced dtype is faster). Written only
+  // where there is one.
+  std::optional<double> speedup_vs_f32;
   std::optional<double> roofline_fraction;     // gbps / the probe's copy bandwidth
   std::optional<double> copy_fraction;         // gbps / the same shape's copy's gbps
   std::optional<double> bound_fraction;        // the bound's median / this median
+
+  std::string data_dtype() const { return dtype.substr(0, dtype.find(':')); }
 };
+
+// The bytes of one element of a report's dtype label ("f64" 8, "bf16:bf16" 2); 4 for a label
+// this program does not know.
+std::size_t element_bytes(const std::string& dtype);
 
 // The traffic an operation cannot avoid, done by plain kernels on the benchmark's own tensors in
 // the same rounds (docs/benchmarks.md, "Bounds"): kind "copy" (x into y), "read_copy" (one
@@ -132,7 +144,7 @@ struct Benchmark {
 struct BoundMeasurement {
   std::string id;  // kind/dtype/shape/tN: "copy/f32/16x64x56x56/t1"
   std::string kind;
-  std::string dtype;
+  std::string dtype;  // the label of the benchmarks set against it
   std::vector<std::int64_t> shape;
   int threads = 1;
   Timing timing;
@@ -180,8 +192,9 @@ std::string report_text(const Report& report);
 void write_report(const std::string& path, const Report& report);
 
 // Every derived figure, from the measurements: speed-ups against the baseline and the best peer
-// of the same operation, layout, dtype, shape and thread count; the roofline, copy and bound
-// fractions; the focus when none is set.
+// of the same operation, layout, dtype, shape and thread count, and of bf16 and f16 against
+// the same implementation's f32; the roofline, copy and bound fractions; the focus when none
+// is set.
 void derive(Report& report);
 
 // The built-in with the least geometric mean time over the groups it was measured in against

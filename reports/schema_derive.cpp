@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "bnh/types.hpp"
 #include "reports/schema.hpp"
 
 namespace bnh::reports {
@@ -31,6 +32,14 @@ const BandwidthProbe* probe_at(const std::vector<BandwidthProbe>& probes, int th
 }
 
 }  // namespace
+
+std::size_t element_bytes(const std::string& dtype) {
+  try {
+    return element_size(parse_dtype(dtype.substr(0, dtype.find(':'))));
+  } catch (const Error&) {
+    return 4;
+  }
+}
 
 std::string fastest_built_in(const std::vector<Benchmark>& benchmarks) {
   std::map<Group, double> fastest;  // the least built-in time per group
@@ -80,6 +89,15 @@ void derive(Report& report) {
     bounds[bound.id] = &bound;
     if (bound.kind == "copy") copies[{bound.dtype, bound.shape, bound.threads}] = &bound;
   }
+  // Each implementation's f32 time, for its reduced dtypes' speed-up.
+  using Twin = std::tuple<std::string, std::string, std::string, std::vector<std::int64_t>, int>;
+  auto twin_of = [](const Benchmark& entry) {
+    return Twin{entry.implementation, entry.operation, entry.layout, entry.shape, entry.threads};
+  };
+  std::map<Twin, double> f32_time;
+  for (const auto& entry : report.benchmarks) {
+    if (entry.dtype == "f32") f32_time[twin_of(entry)] = entry.timing.median_s;
+  }
   // The peers' figures are read while they are written: take the peers' times first.
   std::map<Group, std::pair<double, std::string>> peer_time;
   for (const auto& [group, peer] : best_peer) peer_time[group] = {peer->timing.median_s, peer->implementation};
@@ -92,6 +110,9 @@ void derive(Report& report) {
     const auto peer = peer_time.find(group);
     entry.speedup_vs_best_peer = peer == peer_time.end() ? std::nullopt : ratio(peer->second.first, median);
     entry.best_peer = peer == peer_time.end() ? std::nullopt : std::optional<std::string>(peer->second.second);
+    const auto f32 = f32_time.find(twin_of(entry));
+    const bool reduced = entry.data_dtype() == "bf16" || entry.data_dtype() == "f16";
+    entry.speedup_vs_f32 = !reduced || f32 == f32_time.end() ? std::nullopt : ratio(f32->second, median);
     const BandwidthProbe* probe = probe_at(report.machine.bandwidth, entry.threads);
     entry.roofline_fraction = probe == nullptr ? std::nullopt : ratio(entry.gbps, probe->copy_gbps);
     const auto copy = copies.find({entry.dtype, entry.shape, entry.threads});

@@ -42,16 +42,14 @@ std::optional<double> mean_of(const std::vector<double>& values) {
   return geometric_mean(values);
 }
 
-// x read and y written exceed the last-level cache: the shape streams from memory.
+}  // namespace
+
 bool exceeds_last_level(const Benchmark& benchmark, std::int64_t last_level) {
   if (last_level <= 0) return false;
   double elements = 1;
   for (std::int64_t extent : benchmark.shape) elements *= static_cast<double>(extent);
-  const double element_bytes = benchmark.dtype == "f64" ? 8 : 4;
-  return 2 * elements * element_bytes > static_cast<double>(last_level);
+  return 2 * elements * static_cast<double>(element_bytes(benchmark.dtype)) > static_cast<double>(last_level);
 }
-
-}  // namespace
 
 int operation_rank(const std::string& operation) {
   int rank = 0;
@@ -82,7 +80,8 @@ Summary summarize(const Report& report) {
     std::map<std::string, std::vector<double>> medians;  // implementation -> per shape
     std::map<std::string, int> peer_wins;
     std::set<std::vector<std::int64_t>> shapes;
-    std::vector<double> vs_baseline, vs_best_peer, bandwidth, bandwidth_large, bound, bound_large;
+    std::vector<double> vs_baseline, vs_best_peer, bandwidth, bandwidth_large, bound, bound_large, vs_f32,
+        vs_f32_large;
     for (const Benchmark* benchmark : benchmarks) {
       shapes.insert(benchmark->shape);
       medians[benchmark->implementation].push_back(benchmark->timing.median_s);
@@ -98,6 +97,10 @@ Summary summarize(const Report& report) {
       if (usable(benchmark->bound_fraction)) {
         bound.push_back(*benchmark->bound_fraction);
         if (large) bound_large.push_back(*benchmark->bound_fraction);
+      }
+      if (usable(benchmark->speedup_vs_f32)) {
+        vs_f32.push_back(*benchmark->speedup_vs_f32);
+        if (large) vs_f32_large.push_back(*benchmark->speedup_vs_f32);
       }
     }
     row.shapes = static_cast<int>(shapes.size());
@@ -124,6 +127,9 @@ Summary summarize(const Report& report) {
     row.bandwidth_large = mean_of(bandwidth_large);
     row.bound = mean_of(bound);
     row.bound_large = mean_of(bound_large);
+    row.vs_f32 = mean_of(vs_f32);
+    row.vs_f32_large = mean_of(vs_f32_large);
+    summary.reduced_vs_f32 = summary.reduced_vs_f32 || row.vs_f32.has_value();
     summary.rows.push_back(row);
   }
   return summary;
@@ -137,20 +143,28 @@ std::string format_summary_text(const Report& report) {
       << ": geometric means over shapes of the medians; its bandwidth as a fraction of the\n"
          "probe's streaming copy (bw), and the time of its bound (the unavoidable traffic on the same\n"
          "tensors, in the same rounds) over its time (bound), over all shapes and over the shapes whose\n"
-         "x + y exceed the last-level cache\n\n";
+         "x + y exceed the last-level cache";
+  if (summary.reduced_vs_f32) out << "; for bf16 and f16, its own f32 time over its time (vs f32)";
+  out << "\n\n";
   const std::string vs_baseline = "vs " + (summary.baseline.empty() ? std::string("baseline") : summary.baseline);
-  out << std::left << std::setw(22) << "operation" << std::setw(7) << "layout" << std::setw(6) << "dtype"
+  out << std::left << std::setw(22) << "operation" << std::setw(7) << "layout" << std::setw(10) << "dtype"
       << std::setw(4) << "t" << std::setw(12) << "fastest" << std::right << std::setw(12) << vs_baseline
       << std::setw(18) << "vs best peer" << std::setw(9) << "bw all" << std::setw(9) << "bw >LLC" << std::setw(11)
-      << "bound all" << std::setw(12) << "bound >LLC" << '\n';
+      << "bound all" << std::setw(12) << "bound >LLC";
+  if (summary.reduced_vs_f32) out << std::setw(12) << "vs f32 all" << std::setw(13) << "vs f32 >LLC";
+  out << '\n';
   for (const auto& row : summary.rows) {
     std::string peer = format_ratio(row.vs_best_peer);
     if (row.vs_best_peer && !row.best_peer.empty()) peer += " " + row.best_peer;
-    out << std::left << std::setw(22) << row.operation << std::setw(7) << row.layout << std::setw(6) << row.dtype
+    out << std::left << std::setw(22) << row.operation << std::setw(7) << row.layout << std::setw(10) << row.dtype
         << std::setw(4) << row.threads << std::setw(12) << row.fastest << std::right << std::setw(12)
         << format_ratio(row.vs_baseline) << std::setw(18) << peer << std::setw(9) << format_percent(row.bandwidth)
         << std::setw(9) << format_percent(row.bandwidth_large) << std::setw(11) << format_percent(row.bound)
-        << std::setw(12) << format_percent(row.bound_large) << '\n';
+        << std::setw(12) << format_percent(row.bound_large);
+    if (summary.reduced_vs_f32) {
+      out << std::setw(12) << format_ratio(row.vs_f32) << std::setw(13) << format_ratio(row.vs_f32_large);
+    }
+    out << '\n';
   }
   if (summary.rows.empty()) out << "  (no benchmark measured)\n";
   return out.str();

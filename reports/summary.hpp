@@ -26,13 +26,21 @@ struct SummaryRow {
   // The bound's time over the focus's (bound_fraction): measured side by side in the same
   // rounds, so the machine's moods cancel.
   std::optional<double> bound, bound_large;
+  // bf16 and f16: the focus's own f32 time over its time (speedup_vs_f32), over all shapes and
+  // over the shapes whose x + y exceed the LLC in this dtype.
+  std::optional<double> vs_f32, vs_f32_large;
 };
 
 struct Summary {
   std::string focus;     // the report's focus
   std::string baseline;  // the implementation with the baseline role, "" without one
   std::vector<SummaryRow> rows;
+  bool reduced_vs_f32 = false;  // some row has vs_f32
 };
+
+// x read and y written, in the benchmark's dtype, exceed `last_level` bytes: the shape streams
+// from memory. False when the cache size is not known.
+bool exceeds_last_level(const Benchmark& benchmark, std::int64_t last_level);
 
 Summary summarize(const Report& report);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bnh accuracy: help, refusals, a plugin that is accurate on the sweep (exit 0), one whose
-# one-pass variance fails at large kappa (exit 1, naming the point and how to reproduce it) and
-# one that crashes (exit 1, with the reason), and a written report that bnh report renders.
+# bnh accuracy: help, refusals, a plugin that is accurate on the sweep (exit 0), naive in bf16
+# and f16 (mixed and pure), one whose one-pass variance fails at large kappa (exit 1, naming the
+# point and how to reproduce it) and one that crashes (exit 1, with the reason), and a written
+# report that bnh report renders.
 set -u
 bnh=$1 minimal_plugin=$2 one_pass_plugin=$3 crash_plugin=$4
 dir=$(mktemp -d)
@@ -36,6 +37,13 @@ expect 0 '"failed_cases": 1' -- cat "$dir/crash.json"
 # The point named is enough to see the failure again, alone.
 expect 1 'kappa 1e8: ' -- "$bnh" accuracy --plugin "$one_pass_plugin" --ops bn_forward_train --dtype f32 \
   --m 16 --cases 1 --kappas 1e8 --output "$dir/again.json"
+# bf16 and f16: mixed and pure, an invalid pair refused, a plugin without them skipped.
+expect 2 'statistics dtype bf16 does not go with f32 data' -- "$bnh" accuracy --impl naive --dtype f32:bf16
+expect 3 'skipped bf16 for minimal: it does not support bf16' -- "$bnh" accuracy --plugin "$minimal_plugin" \
+  --dtype bf16 "${quick[@]}"
+expect 0 'naive  bn_forward_infer  bf16:bf16' -- "$bnh" accuracy --impl naive --ops bn_forward_infer \
+  --dtype bf16,bf16:bf16,f16 "${quick[@]}" --output "$dir/reduced.json"
+expect 0 '"dtype": "f16"' -- cat "$dir/reduced.json"
 expect 0 'wrote .*one_pass.html' -- "$bnh" report "$dir/one_pass.json"
 expect 0 'id="accuracy-bn-forward-train-f32"' -- cat "$dir/one_pass.html"
 expect 0 '^# bnharness accuracy' -- cat "$dir/one_pass.md"

@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+#include <map>
 #include <set>
 
 #include "bench/bounds.hpp"
 #include "bench/runner.hpp"
 #include "bench/suites.hpp"
 #include "bench/traffic.hpp"
+#include "bench/workspace.hpp"
 #include "bnh/registry.hpp"
 #include "reports/schema.hpp"
 
@@ -38,6 +41,18 @@ TEST(TrafficModel, ScalesWithTheElementSizeNotTheLayout) {
   EXPECT_EQ(compulsory_traffic(Operation::bn_backward, desc).bytes, 2 * nchw.bytes);
   EXPECT_EQ(nchw.tensor_elements, 3 * desc.elements());
   EXPECT_EQ(nchw.vector_elements, 5 * 64);
+}
+
+TEST(TrafficModel, CountsTwoByteTensorsAndTheStatisticsInTheirOwnDtype) {
+  TensorDesc mixed{2, 3, 4, 5, Layout::nchw, DType::bf16};  // E = 120, C = 3: f32 statistics
+  EXPECT_EQ(compulsory_bytes(Operation::bn_forward_train, mixed), 2 * 120 * 2 + 8 * 3 * 4);
+  EXPECT_EQ(compulsory_bytes(Operation::bn_backward, mixed), 3 * 120 * 2 + 5 * 3 * 4);
+  TensorDesc pure = mixed;
+  pure.stats = DType::bf16;
+  EXPECT_EQ(compulsory_bytes(Operation::bn_forward_train, pure), (2 * 120 + 8 * 3) * 2);
+  TensorDesc f16{2, 3, 4, 5, Layout::nhwc, DType::f16};
+  EXPECT_EQ(compulsory_bytes(Operation::renorm_backward, f16), 3 * 120 * 2 + 7 * 3 * 4);
+  EXPECT_EQ(compulsory_traffic(Operation::renorm_backward, f16).tensor_elements, 3 * 120);
 }
 
 TEST(Suites, Resnet50HasNineShapesAtTheGivenBatch) {
@@ -169,6 +184,26 @@ TEST(Derive, BoundAndCopyFractionsMatchTheirMeasurement) {
   EXPECT_FALSE(report.benchmarks[1].bound_fraction);
 }
 
+TEST(Derive, ReducedDtypesAgainstTheSameImplementationsF32) {
+  bnh::reports::Report report;
+  auto in = [](bnh::reports::Benchmark benchmark, const std::string& dtype) {
+    benchmark.dtype = dtype;
+    return benchmark;
+  };
+  report.benchmarks = {entry("openmp", Role::built_in, 1.0), in(entry("openmp", Role::built_in, 0.5), "bf16"),
+                       in(entry("openmp", Role::built_in, 0.8), "f16:f16"), in(entry("naive", Role::baseline, 0.9), "bf16"),
+                       in(entry("openmp", Role::built_in, 2.0), "f64")};
+  bnh::reports::derive(report);
+  EXPECT_FALSE(report.benchmarks[0].speedup_vs_f32);  // f32 itself
+  EXPECT_DOUBLE_EQ(*report.benchmarks[1].speedup_vs_f32, 2.0);
+  EXPECT_DOUBLE_EQ(*report.benchmarks[2].speedup_vs_f32, 1.25);
+  EXPECT_FALSE(report.benchmarks[3].speedup_vs_f32);  // naive has no f32 here
+  EXPECT_FALSE(report.benchmarks[4].speedup_vs_f32);  // f64 is not reduced
+  EXPECT_DOUBLE_EQ(*report.benchmarks[1].speedup_vs_naive, 1.8);  // against naive in bf16
+  EXPECT_EQ(bnh::reports::element_bytes("bf16:bf16"), 2u);
+  EXPECT_EQ(bnh::reports::element_bytes("f64"), 8u);
+}
+
 TEST(Bounds, TheTrainingForwardReadsTwiceWhatTheCacheCannotHold) {
   const TensorDesc small{16, 64, 56, 56, Layout::nhwc, DType::f32};  // 12.25 MiB
   const std::int64_t cache = std::int64_t{32} << 20;
@@ -190,8 +225,102 @@ TEST(Bounds, TheTrainingForwardReadsTwiceWhatTheCacheCannotHold) {
 
 TEST(Runner, IdsNameEveryCoordinate) {
   const Shape shape{16, 64, 56, 56, false};
-  EXPECT_EQ(benchmark_id(Operation::bn_forward_train, Layout::nhwc, DType::f64, shape, 2, "openmp"),
+  const TensorDesc desc{16, 64, 56, 56, Layout::nhwc, DType::f64};
+  EXPECT_EQ(benchmark_id(Operation::bn_forward_train, desc, shape, 2, "openmp"),
             "bn_forward_train/nhwc/f64/16x64x56x56/t2/openmp");
+  TensorDesc pure{16, 64, 56, 56, Layout::nchw, DType::bf16};
+  pure.stats = DType::bf16;
+  EXPECT_EQ(benchmark_id(Operation::bn_backward, pure, shape, 1, "naive"),
+            "bn_backward/nchw/bf16:bf16/16x64x56x56/t1/naive");
+  EXPECT_EQ(bound_id(BoundKind::copy, pure, shape, 1), "copy/bf16:bf16/16x64x56x56/t1");
+}
+
+TEST(Runner, DtypeListsReadPureAndMixedOnceEach) {
+  const auto choices = bnh::parse_dtype_choices({"f32", "bf16", "bf16:f32", "f16:f16", "bf16:bf16", "f32"});
+  ASSERT_EQ(choices.size(), 4u);
+  EXPECT_EQ(choices[1].label(), "bf16");  // bf16:f32 is bf16's default: the same choice
+  EXPECT_EQ(choices[2].label(), "f16:f16");
+  EXPECT_EQ(choices[3].label(), "bf16:bf16");
+  EXPECT_THROW(bnh::parse_dtype_choices({"f32:bf16"}), bnh::Error);
+  EXPECT_THROW(bnh::parse_dtype_choices({"bf8"}), bnh::Error);
+}
+
+// Every dtype and operation: copies x into y and clears the statistics outputs, each buffer
+// in the bytes of its own dtype (an undersized buffer would be written past its end).
+class CopyingImplementation : public bnh::UniformImplementation {
+ public:
+  std::string name() const override { return "copying"; }
+  std::string description() const override { return "copies x into y"; }
+  bool supports(const TensorDesc&) const override { return true; }
+  bool supports(Operation operation) const override { return operation == Operation::bn_forward_train; }
+  void run(Operation operation, const TensorDesc& desc, const bnh::Params&,
+           const bnh::OperationBuffers& buffers) override {
+    std::size_t k = 0;
+    for (const bnh::BufferSpec& spec : bnh::operation_spec(operation)) {
+      void* out = const_cast<void*>(buffers[k++]);
+      if (spec.name == std::string("y")) std::memcpy(out, buffers[0], bnh::bytes_in(spec.extent, desc));
+      if (spec.name == std::string("save_mean") || spec.name == std::string("save_invstd")) {
+        std::memset(out, 0, bnh::bytes_in(spec.extent, desc));
+      }
+    }
+  }
+};
+
+// bf16 and f16, mixed and pure: the buffers hold 2-byte data, the bounds move it.
+TEST(Runner, MeasuresReducedDtypesInTheirOwnBytes) {
+  CopyingImplementation copying;
+  RunConfig config;
+  config.shapes = {{4, 8, 4, 4, false}};  // E = 512, C = 8
+  config.contenders = {{&copying, Role::built_in}};
+  config.operations = {Operation::bn_forward_train};
+  config.layouts = {Layout::nhwc};
+  config.dtypes = {DType::f32, DType::bf16, {DType::bf16, DType::bf16}, DType::f16};
+  config.repetitions = 1;
+  config.min_time = 0.001;
+  const auto output = run_benchmarks(config);
+  EXPECT_TRUE(output.errors.empty()) << output.errors.front().error;
+  std::map<std::string, const bnh::reports::Benchmark*> by_dtype;
+  for (const auto& benchmark : output.benchmarks) by_dtype[benchmark.dtype] = &benchmark;
+  ASSERT_EQ(by_dtype.size(), 4u);
+  const auto& mixed = *by_dtype.at("bf16");
+  EXPECT_EQ(mixed.id, "bn_forward_train/nhwc/bf16/4x8x4x4/t1/copying");
+  EXPECT_EQ(mixed.bytes, 2 * 512 * 2 + 8 * 8 * 4);
+  EXPECT_EQ(mixed.bound, "copy/bf16/4x8x4x4/t1");
+  EXPECT_EQ(by_dtype.at("bf16:bf16")->bytes, (2 * 512 + 8 * 8) * 2);
+  EXPECT_EQ(by_dtype.at("bf16:bf16")->bound, "copy/bf16:bf16/4x8x4x4/t1");
+  EXPECT_EQ(by_dtype.at("f16")->bytes, 2 * 512 * 2 + 8 * 8 * 4);
+  EXPECT_EQ(by_dtype.at("f32")->bytes, (2 * 512 + 8 * 8) * 4);
+  for (const auto& bound : output.bounds) {
+    if (bound.dtype != "f32") EXPECT_EQ(bound.bytes, 2 * 512 * 2) << bound.id;
+  }
+
+  bnh::reports::Report report;
+  report.benchmarks = output.benchmarks;
+  report.bounds = output.bounds;
+  bnh::reports::derive(report);
+  for (const auto& benchmark : report.benchmarks) {
+    EXPECT_EQ(benchmark.speedup_vs_f32.has_value(), benchmark.dtype != "f32") << benchmark.id;
+    EXPECT_TRUE(benchmark.copy_fraction) << benchmark.id;
+  }
+}
+
+// The workspace's buffers hold each dtype's own values: x is standard normal rounded once.
+TEST(Workspace, FillsEachBufferInItsOwnDtype) {
+  Workspace workspace;
+  TensorDesc desc{2, 3, 4, 4, Layout::nchw, DType::bf16};
+  workspace.prepare(desc);
+  const auto* x = static_cast<const bnh::bfloat16*>(workspace.x());
+  double sum_of_squares = 0;
+  for (std::int64_t i = 0; i < desc.elements(); ++i) sum_of_squares += static_cast<float>(x[i]) * static_cast<float>(x[i]);
+  EXPECT_GT(sum_of_squares, 0.2 * static_cast<double>(desc.elements()));
+  EXPECT_LT(sum_of_squares, 5.0 * static_cast<double>(desc.elements()));
+  const auto buffers = workspace.buffers(Operation::bn_forward_train);
+  const auto* gamma = static_cast<const float*>(buffers[1]);  // mixed: f32 statistics
+  EXPECT_EQ(gamma[0], 1.5f);
+  desc.stats = DType::bf16;
+  workspace.prepare(desc);
+  const auto* pure_gamma = static_cast<const bnh::bfloat16*>(workspace.buffers(Operation::bn_forward_train)[1]);
+  EXPECT_EQ(static_cast<float>(pure_gamma[0]), 1.5f);
 }
 
 TEST(Runner, RefusesAnEvenRepetitionCount) {

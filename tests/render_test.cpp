@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "bnh/registry.hpp"
 #include "properties/accuracy_sweep.hpp"
 #include "reports/render_html.hpp"
 #include "reports/render_markdown.hpp"
+#include "reports/schema.hpp"
 #include "reports/summary.hpp"
 #include "reports/svg_chart.hpp"
 
@@ -142,6 +144,39 @@ TEST(Render, MarkdownHasTheSummaryAndAccuracyTables) {
   EXPECT_NE(markdown.find("- **focus** `openmp`"), std::string::npos) << markdown;
 }
 
+// bf16 beside f32: the same benchmarks 1.8 times faster, grouped per dtype, with the focus's
+// speed over its own f32 in the summary, the Markdown, and a chart of its own.
+TEST(Render, ReducedDtypesAreShownBesideF32) {
+  Report report = rendered_report();
+  report.machine.caches.last_level = 1 << 22;  // the shape's bf16 x + y, 12 MiB, exceed it
+  const std::vector<Benchmark> f32 = report.benchmarks;
+  for (Benchmark b : f32) {
+    b.dtype = "bf16";
+    b.id = "bn_forward_train/nchw/bf16/16x64x56x56/t" + std::to_string(b.threads) + "/" + b.implementation;
+    b.timing.median_s /= 1.8;
+    report.benchmarks.push_back(b);
+  }
+  derive(report);
+  const std::string text = format_summary_text(report);
+  EXPECT_NE(text.find("vs f32 >LLC"), std::string::npos) << text;
+  EXPECT_NE(text.find("bf16      1   openmp"), std::string::npos) << text;
+  EXPECT_NE(text.find("1.80x        1.80x"), std::string::npos) << text;
+  const std::string markdown = render_markdown(report);
+  EXPECT_NE(markdown.find("| bn_forward_train | nchw | bf16 | 2 | `openmp` | 4.00x | 1.25x (onednn) |"), std::string::npos)
+      << markdown;
+  EXPECT_NE(markdown.find("| 1.80x | 1.80x |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| - | - |\n"), std::string::npos) << markdown;  // the f32 rows
+  const std::string html = render_html(report);
+  for (const char* id : {"id=\"speedup-f32-bn-forward-train-nchw-bf16-t1\"", "id=\"bandwidth-bn-forward-train-nchw-bf16-t2\"",
+                         "id=\"bandwidth-bn-forward-train-nchw-f32-t2\"", "<h2>bf16 and f16 against f32</h2>",
+                         "<th>vs f32 (&gt; LLC)</th>"}) {
+    EXPECT_NE(html.find(id), std::string::npos) << id;
+  }
+  EXPECT_EQ(html.find("id=\"speedup-f32-bn-forward-train-nchw-f32"), std::string::npos);
+  // Without reduced dtypes the summary has no such column.
+  EXPECT_EQ(format_summary_text(rendered_report()).find("vs f32"), std::string::npos);
+}
+
 TEST(Render, AnInfiniteErrorIsListedNotDrawn) {
   Report report = rendered_report();
   report.accuracy[1].max_scaled_error = HUGE_VAL;
@@ -187,6 +222,49 @@ TEST(Accuracy, OnePointPerImplementationOperationDtypeAndKappa) {
   }
   EXPECT_EQ(points[0].regime, bnh::AccuracyRegime::normal);
   EXPECT_EQ(points[2].kappa, 1e4);
+}
+
+// The statistics dtype travels with a point: pure bf16 is written "bf16:bf16" and read back.
+TEST(Accuracy, APointKeepsItsStatisticsDtypeInTheReport) {
+  bnh::AccuracyPoint point;
+  point.implementation = "naive";
+  point.dtype = bnh::DType::bf16;
+  point.stats = bnh::DType::bf16;
+  const nlohmann::json entry = point;
+  EXPECT_EQ(entry.at("dtype"), "bf16:bf16");
+  const auto read = entry.get<bnh::AccuracyPoint>();
+  EXPECT_EQ(read.dtype, bnh::DType::bf16);
+  EXPECT_EQ(read.stats, bnh::DType::bf16);
+  point.stats.reset();
+  EXPECT_EQ(nlohmann::json(point).at("dtype"), "bf16");
+  EXPECT_FALSE(nlohmann::json(point).get<bnh::AccuracyPoint>().stats);
+  Report report;
+  report.accuracy = {point, read};
+  const std::string markdown = render_markdown(report);
+  EXPECT_NE(markdown.find("| `naive` | bn_forward_train | bf16:bf16 |"), std::string::npos) << markdown;
+  EXPECT_NE(render_html(report).find("id=\"accuracy-bn-forward-train-bf16-bf16\""), std::string::npos);
+}
+
+// Reduced data through the sweep: mixed and pure bf16, and f16 without the kappas whose mean
+// f16 cannot hold.
+TEST(Accuracy, ReducedDtypesAreSweptUpToTheirRange) {
+  bnh::AccuracyOptions options;
+  options.implementations = {"naive"};
+  options.operations = {bnh::Operation::bn_forward_infer};
+  options.dtypes = {bnh::DType::bf16, {bnh::DType::bf16, bnh::DType::bf16}, bnh::DType::f16};
+  options.kappas = {1, 1e2, 1e8};
+  options.cases = 1;
+  options.shapes = {{4, 2, 2, 2}};
+  const auto points = bnh::measure_accuracy(options);
+  std::map<std::string, int> per_dtype;
+  for (const auto& point : points) {
+    ++per_dtype[point.dtypes()];
+    EXPECT_TRUE(point.error.empty()) << point.error;
+    if (point.dtype == bnh::DType::f16) EXPECT_LT(point.kappa, 1e8);
+  }
+  EXPECT_EQ(per_dtype["bf16"], 4);       // normal and three kappas
+  EXPECT_EQ(per_dtype["bf16:bf16"], 4);
+  EXPECT_EQ(per_dtype["f16"], 3);        // 1e8 standard deviations overflow f16
 }
 
 TEST(Accuracy, AnAccuracyReportHasARowAndALinePerM) {
