@@ -41,9 +41,11 @@ class Worst {
     record_.input = std::move(input);
   }
 
-  void add(double scale, std::int64_t output, std::int64_t input, double numeric, double analytic) {
+  // `floor`: what the rounding of the backward's outputs to the least numbers of their dtypes
+  // (f16's subnormals) may add, beyond the relative tolerance.
+  void add(double scale, std::int64_t output, std::int64_t input, double numeric, double analytic, double floor = 0) {
     const double error = std::fabs(numeric - analytic);
-    const double tolerance = atol_ * scale + rtol_ * std::fabs(analytic);
+    const double tolerance = atol_ * scale + rtol_ * std::fabs(analytic) + floor;
     const bool passed = error <= tolerance;  // false for NaN
     double ratio;
     if (std::isnan(error) || std::isnan(tolerance)) {
@@ -85,12 +87,21 @@ struct Sides {
   Differentiable<double>& gradients;
   const TensorDesc& differenced;  // the dtypes the perturbed inputs are rounded to
   DType gradient_dtype;           // the backward's data dtype, which dy is rounded to
+  DType gradient_stats_dtype;     // and its statistics dtype
   double step = 0;
 };
 
 // The dtype input j is held in by the forward that is differenced.
 DType input_dtype(const Sides& sides, std::int64_t j) {
   return sides.values.block_of(j) == block_x ? sides.differenced.dtype : sides.differenced.stats_dtype();
+}
+
+// The spacing of the least numbers (subnormals) of the dtype the backward writes the gradient
+// of input j in: dx in the data dtype, dgamma and dbeta in the statistics dtype. f16's is
+// 2^-24, large beside a dx of gamma / sigma when sigma is in the thousands.
+double least_spacing(const Sides& sides, std::int64_t j) {
+  const FloatFormat format = format_of(sides.values.block_of(j) == block_x ? sides.gradient_dtype : sides.gradient_stats_dtype);
+  return std::ldexp(1.0, format.min_exponent - format.digits);
 }
 
 // The spacing of `dtype`'s numbers in the binade of `value` (the least normal's below it).
@@ -140,7 +151,7 @@ void check_full(const Sides& sides, GradientCheckResult& result) {
     const double scale = f.block_scale(block);
     for (std::int64_t i = 0; i < outputs; ++i) {
       const double numeric = (y_up[i] - y_down[i]) / distance;
-      worst[block].add(scale, i, f.local(j), numeric, analytic[i * inputs + j]);
+      worst[block].add(scale, i, f.local(j), numeric, analytic[i * inputs + j], least_spacing(sides, j));
     }
   }
   for (const auto& w : worst) result.inputs.push_back(w.record());
@@ -187,9 +198,12 @@ void check_fast(const Sides& sides, std::uint64_t seed, int directions, Gradient
     for (std::int64_t i = 0; i < outputs; ++i) numeric += v[i] * (y_plus[i] - y_minus[i]);
     numeric /= 2 * step;
     const auto g = sides.gradients.gradient(v);
-    double analytic = 0;
-    for (std::int64_t j = 0; j < inputs; ++j) analytic += g[j] * w[j];
-    worst.add(f.direction_scale(v, w), -1, -1, numeric, analytic);
+    double analytic = 0, floor = 0;
+    for (std::int64_t j = 0; j < inputs; ++j) {
+      analytic += g[j] * w[j];
+      floor += std::fabs(w[j]) * least_spacing(sides, j);
+    }
+    worst.add(f.direction_scale(v, w), -1, -1, numeric, analytic, floor);
   }
   result.inputs.push_back(worst.record());
 }
@@ -337,7 +351,7 @@ GradientCheckResult gradient_check(Implementation& implementation, const Case& t
       differenced_case.desc = differenced;
       values.emplace(in_doubles, differenced_case, options.mode);
     }
-    Sides sides{values ? *values : gradients, gradients, differenced, desc.dtype};
+    Sides sides{values ? *values : gradients, gradients, differenced, desc.dtype, desc.stats_dtype()};
     // Never a step the dtype cannot resolve: a given one is refused, the default raised to two
     // numbers of the dtype.
     result.resolution = resolution(sides);
