@@ -25,15 +25,7 @@ std::unique_ptr<Implementation> peer(const std::string& name) {
 }
 
 TensorDesc described(DType dtype, std::optional<DType> stats, Layout layout) {
-  TensorDesc desc;
-  desc.n = 4;
-  desc.c = 5;
-  desc.h = 3;
-  desc.w = 3;
-  desc.dtype = dtype;
-  desc.stats = stats;
-  desc.layout = layout;
-  return desc;
+  return TensorDesc{4, 5, 3, 3, layout, dtype, stats};
 }
 
 // Values held as doubles and as the bytes of one dtype; `stored` rounds them into that dtype.

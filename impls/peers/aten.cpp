@@ -151,7 +151,8 @@ struct Aten : BatchNormOnly<Aten> {
     if (const auto found = answers.find(key); found != answers.end()) return found->second;
     bool answer = false;
     dispatch_dtypes(desc, [&](auto data, auto statistics) {
-      answer = runs_every_pass<decltype(data), decltype(statistics)>(desc.layout);
+      answer = runs_every_pass<decltype(data), decltype(statistics)>(
+          TensorDesc{2, 3, 2, 2, desc.layout, desc.dtype, desc.stats});
     });
     return answers.emplace(key, answer).first->second;
   }
@@ -205,16 +206,10 @@ struct Aten : BatchNormOnly<Aten> {
   }
 
  private:
-  // Whether the three passes run for data T and statistics S in this layout: a 2x3x2x2 tensor,
-  // one thread. ATen's refusal ("not implemented for 'Half'") comes back as bnh::Error.
+  // Whether the three passes run for data T and statistics S on a small tensor `desc`, one
+  // thread. ATen's refusal ("not implemented for 'Half'") comes back as bnh::Error.
   template <typename T, typename S>
-  static bool runs_every_pass(Layout layout) {
-    TensorDesc desc;
-    desc.n = 2;
-    desc.c = 3;
-    desc.h = 2;
-    desc.w = 2;
-    desc.layout = layout;
+  static bool runs_every_pass(const TensorDesc& desc) {
     Params params;
     params.threads = 1;
     const auto size = static_cast<std::size_t>(desc.elements());

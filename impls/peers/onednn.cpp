@@ -137,13 +137,7 @@ class Session {
     const std::lock_guard<std::mutex> lock(mutex_);
     const auto found = implemented_.find({dtype, layout});
     if (found != implemented_.end()) return found->second;
-    TensorDesc probe;
-    probe.n = 2;
-    probe.c = 3;
-    probe.h = 2;
-    probe.w = 2;
-    probe.dtype = dtype;
-    probe.layout = layout;
+    const TensorDesc probe{2, 3, 2, 2, layout, dtype, std::nullopt};
     bool answer = true;
     try {
       const memory::desc data = data_desc(probe);
