@@ -9,9 +9,10 @@
 // nearest even, once. The running statistics are read from S and stored back in S.
 //
 // The kernels are written once as Textbook<Self>, whose steps (statistics, invstd, the running
-// update, renorm's clamp) are static functions looked up through Self. naive is Textbook with
-// every step as written here; the mutant catalogue (tests/mutants/) replaces one step or one
-// operation to make a deliberately wrong implementation that differs in one place.
+// update, renorm's clamp, the rounding of each output stored) are static functions looked up
+// through Self. naive is Textbook with every step as written here; the mutant catalogue
+// (tests/mutants/) replaces one step or one operation to make a deliberately wrong
+// implementation that differs in one place.
 #pragma once
 
 #include <cmath>
@@ -53,8 +54,15 @@ struct Textbook {
                              double mean, double var, S* running_mean, S* running_var) {
     const double count = static_cast<double>(desc.per_channel());
     const double unbiased = var * count / (count - 1);
-    running_mean[c] = static_cast<S>((1 - params.momentum) * running_mean[c] + params.momentum * mean);
-    running_var[c] = static_cast<S>((1 - params.momentum) * running_var[c] + params.momentum * unbiased);
+    running_mean[c] = Self::template stored<S>((1 - params.momentum) * running_mean[c] + params.momentum * mean);
+    running_var[c] = Self::template stored<S>((1 - params.momentum) * running_var[c] + params.momentum * unbiased);
+  }
+
+  // Each output is stored once: the double result rounded to the output's type E, to nearest
+  // even (bf16 and f16 round straight from the double; f16 overflows to infinity).
+  template <typename E>
+  static E stored(double value) {
+    return static_cast<E>(value);
   }
 
   // NaN passes through so that a non-finite channel stays visibly non-finite.
@@ -92,10 +100,10 @@ struct Textbook {
       const double invstd = Self::invstd_of(var, params.eps);
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
-        y[i] = static_cast<T>(gamma[c] * xhat + beta[c]);
+        y[i] = Self::template stored<T>(gamma[c] * xhat + beta[c]);
       });
-      save_mean[c] = static_cast<S>(mean);
-      save_invstd[c] = static_cast<S>(invstd);
+      save_mean[c] = Self::template stored<S>(mean);
+      save_invstd[c] = Self::template stored<S>(invstd);
       if (running_mean != nullptr) Self::update_running(desc, params, c, mean, var, running_mean, running_var);
     }
   }
@@ -107,8 +115,8 @@ struct Textbook {
     for (std::int64_t c = 0; c < desc.c; ++c) {
       const double invstd = Self::invstd_of(running_var[c], params.eps);
       desc.for_each_in_channel(c, [&](std::int64_t i) {
-        y[i] = static_cast<T>(gamma[c] * ((x[i] - static_cast<double>(running_mean[c])) * invstd) +
-                              beta[c]);
+        const double xhat = (x[i] - static_cast<double>(running_mean[c])) * invstd;
+        y[i] = Self::template stored<T>(gamma[c] * xhat + beta[c]);
       });
     }
   }
@@ -124,11 +132,11 @@ struct Textbook {
       Self::gradient_sums(desc, dy, x, c, mean, invstd, sum_dy, sum_dy_xhat);
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
-        dx[i] = static_cast<T>(
+        dx[i] = Self::template stored<T>(
             Self::input_gradient(gamma[c], invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
       });
-      dbeta[c] = static_cast<S>(sum_dy);
-      dgamma[c] = static_cast<S>(sum_dy_xhat);
+      dbeta[c] = Self::template stored<S>(sum_dy);
+      dgamma[c] = Self::template stored<S>(sum_dy_xhat);
     }
   }
 
@@ -147,12 +155,12 @@ struct Textbook {
       const double d = Self::clamp_d((mean - running_mean[c]) / sigma_running, params.dmax);
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) / sigma_batch;
-        y[i] = static_cast<T>(gamma[c] * (xhat * r + d) + beta[c]);
+        y[i] = Self::template stored<T>(gamma[c] * (xhat * r + d) + beta[c]);
       });
-      save_mean[c] = static_cast<S>(mean);
-      save_invstd[c] = static_cast<S>(1 / sigma_batch);
-      r_out[c] = static_cast<S>(r);
-      d_out[c] = static_cast<S>(d);
+      save_mean[c] = Self::template stored<S>(mean);
+      save_invstd[c] = Self::template stored<S>(1 / sigma_batch);
+      r_out[c] = Self::template stored<S>(r);
+      d_out[c] = Self::template stored<S>(d);
       Self::update_running(desc, params, c, mean, var, running_mean, running_var);
     }
   }
@@ -171,11 +179,11 @@ struct Textbook {
       const double gamma_r = static_cast<double>(gamma[c]) * r[c];
       desc.for_each_in_channel(c, [&](std::int64_t i) {
         const double xhat = (x[i] - mean) * invstd;
-        dx[i] = static_cast<T>(
+        dx[i] = Self::template stored<T>(
             Self::input_gradient(gamma_r, invstd, count, dy[i], sum_dy, xhat, sum_dy_xhat));
       });
-      dbeta[c] = static_cast<S>(sum_dy);
-      dgamma[c] = static_cast<S>(sum_dy_xhat * r[c] + sum_dy * d[c]);
+      dbeta[c] = Self::template stored<S>(sum_dy);
+      dgamma[c] = Self::template stored<S>(sum_dy_xhat * r[c] + sum_dy * d[c]);
     }
   }
 };

@@ -20,8 +20,9 @@ std::vector<Entry> by_name(std::vector<Entry> entries) {
 }
 }  // namespace
 
-bool register_mutant(const std::string& name, const std::string& bug, ImplementationFactory make) {
-  registry().push_back({name, bug, std::move(make)});
+bool register_mutant(const std::string& name, const std::string& bug, ImplementationFactory make,
+                     std::vector<DTypeChoice> dtypes) {
+  registry().push_back({name, bug, std::move(make), std::move(dtypes)});
   return true;
 }
 

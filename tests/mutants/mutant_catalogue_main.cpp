@@ -2,6 +2,9 @@
 // least one property. Prints, per mutant, the properties that caught it and the mutation score.
 // The small cases run first; the realistic sizes only for a mutant they miss.
 //
+// A mutant of bf16 or f16 runs on the dtypes its bug lives in; its base, naive (the textbook
+// with no step replaced), must pass those same runs.
+//
 // The synchronized mutants run through run_sync_conformance on simulated ranks, the shard split
 // drawn per case. Their base, the synchronized textbook, must pass the same runs, or a mutant's
 // failure would mean nothing.
@@ -9,6 +12,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "bnh/communicator.hpp"
@@ -94,12 +98,34 @@ int main(int argc, char** argv) {
   }
 
   int caught = 0;
+  bool naive_passed = true;
+  const auto naive = bnh::make_kernel_implementation<bnh::naive::Naive>();
+  std::set<std::string> base_checked;  // the dtype runs naive passed, or failed
+  const auto check_naive = [&](const bnh::ConformanceOptions& run) {
+    std::string key = run.realistic ? "realistic" : "small";
+    for (const auto& dtypes : run.dtypes) key += " " + dtypes.label();
+    if (!base_checked.insert(key).second) return;
+    const auto result = bnh::run_conformance(*naive, run);
+    if (result.passed()) return;
+    naive_passed = false;
+    std::cout << "their base, naive, FAILS on " << key << ": the verdicts on those dtypes prove nothing\n";
+    print_failures(result);
+  };
   for (const auto& mutant : catalogue) {
     const auto implementation = mutant.make();
-    caught += judge(mutant.name, mutant.bug, options, verbose, [&](const bnh::ConformanceOptions& run) {
+    bnh::ConformanceOptions own = options;  // a reduced-precision bug is judged where it lives
+    std::string bug = mutant.bug;
+    if (!mutant.dtypes.empty()) {
+      own.dtypes = mutant.dtypes;
+      bug += "; on";
+      for (const auto& dtypes : mutant.dtypes) bug += " " + dtypes.label();
+    }
+    caught += judge(mutant.name, bug, own, verbose, [&](const bnh::ConformanceOptions& run) {
+      if (!mutant.dtypes.empty()) check_naive(run);
       return bnh::run_conformance(*implementation, run);
     });
   }
+  if (!base_checked.empty() && naive_passed) std::cout << "their base, naive, passes the same bf16 and f16 runs\n";
 
   bool base_passed = true;
   if (!sync_catalogue.empty()) {
@@ -133,6 +159,7 @@ int main(int argc, char** argv) {
             << 100 * caught / static_cast<int>(total) << "%), " << options.cases
             << " cases per property, seed " << options.seed << '\n';
   const bool whole_catalogue = only.empty();
-  const bool enough = !whole_catalogue || (catalogue.size() >= 15 && sync_catalogue.size() >= 8);
-  return base_passed && caught == static_cast<int>(total) && enough ? 0 : 1;
+  const auto reduced = std::count_if(catalogue.begin(), catalogue.end(), [](const auto& m) { return !m.dtypes.empty(); });
+  const bool enough = !whole_catalogue || (catalogue.size() >= 15 && reduced >= 6 && sync_catalogue.size() >= 8);
+  return naive_passed && base_passed && caught == static_cast<int>(total) && enough ? 0 : 1;
 }
