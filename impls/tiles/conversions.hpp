@@ -81,7 +81,13 @@ T narrowed(Compute<T> value) {
 // A vector: p[0, vector_elements<Compute<T>>)
 
 inline Floats widen_bfloat16(const Halfwords& bits) {
+#if defined(__AVX512F__)
+  // One widening of the whole vector: compilers tuned for 256-bit vectors split the generic
+  // form below in two.
+  return reinterpret_cast<Floats>(_mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(bits)), 16));
+#else
   return reinterpret_cast<Floats>(__builtin_convertvector(bits, Words) << 16);
+#endif
 }
 
 // The integer rounding of every lane, NaN quieted.
