@@ -21,8 +21,9 @@ struct OutputError {
   std::string output;               // "y", "dx", "running_var", ...
   double max_ulp_error = 0;         // against the correctly rounded reference
   double max_relative_error = 0;    // |error| / |exact|, over elements whose exact value is not 0
-  // f32/f64: |error| / (u * scale + eta), the bound's units. bf16/f16: |error| as a fraction of
-  // the distance allowed on its side (tolerance.hpp, rounding_fraction), bound 1.
+  // f32/f64: |error| / (u * scale + eta), the bound's units. bf16/f16: the computation error
+  // the answer needs (the exact value's distance from what rounds to it) as a fraction of the
+  // error allowed (tolerance.hpp, rounding_fraction), bound 1.
   double max_scaled_error = 0;
   double bound = 0;                 // the largest allowed scaled error: k, or 1 for bf16/f16
   std::int64_t worst_index = -1;    // where max_scaled_error occurs

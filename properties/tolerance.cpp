@@ -59,22 +59,40 @@ Judgement judge(const Case& tc, Output output, Sums sums) {
   return j;
 }
 
+namespace {
+
+// Where a bf16 or f16 value becomes infinite: the largest finite number plus half its unit
+// (f16: 65520). An infinity of the format stands for every value from there on.
+double overflow_threshold(DType dtype) {
+  const FloatFormat format = format_of(dtype);
+  return format.largest + std::ldexp(1.0, std::ilogb(format.largest) - format.digits);
+}
+
+// How far `exact` lies from the values that round to `value` (a number of the format): 0 when
+// it rounds to it; otherwise its distance from the midpoint between `value` and the next
+// number towards it, or from the overflow threshold for an infinity.
+double distance_from_rounding_to(double value, double exact, DType dtype) {
+  if (std::isinf(value)) {
+    return std::max(overflow_threshold(dtype) - std::copysign(1.0, value) * exact, 0.0);
+  }
+  const FloatFormat format = format_of(dtype);
+  int exponent = format.min_exponent;
+  if (value != 0) std::frexp(value, &exponent);  // |value| in [2^(exponent - 1), 2^exponent)
+  const double spacing = std::ldexp(1.0, std::max(exponent, format.min_exponent) - format.digits);
+  const bool towards_zero = value != 0 && (exact < value) == (value > 0);
+  // Below a power of two the spacing halves (the binade below), down to the subnormals.
+  const bool power_of_two = std::fabs(value) == std::ldexp(1.0, exponent - 1) && exponent > format.min_exponent;
+  const double half_step = (towards_zero && power_of_two ? spacing / 2 : spacing) / 2;
+  return std::max(std::fabs(exact - value) - half_step, 0.0);
+}
+
+}  // namespace
+
 double rounding_fraction(double actual, double exact, double correctly_rounded, double allowed_error,
                          DType dtype) {
-  const double infinite = std::numeric_limits<double>::infinity();
   if (actual == correctly_rounded || (std::isnan(actual) && std::isnan(correctly_rounded))) return 0;
-  if (!std::isfinite(exact) || std::isnan(actual)) return infinite;
-  // Rounding is monotonic: the roundings of the values within e of v are those between these.
-  const double low = round_to_dtype(exact - allowed_error, dtype);
-  const double high = round_to_dtype(exact + allowed_error, dtype);
-  if (actual < low || actual > high) {
-    const double edge = actual < low ? low : high;
-    if (std::isinf(actual) || std::isinf(edge)) return infinite;
-    return std::max(std::fabs(actual - exact) / std::fabs(edge - exact), std::nextafter(1.0, 2.0));
-  }
-  if (std::isinf(actual)) return 1;  // the error allowed reaches the overflow threshold
-  const double room = std::fabs((actual < exact ? low : high) - exact);
-  return room == 0 ? 0 : std::fabs(actual - exact) / room;
+  if (!std::isfinite(exact) || std::isnan(actual)) return std::numeric_limits<double>::infinity();
+  return distance_from_rounding_to(actual, exact, dtype) / allowed_error;
 }
 
 std::int64_t channel_of(const TensorDesc& desc, std::int64_t index) {
@@ -206,17 +224,6 @@ BackwardScales backward_scales(const Case& tc, const std::vector<double>& save_m
   scales.dbeta = per_channel(desc, [&](std::int64_t c) { return count * mean_abs_dy[c]; });
   return scales;
 }
-
-namespace {
-
-// Where a bf16 or f16 value becomes infinite: the largest finite number plus half its unit
-// (f16: 65520). An infinity of the format stands for every value from there on.
-double overflow_threshold(DType dtype) {
-  const FloatFormat format = format_of(dtype);
-  return format.largest + std::ldexp(1.0, std::ilogb(format.largest) - format.digits);
-}
-
-}  // namespace
 
 double scaled_error(double actual, double expected, double scale, DType dtype) {
   if (actual == expected || (std::isnan(actual) && std::isnan(expected))) return 0;

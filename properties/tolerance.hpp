@@ -59,11 +59,12 @@ struct Judgement {
 };
 Judgement judge(const Case& test_case, Output output, Sums sums = Sums::accumulated);
 
-// For a bf16 or f16 output: the distance of `actual` from `exact` as a fraction of the allowed
-// distance on its side, |actual - v| / |RNE(v -+ e) - v|: at most 1 when `actual` is a
-// rounding of a value within e of v, NaN matching NaN and the correctly rounded value (an f16
-// infinity included) 0, infinite for a non-finite value where a finite one belongs.
-// `correctly_rounded` is RNE(v) from the exact value (the reference's round_to_dtype).
+// For a bf16 or f16 output: how far the exact value v lies from the values that round to
+// `actual` (0 when it rounds to it; else from the midpoint towards it, or from the overflow
+// threshold 65520 for an f16 infinity), as a fraction of the computation's error e. At most 1
+// exactly when `actual` is a rounding of a value within e of v. NaN matching NaN and the
+// correctly rounded value (`correctly_rounded`, from the 50-digit value) are 0; a NaN where a
+// number belongs, or a number where the exact value is not finite, is infinite.
 double rounding_fraction(double actual, double exact, double correctly_rounded, double allowed_error,
                          DType dtype);
 
