@@ -1,6 +1,6 @@
 // The eigen implementation against the 50-digit reference on the shapes its views and tiles make
 // special: M = 2, one channel, odd sizes, 2-D input, NHWC tiles with a remainder; and on data
-// whose large mean would cancel a one-pass variance away.
+// whose large mean would cancel a one-pass variance away; in bf16 and f16, mixed and pure.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,6 +37,24 @@ TEST(Eigen, AgreesWithTheReferenceOnEdgeShapes) {
     for (DType dtype : {DType::f32, DType::f64}) {
       for (Layout layout : {Layout::nchw, Layout::nhwc}) {
         desc.dtype = dtype;
+        desc.layout = layout;
+        expect_agreement(*impl, random_case(desc, seed++));
+      }
+    }
+  }
+}
+
+// bf16 and f16 data, with f32 statistics and with the statistics in the data dtype.
+TEST(Eigen, AgreesWithTheReferenceInBf16AndF16) {
+  const auto impl = make_implementation("eigen");
+  const std::vector<TensorDesc> shapes{{2, 1, 1, 1}, {3, 17, 9, 11}, {37, 5, 1, 1}, {2, 520, 3, 3}, {2, 3, 37, 29}};
+  const std::vector<DTypeChoice> pairs{DType::bf16, DTypeChoice(DType::bf16, DType::bf16), DType::f16,
+                                       DTypeChoice(DType::f16, DType::f16)};
+  std::uint64_t seed = 200;
+  for (TensorDesc desc : shapes) {
+    for (const DTypeChoice& dtypes : pairs) {
+      for (Layout layout : {Layout::nchw, Layout::nhwc}) {
+        dtypes.apply(desc);
         desc.layout = layout;
         expect_agreement(*impl, random_case(desc, seed++));
       }
