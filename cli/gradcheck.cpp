@@ -217,14 +217,14 @@ int run_gradcheck(const std::vector<std::string>& words) {
   for (const DTypeChoice& dtype : dtypes) {
     dtype.apply(desc);
     const Case test_case = random_case(desc, options.seed, params);
-    std::cout << name << ": " << mode << " gradient check, " << desc.to_string() << ", "
-              << (options.method == GradientMethod::full ? "full Jacobian" : "directional (fast)") << "\n";
     GradientCheckResult result;
     try {
       result = gradient_check(implementation, test_case, options);
     } catch (const StepBelowResolution& refused) {
       throw UsageError("bnh gradcheck: --step " + std::string(refused.what()));
     }
+    std::cout << name << ": " << mode << " gradient check, " << desc.to_string() << ", "
+              << (options.method == GradientMethod::full ? "full Jacobian" : "directional (fast)") << "\n";
     if (result.refused || !result.supported) {
       std::cout << "skipped " << dtype.label() << ": "
                 << (result.refused ? printable(result.error) : name + " does not support it") << '\n';

@@ -55,6 +55,14 @@ expect 2 'cannot load plugin ./nosuch.so' -- "$bnh" gradcheck --plugin ./nosuch.
 expect 2 "--atol expects a number, got 'small'" -- "$bnh" gradcheck --impl naive --shape 2,3 --atol small
 expect 0 'gradient check .*passed' -- "$bnh" gradcheck --impl naive --shape 3,2,2,2 --mode renorm --dtype f32 --layout nhwc
 expect 0 'directional' -- "$bnh" gradcheck --impl openmp --shape 8,4,6,6 --fast
+# 16-bit data: f32 differences by default; JAX's step of 1e-4 on bf16's own differences refused.
+expect 0 'differences of the f32 forward.*passed' -- "$bnh" gradcheck --impl naive --shape 4,3 --dtype bf16:bf16
+expect 0 'gradient check \(step 0.125, .*passed' -- "$bnh" gradcheck --impl naive --shape 4,3 --dtype f16 --differences data
+expect 2 '--step 0.0001 is below what bf16 resolves on this data: .*; use 0.0[0-9]+ or more' -- \
+  "$bnh" gradcheck --impl naive --shape 4,3 --dtype bf16 --differences data --step 1e-4
+expect 2 "--differences is f32 or data, got 'f16'" -- "$bnh" gradcheck --impl naive --shape 4,3 --differences f16
+expect 2 'statistics dtype f64 does not go with bf16 data' -- "$bnh" check --impl naive --dtype bf16:f64
+expect 0 'agreement_bn_backward +holds' -- "$bnh" check --impl naive --case "f16:f16 nhwc 2x3x4x5 regime=huge seed=3"
 expect 2 'cannot write /nonexistent/dir/x.json' -- "$bnh" check --impl naive --cases 2 --json /nonexistent/dir/x.json
 
 finish_expectations
