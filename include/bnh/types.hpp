@@ -76,7 +76,7 @@ struct TensorDesc {
   DType dtype = DType::f32;  // the data: x, y, dy, dx
   // The per-channel buffers (gamma, beta, save_mean, save_invstd, running statistics, r, d,
   // dgamma, dbeta), when not default_stats_dtype(dtype). Pure bf16 is {dtype bf16, stats bf16}.
-  std::optional<DType> stats;
+  std::optional<DType> stats = std::nullopt;
 
   DType stats_dtype() const { return stats.value_or(default_stats_dtype(dtype)); }
 
