@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "bnh/plugin.h"
 #include "bnh/text.hpp"
 #include "core/plugin_table.hpp"
 #include "core/sandbox.hpp"
@@ -22,35 +21,27 @@ class InProcessPlugin {
       const char* reason = dlerror();
       throw Error("cannot load plugin " + path + ": " + (reason != nullptr ? reason : "unknown error"));
     }
-    auto fail = [&](const std::string& message) {
+    if (const std::string defect = plugin_table::find_table(library_, table_, [](const char*) {}); !defect.empty()) {
       dlclose(library_);
-      throw Error("plugin " + path + ": " + message);
-    };
-    using Getter = const bnh_impl_v1* (*)();
-    auto get = reinterpret_cast<Getter>(dlsym(library_, "bnh_impl_v1_get"));
-    if (get == nullptr) fail("does not export bnh_impl_v1_get");
-    table_ = get();
-    if (const std::string defect = plugin_table::defect(table_); !defect.empty()) fail(defect);
+      throw Error("plugin " + path + ": " + defect);
+    }
   }
   ~InProcessPlugin() { dlclose(library_); }
   InProcessPlugin(const InProcessPlugin&) = delete;
   InProcessPlugin& operator=(const InProcessPlugin&) = delete;
 
-  const bnh_impl_v1& table() const { return *table_; }
+  const plugin_table::PlainTable& table() const { return table_; }
 
   int call(Operation operation, const TensorDesc& desc, const Params& params,
            const OperationBuffers& buffers, std::string& reason) const {
-    const bnh_tensor_desc c_desc = desc.to_c();
-    const bnh_params c_params = params.to_c();
-    const bnh_impl_v1& t = *table_;
-    const int status = plugin_table::call(t, operation, &c_desc, &c_params, buffers);
-    if (status != 0 && t.last_error != nullptr && t.last_error() != nullptr) reason = valid_utf8(t.last_error());
+    const int status = table_.call(operation, desc.to_c_v2(), params.to_c(), buffers);
+    if (status != 0 && table_.last_error() != nullptr) reason = valid_utf8(table_.last_error());
     return status;
   }
 
  private:
   void* library_ = nullptr;
-  const bnh_impl_v1* table_ = nullptr;
+  plugin_table::PlainTable table_;
 };
 
 class PluginImplementation final : public UniformImplementation {
@@ -60,29 +51,32 @@ class PluginImplementation final : public UniformImplementation {
       sandbox_.emplace(path, options.timeout_seconds);
       name_ = sandbox_->name();
       description_ = sandbox_->description();
+      abi_version_ = sandbox_->abi_version();
     } else {
       in_process_.emplace(path);
-      name_ = valid_utf8(in_process_->table().name);
-      description_ = valid_utf8(in_process_->table().description != nullptr ? in_process_->table().description : "");
+      const plugin_table::PlainTable& table = in_process_->table();
+      name_ = valid_utf8(table.name());
+      description_ = valid_utf8(table.description() != nullptr ? table.description() : "");
+      abi_version_ = table.abi_version();
     }
   }
 
   std::string name() const override { return name_; }
   std::string description() const override { return description_; }
   bool supports(const TensorDesc& desc) const override {
-    const bnh_tensor_desc c_desc = desc.to_c();
-    if (sandbox_) return sandbox_->supports(c_desc);
-    const auto function = in_process_->table().supports;
-    return function == nullptr || function(&c_desc) != 0;
+    if (!expressible(desc)) return false;  // not asked: a version-1 plugin has no bf16 or f16
+    if (sandbox_) return sandbox_->supports(desc);
+    return in_process_->table().supports(desc.to_c_v2()) != 0;
   }
   bool supports(Operation operation) const override {
     if (sandbox_) return sandbox_->provides(operation);
-    return (plugin_table::provided_operations(in_process_->table()) >> static_cast<int>(operation) & 1u) != 0;
+    return (in_process_->table().operations() >> static_cast<int>(operation) & 1u) != 0;
   }
 
   void run(Operation operation, const TensorDesc& desc, const Params& params,
            const OperationBuffers& buffers) override {
     if (!supports(operation)) throw Unsupported(name_ + " does not provide " + to_string(operation));
+    if (!expressible(desc)) throw Unsupported(name_ + " speaks ABI version 1, which has no " + dtypes_label(desc) + " data");
     int status = 0;
     std::string reason;
     if (in_process_) {
@@ -104,7 +98,12 @@ class PluginImplementation final : public UniformImplementation {
   }
 
  private:
+  bool expressible(const TensorDesc& desc) const {
+    return abi_version_ != BNH_ABI_VERSION || plugin_table::expressible_in_v1(desc);
+  }
+
   std::string name_, description_;
+  std::uint32_t abi_version_ = BNH_ABI_VERSION;
   mutable std::optional<Sandbox> sandbox_;
   std::optional<InProcessPlugin> in_process_;
   std::string hung_[5];  // per operation: why it was given up on, empty while it behaves

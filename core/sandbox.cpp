@@ -50,6 +50,7 @@ Sandbox::Sandbox(std::string plugin_path, double timeout_seconds, bool synchroni
   name_ = valid_utf8(control_->name);
   description_ = valid_utf8(control_->description);
   operations_ = control_->operations;
+  abi_version_ = control_->abi_version;
   has_supports_ = control_->has_supports != 0;
 }
 
@@ -157,13 +158,13 @@ void Sandbox::fail(const std::string& what) {
   throw PluginFault(message);
 }
 
-bool Sandbox::supports(const bnh_tensor_desc& desc) {
+bool Sandbox::supports(const TensorDesc& desc) {
   const auto key = std::make_tuple(desc.n, desc.c, desc.h, desc.w, static_cast<int>(desc.layout),
-                                   static_cast<int>(desc.dtype));
+                                   static_cast<int>(desc.dtype), static_cast<int>(desc.stats_dtype()));
   if (const auto found = supported_.find(key); found != supported_.end()) return found->second;
   if (!has_supports_) return supported_[key] = true;
   if (worker_ < 0) start();
-  control_->desc = desc;
+  control_->desc = desc.to_c_v2();
   exchange(Message::supports, name_);
   return supported_[key] = control_->status != 0;
 }
@@ -242,7 +243,7 @@ int Sandbox::run(Operation operation, const TensorDesc& desc, const Params& para
   }
   control_->arena_bytes = arena_bytes_;
   control_->operation = static_cast<std::int32_t>(operation);
-  control_->desc = desc.to_c();
+  control_->desc = desc.to_c_v2();
   control_->params = params.to_c();
   std::copy(slots, slots + spec.count, control_->buffers);
   exchange(Message::call, what);

@@ -44,7 +44,11 @@ class Sandbox {
   const std::string& name() const { return name_; }
   const std::string& description() const { return description_; }
   bool provides(Operation operation) const;
-  bool supports(const bnh_tensor_desc& desc);  // asked once per distinct desc
+  // The ABI version of the plugin's table: 1 or 2 (a synchronized table: 1). The worker hands
+  // a version-1 table the descriptor without its statistics dtype: ask it nothing it cannot
+  // express (plugin_table::expressible_in_v1).
+  std::uint32_t abi_version() const { return abi_version_; }
+  bool supports(const TensorDesc& desc);  // asked once per distinct desc
 
   // Runs `operation` in the worker on copies of `buffers`, each sized, guarded and protected as
   // its entry in operation_spec(operation) says. Returns the plugin's status; `reason` gets its
@@ -84,6 +88,7 @@ class Sandbox {
   int worker_ = -1;
   std::uint32_t requests_ = 0;
   std::uint32_t operations_ = 0;
+  std::uint32_t abi_version_ = 1;
   bool has_supports_ = true;
   bool synchronized_ = false;
   // A synchronized call's: the communicator its collectives use, and the first one's failure.
@@ -92,7 +97,7 @@ class Sandbox {
   std::size_t exchange_mapped_ = 0;
   Communicator* communicator_ = nullptr;
   std::string collective_failure_;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int>, bool> supported_;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, int, int>, bool> supported_;
 };
 
 }  // namespace bnh

@@ -37,6 +37,7 @@ const char* phase_description(Phase phase, bool synchronized) {
     case Phase::loading: return "while loading (in its library constructors)";
     case Phase::getting_table:
       return synchronized ? "while loading (in bnh_sync_impl_v1_get)" : "while loading (in bnh_impl_v1_get)";
+    case Phase::getting_table_v2: return "while loading (in bnh_impl_v2_get)";
     case Phase::collective: return "in a collective (copying its values)";
     case Phase::supports: return "in supports()";
     case Phase::calling: return "";

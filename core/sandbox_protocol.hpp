@@ -15,6 +15,7 @@
 
 #include "bnh/operations.hpp"
 #include "bnh/plugin.h"
+#include "bnh/plugin_v2.h"
 
 namespace bnh::sandbox {
 
@@ -78,6 +79,7 @@ enum class Phase : std::int32_t {
   starting,
   loading,          // dlopen: the library's constructors run
   getting_table,    // bnh_impl_v1_get (bnh_sync_impl_v1_get)
+  getting_table_v2,  // bnh_impl_v2_get
   supports,
   calling,
   collective,       // copying a collective's values in or its results out
@@ -103,7 +105,7 @@ struct ControlBlock {
   // Written by the harness before a request.
   std::uint64_t arena_bytes;
   std::int32_t operation;  // the index of the operation in bnh::all_operations
-  bnh_tensor_desc desc;
+  bnh_tensor_desc_v2 desc;  // a version-1 table gets it without the statistics dtype
   bnh_params params;
   BufferSlot buffers[max_operation_buffers];  // as many as the operation has
   std::int32_t rank, size;  // a synchronized call's: what its bnh_communicator says
@@ -114,6 +116,7 @@ struct ControlBlock {
   // Written by the worker.
   Phase phase;
   std::int32_t status;
+  std::uint32_t abi_version;  // the plugin's table's: 1 or 2 (a synchronized table's: 1)
   std::uint32_t operations;  // bit k: operation k is provided
   std::uint32_t has_supports;
   char name[text_bytes], description[text_bytes], message[text_bytes];

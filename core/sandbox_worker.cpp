@@ -108,14 +108,19 @@ void protect_buffers(const bnh::OperationSpec& spec) {
   applied_arena = arena_mapped;
 }
 
-// The plugin's table: the plain one, or the synchronized one (--synchronized).
+// The plugin's table: the plain one (of either version), or the synchronized one (--synchronized).
 struct Plugin {
-  const bnh_impl_v1* plain = nullptr;
+  bnh::plugin_table::PlainTable plain;
   const bnh_sync_impl_v1* synchronized = nullptr;
 
+  int supports(const bnh_tensor_desc_v2& desc) const {
+    if (synchronized == nullptr) return plain.supports(desc);
+    const bnh_tensor_desc old = bnh::plugin_table::v1_desc(desc);
+    return synchronized->supports == nullptr ? 1 : synchronized->supports(&old);
+  }
   const char* last_error() const {
-    const auto function = plain != nullptr ? plain->last_error : synchronized->last_error;
-    return function != nullptr ? function() : "";
+    if (synchronized == nullptr) return plain.last_error();
+    return synchronized->last_error != nullptr ? synchronized->last_error() : "";
   }
 };
 
@@ -172,11 +177,10 @@ int run_call(const Plugin& plugin, const bnh::OperationSpec& spec) {
     const BufferSlot& slot = control->buffers[k];
     buffers[k] = slot.present != 0 ? arena + slot.data_offset : nullptr;
   }
-  if (plugin.plain != nullptr) {
-    return bnh::plugin_table::call(*plugin.plain, spec.operation, &control->desc, &control->params, buffers);
-  }
+  if (plugin.synchronized == nullptr) return plugin.plain.call(spec.operation, control->desc, control->params, buffers);
   const bnh_communicator communicator{nullptr, control->rank, control->size, all_gather, all_reduce_sum};
-  return bnh::sync_plugin_table::call(*plugin.synchronized, spec.operation, &communicator, &control->desc,
+  const bnh_tensor_desc desc = bnh::plugin_table::v1_desc(control->desc);
+  return bnh::sync_plugin_table::call(*plugin.synchronized, spec.operation, &communicator, &desc,
                                       &control->params, buffers);
 }
 
@@ -186,21 +190,39 @@ int run_call(const Plugin& plugin, const bnh::OperationSpec& spec) {
   _exit(0);
 }
 
-// The plugin's table, checked as bnh/plugin.h or bnh/plugin_sync.h asks; name and what it
-// provides go to the control block.
+// What the harness learns of a usable table: its name and what it provides.
 template <typename Table>
-const Table& checked_table(const char* symbol, void* library, std::string (*defect)(const Table*)) {
-  using Getter = const Table* (*)();
-  auto get = reinterpret_cast<Getter>(dlsym(library, symbol));
-  if (get == nullptr) refuse_library((std::string("does not export ") + symbol).c_str());
+void describe(const Table& table, std::uint32_t abi_version) {
+  copy_text(control->name, table.name);
+  copy_text(control->description, table.description);
+  control->abi_version = abi_version;
+  control->operations = bnh::plugin_table::provided_operations(table);
+  control->has_supports = table.supports != nullptr;
+}
+
+const bnh_sync_impl_v1* synchronized_table(void* library) {
+  using Getter = const bnh_sync_impl_v1* (*)();
+  auto get = reinterpret_cast<Getter>(dlsym(library, "bnh_sync_impl_v1_get"));
+  if (get == nullptr) refuse_library("does not export bnh_sync_impl_v1_get");
   control->phase = Phase::getting_table;
-  const Table* table = get();
-  if (const std::string reason = defect(table); !reason.empty()) refuse_library(reason.c_str());
-  copy_text(control->name, table->name);
-  copy_text(control->description, table->description);
-  control->operations = bnh::plugin_table::provided_operations(*table);
-  control->has_supports = table->supports != nullptr;
-  return *table;
+  const bnh_sync_impl_v1* table = get();
+  if (const std::string reason = bnh::sync_plugin_table::defect(table); !reason.empty()) refuse_library(reason.c_str());
+  describe(*table, BNH_SYNC_ABI_VERSION);
+  return table;
+}
+
+bnh::plugin_table::PlainTable plain_table(void* library) {
+  bnh::plugin_table::PlainTable table;
+  const std::string reason = bnh::plugin_table::find_table(library, table, [](const char* symbol) {
+    control->phase = std::strcmp(symbol, "bnh_impl_v2_get") == 0 ? Phase::getting_table_v2 : Phase::getting_table;
+  });
+  if (!reason.empty()) refuse_library(reason.c_str());
+  if (table.v2 != nullptr) {
+    describe(*table.v2, BNH_ABI_VERSION_2);
+  } else {
+    describe(*table.v1, BNH_ABI_VERSION);
+  }
+  return table;
 }
 
 Plugin load(const char* path, bool synchronized) {
@@ -214,9 +236,9 @@ Plugin load(const char* path, bool synchronized) {
   }
   Plugin plugin;
   if (synchronized) {
-    plugin.synchronized = &checked_table("bnh_sync_impl_v1_get", library, bnh::sync_plugin_table::defect);
+    plugin.synchronized = synchronized_table(library);
   } else {
-    plugin.plain = &checked_table("bnh_impl_v1_get", library, bnh::plugin_table::defect);
+    plugin.plain = plain_table(library);
   }
   return plugin;
 }
@@ -234,7 +256,6 @@ int main(int argc, char** argv) {
   control = static_cast<ControlBlock*>(block);
   install_fault_handlers();
   const Plugin plugin = load(argv[argc - 1], synchronized);
-  const auto supports = plugin.plain != nullptr ? plugin.plain->supports : plugin.synchronized->supports;
   control->phase = Phase::idle;
   send_message(Message::ready);
   std::uint32_t served = 0;  // the request being answered, for the harness's busy-wait
@@ -246,7 +267,7 @@ int main(int argc, char** argv) {
     control->fault_in_arena = 0;
     if (request == Message::supports) {
       control->phase = Phase::supports;
-      control->status = supports == nullptr ? 1 : supports(&control->desc);
+      control->status = plugin.supports(control->desc);
     } else if (request == Message::call) {
       const bnh::OperationSpec* spec = operation_of(control->operation);
       if (spec == nullptr) _exit(112);  // the harness names only the five operations

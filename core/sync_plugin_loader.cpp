@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "bnh/sync_implementation.hpp"
+#include "core/plugin_table.hpp"
 #include "core/sandbox.hpp"
 
 namespace bnh {
@@ -30,8 +31,9 @@ class SyncPlugin final : public SyncImplementation {
   std::string name() const override { return loader_.name(); }
   std::string description() const override { return loader_.description(); }
   bool supports(const TensorDesc& desc) const override {
+    if (!plugin_table::expressible_in_v1(desc)) return false;  // bnh/plugin_sync.h: f32 and f64 only
     const std::lock_guard<std::mutex> lock(loader_mutex_);
-    return loader_.supports(desc.to_c());
+    return loader_.supports(desc);
   }
   bool supports(Operation operation) const override { return loader_.provides(operation); }
 
@@ -39,6 +41,7 @@ class SyncPlugin final : public SyncImplementation {
            const OperationBuffers& buffers) override {
     const std::string on_rank = " on rank " + std::to_string(communicator.rank());
     if (!supports(operation)) throw Unsupported(name() + " does not provide " + to_string(operation));
+    if (!plugin_table::expressible_in_v1(shard)) throw Unsupported(name() + " has no " + dtypes_label(shard) + " data");
     RankWorker& worker = worker_of(communicator.rank());
     std::string& hung = worker.hung[static_cast<int>(operation)];
     if (!hung.empty()) throw PluginFault(hung + " on an earlier call; not called again");

@@ -8,6 +8,8 @@
 #ifndef BNH_PLUGIN_V2_H
 #define BNH_PLUGIN_V2_H
 
+#include <string.h>
+
 #include "bnh/plugin.h"
 
 #define BNH_ABI_VERSION_2 2
@@ -58,8 +60,77 @@ typedef struct {
   const char *(*last_error)(void);
 } bnh_impl_v2;
 
-/* The one exported symbol of a version-2 plugin. */
+/* The one exported symbol of a version-2 plugin. When a library exports both bnh_impl_v2_get
+   and bnh_impl_v1_get, the harness takes version 2. */
 const bnh_impl_v2 *bnh_impl_v2_get(void);
+
+/* Conveniences, not part of the binary interface: exact widening of a bf16 or f16 element to
+   float, and rounding of a float to the nearest bf16 or f16, ties to even (the rounding the
+   harness expects of every stored output). f16 keeps its subnormals and overflows to infinity
+   from 65520 (65504 + half a unit) up; NaN stays NaN. */
+static inline float bnh_f32_from_bits(uint32_t bits) {
+  float value;
+  memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+static inline uint32_t bnh_f32_bits(float value) {
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+static inline float bnh_bf16_to_f32(uint16_t element) { return bnh_f32_from_bits((uint32_t)element << 16); }
+
+static inline uint16_t bnh_f32_to_bf16(float value) {
+  const uint32_t bits = bnh_f32_bits(value);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((bits >> 16) | 0x0040u); /* quiet NaN */
+  /* Adding 0x7FFF, plus the lowest kept bit, carries into the kept bits exactly when the
+     dropped half is above a tie, or a tie with an odd kept part. */
+  return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+static inline float bnh_f16_to_f32(uint16_t element) {
+  const uint32_t sign = (uint32_t)(element & 0x8000u) << 16;
+  const uint32_t exponent = (element >> 10) & 0x1Fu;
+  uint32_t fraction = element & 0x3FFu, bits;
+  if (exponent == 0x1Fu) {
+    bits = sign | 0x7F800000u | (fraction << 13); /* infinity or NaN */
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112u) << 23) | (fraction << 13); /* rebias: 15 -> 127 */
+  } else if (fraction == 0) {
+    bits = sign;
+  } else { /* a subnormal, fraction * 2^-24: normalised, it is a float of exponent 113 - shifts */
+    uint32_t biased = 113u;
+    while ((fraction & 0x400u) == 0) {
+      fraction <<= 1;
+      --biased;
+    }
+    bits = sign | (biased << 23) | ((fraction & 0x3FFu) << 13);
+  }
+  return bnh_f32_from_bits(bits);
+}
+
+static inline uint16_t bnh_f32_to_f16(float value) {
+  uint32_t bits = bnh_f32_bits(value);
+  const uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+  bits &= 0x7FFFFFFFu;
+  if (bits > 0x7F800000u) return (uint16_t)(sign | 0x7E00u); /* NaN */
+  if (bits >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* 65520 and up: infinity */
+  if (bits >= 0x38800000u) { /* 2^-14 and up: a normal f16; rebias 127 -> 15, keep 10 bits */
+    bits -= 0x38000000u;
+    return (uint16_t)(sign | ((bits + 0x0FFFu + ((bits >> 13) & 1u)) >> 13));
+  }
+  if (bits < 0x33000000u) return sign; /* below 2^-25, half the least subnormal: zero */
+  { /* a subnormal: the value in units of 2^-24 is the significand shifted right */
+    const uint32_t significand = (bits & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - (bits >> 23);
+    const uint32_t half = 1u << (shift - 1), rest = significand & ((1u << shift) - 1);
+    uint32_t units = significand >> shift;
+    if (rest > half || (rest == half && (units & 1u) != 0)) ++units; /* may reach 2^-14: 0x400 */
+    return (uint16_t)(sign | units);
+  }
+}
 
 #ifdef __cplusplus
 }
