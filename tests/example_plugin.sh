@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The example plugin end to end, as a new user meets it: install bnharness, build the example
-# against the installed package, check it and see it pass; check its synchronized variant on
-# simulated ranks and under mpirun (when there is one); break one line of its backward and see
-# bnh check and bnh gradcheck fail, naming the culprit and the command that reproduces it.
+# against the installed package, check it and see it pass, and its bf16 path in bf16; check its
+# synchronized variant on simulated ranks and under mpirun (when there is one); break one line
+# of its backward and see bnh check and bnh gradcheck fail, naming the culprit and the command
+# that reproduces it.
 #   tests/example_plugin.sh BUILD_DIR SOURCE_DIR
 set -u
 build_dir=$(cd "$1" && pwd) source_dir=$(cd "$2" && pwd)
@@ -26,6 +27,12 @@ output=$("$bnh" check --plugin "$plugin" --cases 40 --seed 5 2>&1) || fail "bnh 
 grep -q "all properties hold" <<<"$output" || fail "bnh check of the example did not say all properties hold"
 "$bnh" gradcheck --plugin "$plugin" --shape 3,4,2,2 >/dev/null || fail "bnh gradcheck of the example"
 ctest --test-dir "$work/example" --output-on-failure >/dev/null || fail "the example's own conformance test"
+
+# 1b. Its bf16 path (ABI version 2, f32 statistics): passes bnh check in bf16.
+bf16_plugin="$work/example/libmy_batchnorm_bf16.so"
+output=$("$bnh" check --plugin "$bf16_plugin" --dtype bf16 --cases 40 --seed 5 2>&1) ||
+  fail "bnh check --dtype bf16 of the example's bf16 path: $output"
+grep -q "all properties hold" <<<"$output" || fail "bnh check --dtype bf16 of the example's bf16 path did not say all properties hold"
 
 # 2. The synchronized variant: on three simulated ranks, then as three MPI processes.
 sync_plugin="$work/example/libmy_sync_batchnorm.so"
