@@ -83,8 +83,9 @@ T narrowed(Compute<T> value) {
 inline Floats widen_bfloat16(const Halfwords& bits) {
 #if defined(__AVX512F__)
   // One widening of the whole vector: compilers tuned for 256-bit vectors split the generic
-  // form below in two.
-  return reinterpret_cast<Floats>(_mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(bits)), 16));
+  // form below in two. (The all-lanes masks spare GCC 12 a false "may be used uninitialized".)
+  const __m512i words = _mm512_maskz_cvtepu16_epi32(0xffff, reinterpret_cast<__m256i>(bits));
+  return reinterpret_cast<Floats>(_mm512_maskz_slli_epi32(0xffff, words, 16));
 #else
   return reinterpret_cast<Floats>(__builtin_convertvector(bits, Words) << 16);
 #endif
@@ -99,11 +100,11 @@ inline Halfwords narrow_bfloat16_by_integers(const Floats& value) {
 }
 
 inline Halfwords narrow_bfloat16(const Floats& value) {
-#if defined(__AVX512BF16__) && defined(__AVX512F__)
-  const __m512i bits = reinterpret_cast<__m512i>(value);
-  const __mmask16 subnormal = _mm512_test_epi32_mask(bits, _mm512_set1_epi32(0x007fffff)) &
-                              _mm512_testn_epi32_mask(bits, _mm512_set1_epi32(0x7f800000));
-  if (subnormal == 0) return reinterpret_cast<Halfwords>(_mm512_cvtneps_pbh(reinterpret_cast<__m512>(value)));
+#if defined(__AVX512BF16__) && defined(__AVX512DQ__)
+  constexpr int subnormal_class = 0x20;  // vfpclassps: the lanes that hold an f32 subnormal
+  if (_mm512_fpclass_ps_mask(reinterpret_cast<__m512>(value), subnormal_class) == 0) {
+    return reinterpret_cast<Halfwords>(_mm512_cvtneps_pbh(reinterpret_cast<__m512>(value)));
+  }
 #endif
   return narrow_bfloat16_by_integers(value);
 }

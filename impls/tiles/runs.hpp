@@ -162,7 +162,7 @@ class GroupPrefetch {
 // When y is streamed (x and y larger than the cache), the statistics pass only reads memory and
 // the normalize pass only writes it: one after the other, a core would leave the read bandwidth
 // idle half the time and the write bandwidth the other half. So while a group is normalized,
-// the next group's x is prefetched, a line for each line of y written, every 256 elements: the
+// the next group's x is prefetched, a line for each line of y written, every 1 KiB of y: the
 // reads of one group overlap the writes of the one before, as in a copy. (Coarser bursts lose
 // the overlap; the groups are sized for two groups' x in L2: `blocks` built with
 // tensors_touched = 2.) Prefetching changes no result. Only where runs are whole cache lines:
@@ -170,7 +170,8 @@ class GroupPrefetch {
 template <typename T, typename Finish>
 void forward_channels(const Geometry& g, const T* x, T* y, const RunBlocks& blocks, std::int64_t first,
                       std::int64_t end, Finish&& finish, AffineCoefficients<T>& affine, bool stream) {
-  constexpr std::int64_t piece = 256;  // elements normalized between two bursts of prefetches
+  // Elements normalized between two bursts of prefetches: 1 KiB of y, whatever the element size.
+  constexpr std::int64_t piece = 1024 / static_cast<std::int64_t>(sizeof(T));
   const bool prefetch = stream && g.run_length * static_cast<std::int64_t>(sizeof(T)) % cache_line_bytes == 0;
   Moments block_part[max_channels_per_group], channel[max_channels_per_group];
   for (std::int64_t group = first; group < end; group += blocks.channels_per_group) {
