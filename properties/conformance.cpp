@@ -309,6 +309,8 @@ PropertyResult run_property(Implementation& impl, const Property& property,
     std::uint64_t run = 0;
     for (const TensorDesc& kind : kinds) {
       if (tally.failed) break;
+      const auto& only = options.realistic_dtypes;
+      if (!only.empty() && std::find(only.begin(), only.end(), DTypeChoice::of(kind)) == only.end()) continue;
       const auto realistic = rc::gen::map(gen_realistic_case_spec(realistic_limits), [kind, realistic_limits](CaseSpec spec) {
         DTypeChoice::of(kind).apply(spec.desc);
         spec.desc.layout = kind.layout;

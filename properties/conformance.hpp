@@ -32,8 +32,10 @@ struct ConformanceOptions {
   // false: bad input accepted silently is reported, not failed (plugins, unless --strict).
   // Misbehaviour on bad input fails either way.
   bool strict_input = true;
-  // Property::realistic_cases cases of realistic size per dtype and layout, after the small ones.
+  // Property::realistic_cases cases of realistic size per dtype and layout, after the small ones,
+  // for the dtypes of realistic_dtypes that are among `dtypes` (empty: all of `dtypes`).
   bool realistic = true;
+  std::vector<DTypeChoice> realistic_dtypes;
   // Synchronized runs (properties/sync_conformance.hpp): the ranks the cases' shard splits are
   // drawn for, or the split forced on every case (ShapeLimits), and a call made with each case
   // before its check (it sets the implementation's split).

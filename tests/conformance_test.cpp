@@ -89,6 +89,13 @@ TEST_P(Conformance, PropertyHolds) {
   ConformanceOptions options;
   options.cases = 200;
   options.max_elements = 2048;
+  // As bnh check by default: small cases of 16-bit data with f32 statistics beside f32 and
+  // f64, realistic sizes in f32 and f64. The peers' 16-bit findings are their own
+  // (docs/peers.md): they run in f32 and f64 here.
+  if (registered_role(GetParam().implementation) != Role::peer) {
+    options.dtypes = {DType::f32, DType::f64, DType::bf16, DType::f16};
+    options.realistic_dtypes = {DType::f32, DType::f64};
+  }
   const PropertyResult result = run_property(*impl, find_property(GetParam().property), options);
   std::cout << "  " << result.cases << " cases, " << result.seconds << " s\n";
   EXPECT_NE(result.status, PropertyResult::Status::failed)
@@ -358,6 +365,18 @@ TEST(ConformanceVerdicts, RealisticCasesRunPerDtypeAndLayoutAfterTheSmallOnes) {
   EXPECT_EQ(result.status, PropertyResult::Status::passed);
   EXPECT_EQ(result.cases, 10 + 3 * 2);  // f64 in nchw and nhwc
   EXPECT_EQ(counted_cases, 16);
+}
+
+TEST(ConformanceVerdicts, RealisticCasesRunOnlyForTheRealisticDtypes) {
+  const auto impl = make_implementation("naive");
+  ConformanceOptions options = quick();
+  options.cases = 10;
+  options.dtypes = {DType::f32, DType::f64};
+  options.realistic = true;
+  options.realistic_dtypes = {DType::f64, DType::bf16};  // bf16 is not among the dtypes
+  counted_cases = fail_after = 0;
+  const auto result = run_property(*impl, counting, options);
+  EXPECT_EQ(result.cases, 10 + 3 * 2);  // f64 in nchw and nhwc
 }
 
 TEST(ConformanceVerdicts, ARealisticCaseThatFailsIsReportedLikeAnyFailure) {
