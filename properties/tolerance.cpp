@@ -129,6 +129,24 @@ ChannelSizes channel_sizes(const Case& tc) {
   return sizes;
 }
 
+// Pure mode: a per-channel value v held in the statistics dtype S errs by u_S max(|v|, least
+// normal of S), not u_S |v| (below the least normal its rounding is absolute: half a subnormal
+// step). The scale of an output computed from v then gains |d output / d v| times that least
+// normal; 0 where S is f32 or f64 (the least normal term is the output's eta there).
+double held_statistics_floor(const TensorDesc& desc) {
+  const DType stats = desc.stats_dtype();
+  return is_reduced(stats) ? std::ldexp(1.0, format_of(stats).min_exponent - 1) : 0;
+}
+
+// y = gamma (r (x - mean) invstd + d) + beta from a mean, a variance (or invstd = 1 / sigma), r
+// and d each held in S: the sensitivities gamma r / sigma, gamma r xhat / (2 sigma^2),
+// gamma r xhat sigma, gamma xhat and gamma (the last two for renorm), times the floor.
+double y_floor_term(double floor, double gamma, double r, double xhat, double sigma, bool renorm) {
+  if (floor == 0) return 0;
+  const double normalization = r * (1 / sigma + xhat / (sigma * sigma) + xhat * sigma);
+  return std::fabs(gamma) * floor * (normalization + (renorm ? xhat + 1 : 0));
+}
+
 template <typename Scale>
 std::vector<double> per_element(const TensorDesc& desc, Scale&& scale_of) {
   std::vector<double> scales(desc.elements());
@@ -158,11 +176,15 @@ ForwardScales forward_scales(const Case& tc, const std::vector<double>& r, const
     const double sigma_running = std::sqrt(tc.running_var[c] + tc.params.eps);
     return std::fabs(d[c]) + (sizes.max_abs_x[c] + std::fabs(tc.running_mean[c])) / sigma_running;
   };
+  const double floor = held_statistics_floor(desc);
   ForwardScales scales;
+  // The mean's error moves y by kappa; invstd's, whose allowance is relative kappa (a merged or
+  // updated variance errs by u kappa: docs/tolerances.md), by |xhat| kappa.
   scales.y = per_element(desc, [&](std::int64_t i, std::int64_t c) {
     const double xhat = std::fabs(tc.x[i] - sizes.mean[c]) / sizes.sigma[c];
-    return std::fabs(tc.gamma[c]) * (r_of(c) * (xhat + sizes.kappa(c)) + shift_of(c)) +
-           std::fabs(tc.beta[c]);
+    const double kappa = sizes.kappa(c);
+    return std::fabs(tc.gamma[c]) * (r_of(c) * ((xhat + 1) * kappa + xhat) + shift_of(c)) +
+           std::fabs(tc.beta[c]) + y_floor_term(floor, tc.gamma[c], r_of(c), xhat, sizes.sigma[c], renorm);
   });
   scales.save_mean = per_channel(desc, [&](std::int64_t c) { return sizes.max_abs_x[c]; });
   scales.save_invstd = per_channel(desc, [&](std::int64_t c) { return sizes.kappa(c) / sizes.sigma[c]; });
@@ -181,10 +203,12 @@ ForwardScales forward_scales(const Case& tc, const std::vector<double>& r, const
 }
 
 std::vector<double> inference_scales(const Case& tc) {
+  const double floor = held_statistics_floor(tc.desc);
   return per_element(tc.desc, [&](std::int64_t i, std::int64_t c) {
-    const double invstd = 1 / std::sqrt(tc.running_var[c] + tc.params.eps);
-    return std::fabs(tc.gamma[c]) * (std::fabs(tc.x[i]) + std::fabs(tc.running_mean[c])) * invstd +
-           std::fabs(tc.beta[c]);
+    const double sigma = std::sqrt(tc.running_var[c] + tc.params.eps);
+    const double terms = (std::fabs(tc.x[i]) + std::fabs(tc.running_mean[c])) / sigma;
+    return std::fabs(tc.gamma[c]) * terms + std::fabs(tc.beta[c]) +
+           y_floor_term(floor, tc.gamma[c], 1, terms, sigma, false);
   });
 }
 
