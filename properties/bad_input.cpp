@@ -78,14 +78,17 @@ std::vector<BadInput> bad_inputs() {
 }
 
 void present_bad_input(Implementation& impl, const BadInput& bad) {
-  // Doubles are large enough for either dtype.
+  // Room for the largest dtype, each value stored in its buffer's dtype (zeros when the dtype
+  // code itself is the bad input).
   const OperationSpec& spec = operation_spec(bad.operation);
   std::vector<double> storage[max_operation_buffers];
   OperationBuffers buffers;
   for (std::size_t k = 0; k < spec.count; ++k) {
     const BufferSpec& buffer = spec.buffers[k];
     const bool running_var = std::string_view(buffer.name) == "running_var";
-    storage[k].assign(buffer.extent == Extent::tensor ? 256 : 64, running_var ? bad.running_var : 0.5);
+    const std::vector<double> values(buffer.extent == Extent::tensor ? 256 : 64, running_var ? bad.running_var : 0.5);
+    storage[k].assign(values.size(), 0.0);
+    store_values(dtype_of(buffer.extent, bad.desc), values.data(), values.size(), storage[k].data());
     buffers[k] = storage[k].data();
   }
   if (bad.null_x) buffers[static_cast<std::size_t>(spec.index_of("x"))] = nullptr;
@@ -98,9 +101,10 @@ InputValidation check_input_validation(Implementation& impl) {
   for (BadInput bad : bad_inputs()) {
     if (!impl.supports(bad.operation)) continue;
     const bool known_dtype = bad.desc.dtype == DType::f32 || bad.desc.dtype == DType::f64;
-    for (DType dtype : {DType::f32, DType::f64}) {
-      // An entry whose dtype code is the bad input keeps it; the others run in each dtype the
-      // implementation has (asked with a well-formed shape, since the bad one is the point).
+    for (DType dtype : all_dtypes) {
+      // An entry whose dtype code is the bad input keeps it; the others run in each data dtype
+      // the implementation has, with its default statistics dtype (asked with a well-formed
+      // shape, since the bad one is the point).
       if (known_dtype) bad.desc.dtype = dtype;
       TensorDesc probe{2, 1, 1, 1, Layout::nchw, dtype};
       if (!impl.supports(probe)) continue;
