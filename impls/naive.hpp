@@ -15,6 +15,14 @@
 // implementation that differs in one place.
 #pragma once
 
+// naive's double arithmetic is evaluated as written, with no fused multiply-add, so that its
+// results do not depend on the compiler's contraction choices: each bf16 or f16 output is then
+// the f64 run's output rounded once, in every build.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <cmath>
 #include <cstdint>
 
@@ -195,3 +203,7 @@ struct Naive : Textbook<Naive> {
 };
 
 }  // namespace bnh::naive
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
