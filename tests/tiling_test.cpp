@@ -256,6 +256,10 @@ std::vector<float> narrowing_cases() {
     values.push_back(std::ldexp(significand(random), exponent(random)) * (i % 2 == 0 ? 1.0f : -1.0f));
   }
   values.resize((values.size() + 2 * lanes - 1) / (2 * lanes) * (2 * lanes), 1.0f);
+  // Pairs of vectors with one f32 subnormal in either vector only, the other all normal.
+  for (std::int64_t at : {std::int64_t{1}, lanes + 1}) {
+    for (std::int64_t l = 0; l < 2 * lanes; ++l) values.push_back(l == at ? 0x1.8p-130f : 1.0f + 0x1p-9f * l);
+  }
   return values;
 }
 
@@ -271,7 +275,7 @@ bool narrowed_as_expected(std::uint16_t bits, std::uint16_t expected, float valu
 template <typename Reduced>
 void expect_narrowing_as_bnh(std::uint16_t exponent_mask, std::uint16_t quiet) {
   const std::vector<float> values = narrowing_cases();
-  alignas(64) Reduced stored[2 * lanes], streamed[2 * lanes];
+  alignas(64) Reduced stored[2 * lanes], streamed[2 * lanes], paired[2 * lanes], paired_streamed[2 * lanes];
   std::int64_t failures = 0;
   for (std::size_t at = 0; at < values.size() && failures < 10; at += 2 * lanes) {
     Floats vectors[2];
@@ -281,11 +285,14 @@ void expect_narrowing_as_bnh(std::uint16_t exponent_mask, std::uint16_t quiet) {
     store_narrowed(stored + lanes, vectors[1]);
     stream_narrowed(streamed, vectors[0]);
     stream_narrowed(streamed + lanes, vectors[1]);
+    store_narrowed_pair(paired, vectors[0], vectors[1]);
+    stream_narrowed_pair(paired_streamed, vectors[0], vectors[1]);
     finish_streaming();
     for (std::int64_t l = 0; l < 2 * lanes; ++l) {
       const float value = values[at + l];
       const std::uint16_t expected = Reduced(value).bits();
-      std::vector<std::uint16_t> got = {stored[l].bits(), streamed[l].bits(), narrowed<Reduced>(value).bits()};
+      std::vector<std::uint16_t> got = {stored[l].bits(), streamed[l].bits(), paired[l].bits(),
+                                        paired_streamed[l].bits(), narrowed<Reduced>(value).bits()};
       if (l < lanes) got.push_back(converted[l]);
       if constexpr (std::is_same_v<Reduced, bfloat16>) {
         if (l < lanes) got.push_back(narrow_bfloat16_by_integers(vectors[0])[l]);
@@ -320,6 +327,26 @@ void expect_widening_as_bnh() {
       }
     }
   }
+}
+
+// load_widened_pair takes bf16 as even and odd elements, the other types as two vectors in turn.
+template <typename T>
+void expect_pairs_widened_in_their_order() {
+  std::vector<T> data(2 * lanes);
+  for (std::int64_t i = 0; i < 2 * lanes; ++i) data[i] = T(static_cast<float>(i + 1));
+  Vector<Compute<T>> first, second;
+  load_widened_pair(data.data(), first, second);
+  for (std::int64_t l = 0; l < lanes; ++l) {
+    const bool interleaved = std::is_same_v<T, bfloat16>;
+    EXPECT_EQ(first[l], interleaved ? 2 * l + 1 : l + 1) << l;
+    EXPECT_EQ(second[l], interleaved ? 2 * l + 2 : lanes + l + 1) << l;
+  }
+}
+
+TEST(Conversions, PairsWidenInTheirDocumentedOrder) {
+  expect_pairs_widened_in_their_order<bfloat16>();
+  expect_pairs_widened_in_their_order<float16>();
+  expect_pairs_widened_in_their_order<float>();
 }
 
 TEST(Conversions, WideningFromBfloat16IsExact) { expect_widening_as_bnh<bfloat16>(); }

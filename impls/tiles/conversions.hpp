@@ -30,9 +30,11 @@ inline constexpr bool is_reduced_v = std::is_same_v<T, bfloat16> || std::is_same
 template <typename T>
 using Compute = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-// `lanes` 16-bit values (half a vector), and as many 32-bit ones (a whole vector).
+// `lanes` 16-bit values (half a vector), and as many 32-bit ones (a whole vector); 2 * lanes
+// 16-bit values (a whole vector: two vectors of data narrowed).
 typedef std::uint16_t Halfwords __attribute__((vector_size(vector_bytes / 2)));
 typedef std::uint32_t Words __attribute__((vector_size(vector_bytes)));
+typedef std::uint16_t HalfwordPair __attribute__((vector_size(vector_bytes)));
 
 // ---------------------------------------------------------------------------------------------
 // One element
@@ -187,6 +189,67 @@ void stream_narrowed(T* p, const Vector<Compute<T>>& value) {
   }
 }
 
+// Two vectors' worth, p[0, 2 * lanes), widened, for sums that may take the elements in any
+// order (dy and x paired alike): bf16 as its even elements (p[2l] in first) and its odd ones
+// (p[2l + 1] in second), a shift and a mask of one load, one step fewer per vector than
+// widening each half in order; f32 and f16 as the two vectors in turn.
+template <typename T>
+void load_widened_pair(const T* p, Vector<Compute<T>>& first, Vector<Compute<T>>& second) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    Words words;
+    std::memcpy(&words, p, sizeof words);
+    first = reinterpret_cast<Floats>(words << 16);
+    second = reinterpret_cast<Floats>(words & 0xffff0000u);
+  } else {
+    first = load_widened(p);
+    second = load_widened(p + vector_elements<Compute<T>>);
+  }
+}
+
+// Two vectors of f32 results narrowed to bf16 in one vector, first then second: AVX-512 BF16's
+// two-source conversion where neither holds an f32 subnormal (one test for both).
+inline HalfwordPair narrow_bfloat16_pair(const Floats& first, const Floats& second) {
+#if defined(__AVX512BF16__) && defined(__AVX512DQ__)
+  constexpr int subnormal_class = 0x20;
+  const __mmask16 subnormal = _mm512_fpclass_ps_mask(reinterpret_cast<__m512>(first), subnormal_class) |
+                              _mm512_fpclass_ps_mask(reinterpret_cast<__m512>(second), subnormal_class);
+  if (subnormal == 0) {
+    return reinterpret_cast<HalfwordPair>(
+        _mm512_cvtne2ps_pbh(reinterpret_cast<__m512>(second), reinterpret_cast<__m512>(first)));
+  }
+#endif
+  const Halfwords halves[2] = {narrow_bfloat16(first), narrow_bfloat16(second)};
+  HalfwordPair pair;
+  std::memcpy(&pair, halves, sizeof pair);
+  return pair;
+}
+
+// p[0, 2 * lanes) = first, second, narrowed (bf16 or f16 data): bf16 in one store.
+template <typename T>
+void store_narrowed_pair(T* p, const Floats& first, const Floats& second) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    const HalfwordPair bits = narrow_bfloat16_pair(first, second);
+    std::memcpy(static_cast<void*>(p), &bits, sizeof bits);
+  } else {
+    store_narrowed(p, first);
+    store_narrowed(p + lanes, second);
+  }
+}
+
+// As store_narrowed_pair, with non-temporal stores to an address aligned to the bytes stored:
+// bf16 on an AVX-512 target a whole cache line at once.
+template <typename T>
+void stream_narrowed_pair(T* p, const Floats& first, const Floats& second) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(p), reinterpret_cast<__m512i>(narrow_bfloat16_pair(first, second)));
+    return;
+  }
+#endif
+  stream_narrowed(p, first);
+  stream_narrowed(p + lanes, second);
+}
+
 // Elements p[0, lanes) in double, the first half in `low` (simd.hpp's load_lanes, for bf16
 // and f16).
 template <typename T, typename = std::enable_if_t<is_reduced_v<T>>>
@@ -207,10 +270,16 @@ void store_elements(T* out, std::int64_t n, bool stream, Element&& element, Vect
       out[k] = narrowed<T>(element(k));
     }
     const std::int64_t lines_end = k + (n - k) / line_elements<T> * line_elements<T>;
-    for (; k < lines_end; k += width) stream_narrowed(out + k, vector(k));
+    if constexpr (is_reduced_v<T>) {
+      // A line holds a whole number of pairs of vectors of 16-bit results.
+      for (; k < lines_end; k += 2 * width) stream_narrowed_pair(out + k, vector(k), vector(k + width));
+    } else {
+      for (; k < lines_end; k += width) stream_narrowed(out + k, vector(k));
+    }
   }
   if constexpr (is_reduced_v<T>) {
-    // The compiler leaves the narrowing loop below scalar: whole vectors first.
+    // The compiler leaves the narrowing loop below scalar: whole vectors first, two at a time.
+    for (; k + 2 * width <= n; k += 2 * width) store_narrowed_pair(out + k, vector(k), vector(k + width));
     for (; k + width <= n; k += width) store_narrowed(out + k, vector(k));
   }
   for (; k < n; ++k) out[k] = narrowed<T>(element(k));

@@ -126,15 +126,40 @@ inline void add_short_sums(const Floats& d0, const Floats& d1, const Floats& d2,
   sums.add((d0 + d1) + (d2 + d3), (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
 }
 
+// The same of eight vectors, pairwise: ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)).
+inline void add_short_sums_of_eight(const Floats (&d)[8], WidenedPair& sums) {
+  const Floats first = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
+  const Floats second = ((d[0] * d[0] + d[1] * d[1]) + (d[2] * d[2] + d[3] * d[3])) +
+                        ((d[4] * d[4] + d[5] * d[5]) + (d[6] * d[6] + d[7] * d[7]));
+  sums.add(first, second);
+}
+
+// Vectors (run view) or rows (row view) per short partial sum of the statistics: eight for bf16
+// and f16, whose conversions leave each element's work heavier, so that the widening of the
+// partial sums to double is spread over twice the elements; four for f32. The run view's
+// gradient sums take as many. Either is a handful of f32 roundings per element
+// (moments.hpp).
+template <typename T>
+inline constexpr std::int64_t short_sum_vectors = is_reduced_v<T> ? 8 : 4;
+
 // The sums of d = x - shift (first) and of d^2 (second) over stretches of an f32 run-view
-// channel (f32, bf16 or f16 data), in short f32 partial sums of four consecutive elements per
-// lane (moments.hpp).
+// channel (f32, bf16 or f16 data), in short f32 partial sums of short_sum_vectors<T> vectors
+// (moments.hpp): four consecutive elements per lane, or for 16-bit data eight of each 8 * lanes
+// elements, summed pairwise.
 struct ShortDeviationLanes : WidenedPair {
   template <typename T>
   void add(const T* in, std::int64_t length, float shift) {
     const Floats s = broadcast(shift);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
+    if constexpr (short_sum_vectors<T> == 8) {
+      for (; i + 8 * lanes <= length; i += 8 * lanes) {
+        Floats d[8];
+        for (std::int64_t v = 0; v < 8; v += 2) load_widened_pair(in + i + v * lanes, d[v], d[v + 1]);
+        for (Floats& deviation : d) deviation -= s;
+        add_short_sums_of_eight(d, sums);
+      }
+    }
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
       add_short_sums(load_widened(in + i) - s, load_widened(in + i + lanes) - s, load_widened(in + i + 2 * lanes) - s,
                      load_widened(in + i + 3 * lanes) - s, sums);
@@ -157,16 +182,30 @@ struct ShortDeviationLanes : WidenedPair {
 };
 
 // The sums of dy (first) and of dy * (x - m) (second) over stretches of a run-view channel of
-// f32, bf16 or f16 data, m its mean rounded to f32: four consecutive elements per lane summed in f32,
-// (t0 + t1) + (t2 + t3), as the row view does and for the same reasons (rows.hpp,
-// row_gradient_sums): a handful of f32 roundings per element before double, and
-// sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
+// f32, bf16 or f16 data, m its mean rounded to f32: short f32 partial sums of
+// short_sum_vectors<T> vectors, (t0 + t1) + (t2 + t3) and so on, as the row view does and for the
+// same reasons (rows.hpp, row_gradient_sums): a handful of f32 roundings per element before
+// double, and sum dy (x - mean) = sum dy (x - m) + (m - mean) sum dy corrected in double.
 struct ShortGradientLanes : WidenedPair {
   template <typename T>
   void add(const T* dy, const T* x, std::int64_t length, float centre) {
     const Floats m = broadcast(centre);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
+    if constexpr (short_sum_vectors<T> == 8) {
+      for (; i + 8 * lanes <= length; i += 8 * lanes) {
+        Floats g[8], d[8];
+        for (std::int64_t v = 0; v < 8; v += 2) {
+          load_widened_pair(dy + i + v * lanes, g[v], g[v + 1]);
+          load_widened_pair(x + i + v * lanes, d[v], d[v + 1]);
+        }
+        for (Floats& deviation : d) deviation -= m;
+        const Floats first = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
+        const Floats second = ((g[0] * d[0] + g[1] * d[1]) + (g[2] * d[2] + g[3] * d[3])) +
+                              ((g[4] * d[4] + g[5] * d[5]) + (g[6] * d[6] + g[7] * d[7]));
+        sums.add(first, second);
+      }
+    }
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
       const Floats g0 = load_widened(dy + i), g1 = load_widened(dy + i + lanes);
       const Floats g2 = load_widened(dy + i + 2 * lanes), g3 = load_widened(dy + i + 3 * lanes);

@@ -16,7 +16,9 @@
 // consecutive rows) are summed in f32, d and d^2 alike, as (d0 + d1) + (d2 + d3); each such
 // partial sum goes to double lanes, where the rest of the sum is accumulated as in the two-pass
 // code. An element's d passes through at most four f32 roundings (the subtraction, the square,
-// two additions) before it reaches double, never a long f32 run.
+// two additions) before it reaches double, never a long f32 run. Both views sum eight vectors
+// (rows) of bf16 and f16 data the same way, pairwise, ((d0 + d1) + (d2 + d3)) + (...): one
+// addition, hence one rounding, more (five), and the same bound below.
 //
 // Why that stays within the bound of docs/tolerances.md: with S1 the sum of the d and S2 that of
 // their squares, S2 = m2 + count (mean - s)^2, and short_sums_hold requires S2 <= 2 m2, i.e. the

@@ -44,17 +44,18 @@ struct GradientCoefficients {
 };
 
 // The per-element steps: one coefficient per call (a stretch of one channel, run view) or one
-// per element (a stretch of a row, row view).
+// per element (a stretch of a row, row view). The vector steps capture by value: captured by
+// reference, their operands would be read again after every store, which might alias them.
 template <typename T>
 void scale_shift(const T* in, T* out, std::int64_t n, Compute<T> scale, Compute<T> shift, bool stream) {
   const Vector<Compute<T>> scale_vector = broadcast(scale), shift_vector = broadcast(shift);
   store_elements(out, n, stream, [&](std::int64_t k) { return widened(in[k]) * scale + shift; },
-                 [&](std::int64_t k) { return load_widened(in + k) * scale_vector + shift_vector; });
+                 [in, scale_vector, shift_vector](std::int64_t k) { return load_widened(in + k) * scale_vector + shift_vector; });
 }
 template <typename T>
 void scale_shift(const T* in, T* out, std::int64_t n, const Compute<T>* scale, const Compute<T>* shift, bool stream) {
   store_elements(out, n, stream, [&](std::int64_t k) { return widened(in[k]) * scale[k] + shift[k]; },
-                 [&](std::int64_t k) { return load_widened(in + k) * load_vector(scale + k) + load_vector(shift + k); });
+                 [in, scale, shift](std::int64_t k) { return load_widened(in + k) * load_vector(scale + k) + load_vector(shift + k); });
 }
 template <typename T>
 void gradient(const T* dy, const T* x, T* out, std::int64_t n, Compute<T> dy_scale, Compute<T> x_scale,
@@ -62,14 +63,14 @@ void gradient(const T* dy, const T* x, T* out, std::int64_t n, Compute<T> dy_sca
   const Vector<Compute<T>> a = broadcast(dy_scale), b = broadcast(x_scale), c = broadcast(offset);
   store_elements(out, n, stream,
                  [&](std::int64_t k) { return widened(dy[k]) * dy_scale + (widened(x[k]) * x_scale + offset); },
-                 [&](std::int64_t k) { return load_widened(dy + k) * a + (load_widened(x + k) * b + c); });
+                 [dy, x, a, b, c](std::int64_t k) { return load_widened(dy + k) * a + (load_widened(x + k) * b + c); });
 }
 template <typename T>
 void gradient(const T* dy, const T* x, T* out, std::int64_t n, const Compute<T>* dy_scale, const Compute<T>* x_scale,
               const Compute<T>* offset, bool stream) {
   store_elements(out, n, stream,
                  [&](std::int64_t k) { return widened(dy[k]) * dy_scale[k] + (widened(x[k]) * x_scale[k] + offset[k]); },
-                 [&](std::int64_t k) {
+                 [dy, x, dy_scale, x_scale, offset](std::int64_t k) {
                    return load_widened(dy + k) * load_vector(dy_scale + k) +
                           (load_widened(x + k) * load_vector(x_scale + k) + load_vector(offset + k));
                  });
@@ -159,9 +160,17 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
           ahead += cache_line_bytes;
         }
         const std::int64_t at = row * channels + column;
-        for (std::int64_t v = 0; v < per_line; ++v) {
-          const std::int64_t element = at + v * vector_elements<C>;
-          stream_narrowed(y + element, load_widened(x + element) * a[v] + b[v]);
+        if constexpr (is_reduced_v<T>) {
+          for (std::int64_t v = 0; v < per_line; v += 2) {
+            const std::int64_t element = at + v * vector_elements<C>;
+            stream_narrowed_pair(y + element, load_widened(x + element) * a[v] + b[v],
+                                 load_widened(x + element + vector_elements<C>) * a[v + 1] + b[v + 1]);
+          }
+        } else {
+          for (std::int64_t v = 0; v < per_line; ++v) {
+            const std::int64_t element = at + v * vector_elements<C>;
+            stream_narrowed(y + element, load_widened(x + element) * a[v] + b[v]);
+          }
         }
       }
     }

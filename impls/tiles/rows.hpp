@@ -106,8 +106,9 @@ Moments exact_column_moments(const T* tile, std::int64_t rows, std::int64_t chan
 }
 
 // Sets first[k] and second[k] to the sums of d = x - shift[k] and of d^2 down column k of the
-// `rows` rows of an f32, bf16 or f16 tile. `lanes` columns at a time, the rows are taken four at a time in
-// short f32 partial sums, (d0 + d1) + (d2 + d3), which go to double lanes held in registers. The
+// `rows` rows of an f32, bf16 or f16 tile. `lanes` columns at a time, the rows are taken four
+// (f32) or eight (bf16, f16) at a time in short f32 partial sums, (d0 + d1) + (d2 + d3) and
+// so on, which go to double lanes held in registers. The
 // tile is read down its columns (from cache); meanwhile the bytes [ahead, ahead_end) are
 // requested from memory, as many as are summed. Columns past the last whole vector are summed in
 // double.
@@ -120,6 +121,14 @@ void short_column_sums(const T* tile, std::int64_t rows, std::int64_t channels, 
     WidenedPair sums;
     const T* in = tile + column;
     std::int64_t row = 0;
+    if constexpr (short_sum_vectors<T> == 8) {
+      for (; row + 8 <= rows; row += 8, in += 8 * channels) {
+        Floats d[8];
+        for (std::int64_t r = 0; r < 8; ++r) d[r] = load_widened(in + r * channels) - s;
+        add_short_sums_of_eight(d, sums);
+        prefetch_ahead(ahead, ahead_end, 8 * lanes * static_cast<std::int64_t>(sizeof(T)));
+      }
+    }
     for (; row + 4 <= rows; row += 4, in += 4 * channels) {
       add_short_sums(load_widened(in) - s, load_widened(in + channels) - s, load_widened(in + 2 * channels) - s,
                      load_widened(in + 3 * channels) - s, sums);
