@@ -155,6 +155,25 @@ class GroupPrefetch {
   const char *at_ = nullptr, *end_ = nullptr;
 };
 
+// Calls write(from, to) over the elements of the group of channels [group, group_end), block by
+// block, 1 KiB of output at a time, whatever the element size; after each piece, advances every
+// prefetch in `next` by as many lines as were written.
+template <typename T, typename Write, typename... Prefetches>
+void write_group_prefetching(const Geometry& g, const RunBlocks& blocks, std::int64_t group, std::int64_t group_end,
+                             Write&& write, Prefetches&... next) {
+  constexpr std::int64_t piece = 1024 / static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t index = 0; index < blocks.blocks_per_group; ++index) {
+    for_each_block_stretch(g, blocks.block(group, group_end, index), [&](std::int64_t from, std::int64_t to) {
+      for (std::int64_t at = from; at < to; at += piece) {
+        const std::int64_t until = std::min(to, at + piece);
+        write(at, until);
+        const std::int64_t lines = (until - at) * static_cast<std::int64_t>(sizeof(T)) / cache_line_bytes;
+        (next.advance(lines), ...);
+      }
+    });
+  }
+}
+
 // Training forward of channels [first, end): per group, the moments of its blocks merged in
 // order, finish(channel, moments) -> ChannelAffine, then the group normalized while it is still
 // in cache. `affine` receives every channel's coefficients.
@@ -170,8 +189,6 @@ class GroupPrefetch {
 template <typename T, typename Finish>
 void forward_channels(const Geometry& g, const T* x, T* y, const RunBlocks& blocks, std::int64_t first,
                       std::int64_t end, Finish&& finish, AffineCoefficients<T>& affine, bool stream) {
-  // Elements normalized between two bursts of prefetches: 1 KiB of y, whatever the element size.
-  constexpr std::int64_t piece = 1024 / static_cast<std::int64_t>(sizeof(T));
   const bool prefetch = stream && g.run_length * static_cast<std::int64_t>(sizeof(T)) % cache_line_bytes == 0;
   Moments block_part[max_channels_per_group], channel[max_channels_per_group];
   for (std::int64_t group = first; group < end; group += blocks.channels_per_group) {
@@ -189,24 +206,21 @@ void forward_channels(const Geometry& g, const T* x, T* y, const RunBlocks& bloc
       continue;
     }
     GroupPrefetch<T> next(g, x, group_end, std::min(end, group_end + blocks.channels_per_group));
-    for (std::int64_t index = 0; index < blocks.blocks_per_group; ++index) {
-      for_each_block_stretch(g, blocks.block(group, group_end, index), [&](std::int64_t from, std::int64_t to) {
-        for (std::int64_t at = from; at < to; at += piece) {
-          const std::int64_t until = std::min(to, at + piece);
-          normalize_elements(g, x, y, at, until, affine, stream);
-          next.advance((until - at) * static_cast<std::int64_t>(sizeof(T)) / cache_line_bytes);
-        }
-      });
-    }
+    write_group_prefetching<T>(g, blocks, group, group_end, [&](std::int64_t from, std::int64_t to) {
+      normalize_elements(g, x, y, from, to, affine, stream);
+    }, next);
   }
 }
 
 // Backward of channels [first, end), group by group: gradient sums (mean[c] is channel c's saved
-// mean), finish(channel, sums) -> ChannelGradient, then dx while the group is in cache.
+// mean), finish(channel, sums) -> ChannelGradient, then dx while the group is in cache. When dx
+// is streamed, the next group's dy and x are prefetched while this one's dx is written, as the
+// forward does (the groups sized for two groups' dy and x: tensors_touched = 4).
 template <typename T, typename Finish>
 void backward_channels(const Geometry& g, const T* dy, const T* x, T* dx, const RunBlocks& blocks,
                        std::int64_t first, std::int64_t end, const double* mean, Finish&& finish,
                        GradientCoefficients<T>& coefficients, bool stream) {
+  const bool prefetch = stream && g.run_length * static_cast<std::int64_t>(sizeof(T)) % cache_line_bytes == 0;
   GradientSums block_part[max_channels_per_group], channel[max_channels_per_group];
   for (std::int64_t group = first; group < end; group += blocks.channels_per_group) {
     const std::int64_t group_end = std::min(end, group + blocks.channels_per_group);
@@ -216,9 +230,17 @@ void backward_channels(const Geometry& g, const T* dy, const T* x, T* dx, const 
       for (std::int64_t k = 0; k < group_end - group; ++k) merge(channel[k], block_part[k]);
     }
     for (std::int64_t c = group; c < group_end; ++c) coefficients.set(g, c, finish(c, channel[c - group]));
-    for (std::int64_t index = 0; index < blocks.blocks_per_group; ++index) {
-      gradient_block(g, dy, x, dx, blocks.block(group, group_end, index), coefficients, stream);
+    if (!prefetch) {
+      for (std::int64_t index = 0; index < blocks.blocks_per_group; ++index) {
+        gradient_block(g, dy, x, dx, blocks.block(group, group_end, index), coefficients, stream);
+      }
+      continue;
     }
+    const std::int64_t next_end = std::min(end, group_end + blocks.channels_per_group);
+    GroupPrefetch<T> next_dy(g, dy, group_end, next_end), next_x(g, x, group_end, next_end);
+    write_group_prefetching<T>(g, blocks, group, group_end, [&](std::int64_t from, std::int64_t to) {
+      gradient_elements(g, dy, x, dx, from, to, coefficients, stream);
+    }, next_dy, next_x);
   }
 }
 

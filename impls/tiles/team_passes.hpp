@@ -215,7 +215,9 @@ struct TeamPasses {
         if (stream) finish_streaming();
       }
     } else if (whole_channels_per_thread(g, team)) {
-      const RunBlocks blocks(g, sizeof(T), 3, 1, caches);
+      // This group's dy, x and dx, or, when dx is streamed, this group's dy and x and the next
+      // group's, prefetched while this one's dx is written.
+      const RunBlocks blocks(g, sizeof(T), stream ? 4 : 3, 1, caches);
 #pragma omp parallel num_threads(team)
       {
         const Share channels = share(g.channels, omp_get_thread_num(), omp_get_num_threads());
