@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bnh/operations.hpp"
 #include "bnh/registry.hpp"
 #include "properties/case.hpp"
 #include "properties/gradient_check.hpp"
@@ -68,7 +69,7 @@ const std::vector<BugInfo> bugs{
     {Bug::renorm_dgamma_without_d, "renorm_dgamma_without_d", GradientMode::renorm, "gamma", true},
 };
 
-class WrongBackward final : public Implementation {
+class WrongBackward final : public UniformImplementation {
  public:
   explicit WrongBackward(Bug bug) : bug_(bug) {}
   std::string name() const override { return "wrong-backward"; }
@@ -76,34 +77,15 @@ class WrongBackward final : public Implementation {
   bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
   bool supports(Operation operation) const override { return inner_->supports(operation); }
 
-  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, void* y, void* save_mean,
-                        void* save_invstd, void* running_mean, void* running_var) override {
-    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd,
-                             running_mean, running_var);
-  }
-  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, const void* running_mean,
-                        const void* running_var, void* y) override {
-    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
-  }
-  void bn_backward(const TensorDesc& desc, const Params&, const void* dy, const void* x,
-                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
-                   void* dgamma, void* dbeta) override {
-    backward(desc, dy, x, gamma, save_mean, save_invstd, nullptr, nullptr, dx, dgamma, dbeta);
-  }
-  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                            const void* gamma, const void* beta, void* y, void* save_mean,
-                            void* save_invstd, void* r, void* d, void* running_mean,
-                            void* running_var) override {
-    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
-                                 running_mean, running_var);
-  }
-  void renorm_backward(const TensorDesc& desc, const Params&, const void* dy, const void* x,
-                       const void* gamma, const void* save_mean, const void* save_invstd,
-                       const void* r, const void* d, void* dx, void* dgamma,
-                       void* dbeta) override {
-    backward(desc, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma, dbeta);
+  // The forwards are naive's; the backwards (buffers in operation_spec's order) have the bug.
+  void run(Operation operation, const TensorDesc& desc, const Params& params, const OperationBuffers& b) override {
+    if (operation == Operation::bn_backward) {
+      backward(desc, b[0], b[1], b[2], b[3], b[4], nullptr, nullptr, b[5], b[6], b[7]);
+    } else if (operation == Operation::renorm_backward) {
+      backward(desc, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+    } else {
+      call(*inner_, operation, desc, params, b);
+    }
   }
 
  private:

@@ -226,43 +226,17 @@ TEST(GradientCheck, RejectsBadOptions) {
 }
 
 // naive without one operation, or with a backward that rejects every call.
-class Limited final : public Implementation {
+class Limited final : public UniformImplementation {
  public:
   Limited(Operation missing, bool throws) : missing_(missing), throws_(throws) {}
   std::string name() const override { return "limited"; }
   std::string description() const override { return ""; }
   bool supports(const TensorDesc& desc) const override { return inner_->supports(desc); }
   bool supports(Operation operation) const override { return operation != missing_; }
-  void bn_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, void* y, void* save_mean,
-                        void* save_invstd, void* running_mean, void* running_var) override {
-    inner_->bn_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd,
-                             running_mean, running_var);
-  }
-  void bn_forward_infer(const TensorDesc& desc, const Params& params, const void* x,
-                        const void* gamma, const void* beta, const void* running_mean,
-                        const void* running_var, void* y) override {
-    inner_->bn_forward_infer(desc, params, x, gamma, beta, running_mean, running_var, y);
-  }
-  void bn_backward(const TensorDesc& desc, const Params& params, const void* dy, const void* x,
-                   const void* gamma, const void* save_mean, const void* save_invstd, void* dx,
-                   void* dgamma, void* dbeta) override {
-    if (throws_) throw Error("bn_backward: refused");
-    inner_->bn_backward(desc, params, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
-  }
-  void renorm_forward_train(const TensorDesc& desc, const Params& params, const void* x,
-                            const void* gamma, const void* beta, void* y, void* save_mean,
-                            void* save_invstd, void* r, void* d, void* running_mean,
-                            void* running_var) override {
-    inner_->renorm_forward_train(desc, params, x, gamma, beta, y, save_mean, save_invstd, r, d,
-                                 running_mean, running_var);
-  }
-  void renorm_backward(const TensorDesc& desc, const Params& params, const void* dy,
-                       const void* x, const void* gamma, const void* save_mean,
-                       const void* save_invstd, const void* r, const void* d, void* dx,
-                       void* dgamma, void* dbeta) override {
-    inner_->renorm_backward(desc, params, dy, x, gamma, save_mean, save_invstd, r, d, dx, dgamma,
-                            dbeta);
+  void run(Operation operation, const TensorDesc& desc, const Params& params,
+           const OperationBuffers& buffers) override {
+    if (throws_ && operation == Operation::bn_backward) throw Error("bn_backward: refused");
+    call(*inner_, operation, desc, params, buffers);
   }
 
  private:
