@@ -291,7 +291,9 @@ TEST(Runner, MeasuresReducedDtypesInTheirOwnBytes) {
   EXPECT_EQ(by_dtype.at("f16")->bytes, 2 * 512 * 2 + 8 * 8 * 4);
   EXPECT_EQ(by_dtype.at("f32")->bytes, (2 * 512 + 8 * 8) * 4);
   for (const auto& bound : output.bounds) {
-    if (bound.dtype != "f32") EXPECT_EQ(bound.bytes, 2 * 512 * 2) << bound.id;
+    if (bound.dtype != "f32") {
+      EXPECT_EQ(bound.bytes, 2 * 512 * 2) << bound.id;
+    }
   }
 
   bnh::reports::Report report;

@@ -45,7 +45,9 @@ TEST(Bfloat16, EveryFiniteWordRoundTripsAndMatchesTruncationOfExactValues) {
     const bfloat16 value = bfloat16::from_bits(static_cast<std::uint16_t>(word));
     const float wide = value;
     EXPECT_EQ(bits_of(wide) >> 16, word);
-    if (!std::isnan(wide)) EXPECT_EQ(bfloat16(wide).bits(), word) << word;
+    if (!std::isnan(wide)) {
+      EXPECT_EQ(bfloat16(wide).bits(), word) << word;
+    }
   }
 }
 

@@ -260,7 +260,9 @@ TEST(Accuracy, ReducedDtypesAreSweptUpToTheirRange) {
   for (const auto& point : points) {
     ++per_dtype[point.dtypes()];
     EXPECT_TRUE(point.error.empty()) << point.error;
-    if (point.dtype == bnh::DType::f16) EXPECT_LT(point.kappa, 1e8);
+    if (point.dtype == bnh::DType::f16) {
+      EXPECT_LT(point.kappa, 1e8);
+    }
   }
   EXPECT_EQ(per_dtype["bf16"], 4);       // normal and three kappas
   EXPECT_EQ(per_dtype["bf16:bf16"], 4);

@@ -288,12 +288,16 @@ TEST(ReducedAgreement, TruncationFails) {
         const AgreementResult result = check_reference_agreement(truncating, tc, op);
         for (const auto& output : result.outputs) {
           const bool tensor = output.output == "y" || output.output == "dx";
-          if (tensor && !stats) EXPECT_FALSE(output.passed()) << tc.desc.to_string() << " " << output.output;
+          if (tensor && !stats) {
+            EXPECT_FALSE(output.passed()) << tc.desc.to_string() << " " << output.output;
+          }
           if (!tensor && !output.passed()) statistics_failed = true;
         }
       }
     }
-    if (stats) EXPECT_TRUE(statistics_failed) << to_string(data);
+    if (stats) {
+      EXPECT_TRUE(statistics_failed) << to_string(data);
+    }
   }
 }
 
@@ -303,7 +307,9 @@ TEST(ReducedAgreement, StatisticsRoundedToBf16FailInMixedMode) {
   for (const Case& tc : cases_of(DType::f16, std::nullopt)) {
     const AgreementResult result = check_reference_agreement(through_bf16, tc, Operation::bn_forward_train);
     for (const auto& output : result.outputs) {
-      if (output.output != "y") EXPECT_FALSE(output.passed()) << output.output;
+      if (output.output != "y") {
+        EXPECT_FALSE(output.passed()) << output.output;
+      }
     }
   }
 }
