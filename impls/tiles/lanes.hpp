@@ -149,25 +149,26 @@ inline constexpr std::int64_t short_sum_vectors = is_reduced_v<T> ? 8 : 4;
 struct ShortDeviationLanes : WidenedPair {
   template <typename T>
   void add(const T* in, std::int64_t length, float shift) {
-    const Floats s = broadcast(shift);
+    const Floats minus_s = -broadcast(shift);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
     if constexpr (short_sum_vectors<T> == 8) {
       for (; i + 8 * lanes <= length; i += 8 * lanes) {
         Floats d[8];
         for (std::int64_t v = 0; v < 8; v += 2) load_widened_pair(in + i + v * lanes, d[v], d[v + 1]);
-        for (Floats& deviation : d) deviation -= s;
+        for (Floats& value : d) value = deviation(value, minus_s);
         add_short_sums_of_eight(d, sums);
       }
     }
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
-      add_short_sums(load_widened(in + i) - s, load_widened(in + i + lanes) - s, load_widened(in + i + 2 * lanes) - s,
-                     load_widened(in + i + 3 * lanes) - s, sums);
+      add_short_sums(deviation(load_widened(in + i), minus_s), deviation(load_widened(in + i + lanes), minus_s),
+                     deviation(load_widened(in + i + 2 * lanes), minus_s),
+                     deviation(load_widened(in + i + 3 * lanes), minus_s), sums);
     }
     if (i + lanes <= length) {  // one to three whole vectors left: one more short partial sum
-      Floats d = load_widened(in + i) - s, partial_first = d, partial_second = d * d;
+      Floats d = deviation(load_widened(in + i), minus_s), partial_first = d, partial_second = d * d;
       for (i += lanes; i + lanes <= length; i += lanes) {
-        d = load_widened(in + i) - s;
+        d = deviation(load_widened(in + i), minus_s);
         partial_first += d;
         partial_second += d * d;
       }
@@ -189,7 +190,7 @@ struct ShortDeviationLanes : WidenedPair {
 struct ShortGradientLanes : WidenedPair {
   template <typename T>
   void add(const T* dy, const T* x, std::int64_t length, float centre) {
-    const Floats m = broadcast(centre);
+    const Floats minus_m = -broadcast(centre);
     WidenedPair sums = *this;  // a local, so that the sums stay in registers through the loop
     std::int64_t i = 0;
     if constexpr (short_sum_vectors<T> == 8) {
@@ -199,7 +200,7 @@ struct ShortGradientLanes : WidenedPair {
           load_widened_pair(dy + i + v * lanes, g[v], g[v + 1]);
           load_widened_pair(x + i + v * lanes, d[v], d[v + 1]);
         }
-        for (Floats& deviation : d) deviation -= m;
+        for (Floats& value : d) value = deviation(value, minus_m);
         const Floats first = ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]));
         const Floats second = ((g[0] * d[0] + g[1] * d[1]) + (g[2] * d[2] + g[3] * d[3])) +
                               ((g[4] * d[4] + g[5] * d[5]) + (g[6] * d[6] + g[7] * d[7]));
@@ -209,13 +210,14 @@ struct ShortGradientLanes : WidenedPair {
     for (; i + 4 * lanes <= length; i += 4 * lanes) {
       const Floats g0 = load_widened(dy + i), g1 = load_widened(dy + i + lanes);
       const Floats g2 = load_widened(dy + i + 2 * lanes), g3 = load_widened(dy + i + 3 * lanes);
-      const Floats d0 = load_widened(x + i) - m, d1 = load_widened(x + i + lanes) - m;
-      const Floats d2 = load_widened(x + i + 2 * lanes) - m, d3 = load_widened(x + i + 3 * lanes) - m;
+      const Floats d0 = deviation(load_widened(x + i), minus_m), d1 = deviation(load_widened(x + i + lanes), minus_m);
+      const Floats d2 = deviation(load_widened(x + i + 2 * lanes), minus_m);
+      const Floats d3 = deviation(load_widened(x + i + 3 * lanes), minus_m);
       sums.add((g0 + g1) + (g2 + g3), (g0 * d0 + g1 * d1) + (g2 * d2 + g3 * d3));
     }
     for (; i + lanes <= length; i += lanes) {
       const Floats g = load_widened(dy + i);
-      sums.add(g, g * (load_widened(x + i) - m));
+      sums.add(g, g * deviation(load_widened(x + i), minus_m));
     }
     for (; i < length; ++i) {
       const double gradient = widened(dy[i]);

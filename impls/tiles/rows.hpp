@@ -117,26 +117,27 @@ void short_column_sums(const T* tile, std::int64_t rows, std::int64_t channels, 
                        double* first, double* second, const char*& ahead, const char* ahead_end) {
   std::int64_t column = 0;
   for (; column + lanes <= channels; column += lanes) {
-    const Floats s = load_vector(shift + column);
+    const Floats minus_s = -load_vector(shift + column);
     WidenedPair sums;
     const T* in = tile + column;
     std::int64_t row = 0;
     if constexpr (short_sum_vectors<T> == 8) {
       for (; row + 8 <= rows; row += 8, in += 8 * channels) {
         Floats d[8];
-        for (std::int64_t r = 0; r < 8; ++r) d[r] = load_widened(in + r * channels) - s;
+        for (std::int64_t r = 0; r < 8; ++r) d[r] = deviation(load_widened(in + r * channels), minus_s);
         add_short_sums_of_eight(d, sums);
         prefetch_ahead(ahead, ahead_end, 8 * lanes * static_cast<std::int64_t>(sizeof(T)));
       }
     }
     for (; row + 4 <= rows; row += 4, in += 4 * channels) {
-      add_short_sums(load_widened(in) - s, load_widened(in + channels) - s, load_widened(in + 2 * channels) - s,
-                     load_widened(in + 3 * channels) - s, sums);
+      add_short_sums(deviation(load_widened(in), minus_s), deviation(load_widened(in + channels), minus_s),
+                     deviation(load_widened(in + 2 * channels), minus_s),
+                     deviation(load_widened(in + 3 * channels), minus_s), sums);
       prefetch_ahead(ahead, ahead_end, 4 * lanes * static_cast<std::int64_t>(sizeof(T)));
     }
     for (; row < rows; ++row, in += channels) {
       Doubles low, high;
-      widen(load_widened(in) - s, low, high);
+      widen(deviation(load_widened(in), minus_s), low, high);
       sums.first_low += low;
       sums.first_high += high;
       sums.second_low += low * low;

@@ -61,6 +61,22 @@ Vector<T> broadcast(T value) {
   return Vector<T>{} + value;
 }
 
+// x - shift as fma(x, 1, -shift): the same value, bit for bit (the exact difference, rounded
+// once), from the multiply-add units rather than the adders. Sums of deviations need the adders
+// for little else, and where the two are separate pipes (AMD's Zen) the subtractions would
+// otherwise queue there (docs/benchmarks.md, "Kernel measurements"). Takes -shift, negated once.
+inline Floats deviation(const Floats& x, const Floats& minus_shift) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<Floats>(_mm512_fmadd_ps(reinterpret_cast<__m512>(x), _mm512_set1_ps(1.0f),
+                                                  reinterpret_cast<__m512>(minus_shift)));
+#elif defined(__FMA__) && defined(__AVX__)
+  return reinterpret_cast<Floats>(_mm256_fmadd_ps(reinterpret_cast<__m256>(x), _mm256_set1_ps(1.0f),
+                                                  reinterpret_cast<__m256>(minus_shift)));
+#else
+  return x + minus_shift;
+#endif
+}
+
 // One vector of floats as two vectors of doubles.
 inline void widen(const Floats& value, Doubles& low, Doubles& high) {
   typedef float Half __attribute__((vector_size(vector_bytes / 2)));
