@@ -194,4 +194,19 @@ void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, 
   normalize_row_tiles(g, x, y, tiles, first, split, affine, stream);
 }
 
+// The dx pass of the row view over rows [first, end), just after the gradient sums read dy and x
+// there in order: streamed, it starts with the last rows, an eighth of the last-level cache's
+// worth of dy and x, for the reason normalize_rows gives.
+template <typename T>
+void gradient_rows(const Geometry& g, const T* dy, const T* x, T* dx, std::int64_t first, std::int64_t end,
+                   const GradientCoefficients<T>& k, bool stream, const CacheSizes& caches) {
+  std::int64_t split = first;
+  if (stream) {
+    const std::int64_t bytes_per_row = 2 * g.channels * static_cast<std::int64_t>(sizeof(T));
+    split = std::max(first, end - caches.last_level / 8 / bytes_per_row);
+  }
+  gradient_elements(g, dy, x, dx, split * g.channels, end * g.channels, k, stream);
+  gradient_elements(g, dy, x, dx, first * g.channels, split * g.channels, k, stream);
+}
+
 }  // namespace bnh::tiles

@@ -210,8 +210,8 @@ struct TeamPasses {
           coefficients.set(g, channel, finish(channel, sums));
         }
 #pragma omp barrier
-        gradient_elements(g, dy, x, dx, row_tiles.first_row(band.begin) * g.channels,
-                          row_tiles.first_row(band.end) * g.channels, coefficients, stream);
+        gradient_rows(g, dy, x, dx, row_tiles.first_row(band.begin), row_tiles.first_row(band.end), coefficients,
+                      stream, caches);
         if (stream) finish_streaming();
       }
     } else if (whole_channels_per_thread(g, team)) {
