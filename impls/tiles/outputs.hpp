@@ -177,6 +177,14 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
   }
 }
 
+// Where a streamed pass over units [first, end) (row tiles, rows) of bytes_per_unit each starts
+// so that it takes first the last units the pass before it read: an eighth of the last-level
+// cache's worth from the end.
+inline std::int64_t tail_start(std::int64_t first, std::int64_t end, std::int64_t bytes_per_unit,
+                               const CacheSizes& caches) {
+  return std::max(first, end - caches.last_level / 8 / bytes_per_unit);
+}
+
 // The normalize pass of the row view over row tiles [first, end), just after the statistics pass
 // read the same rows in the same order. Streamed, it starts with the last rows, an eighth of the
 // last-level cache's worth: the statistics pass read them last, so they are still in that cache,
@@ -185,11 +193,8 @@ void normalize_row_tiles(const Geometry& g, const T* x, T* y, const RowTiles& ti
 template <typename T>
 void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, std::int64_t first,
                     std::int64_t end, const AffineCoefficients<T>& affine, bool stream, const CacheSizes& caches) {
-  std::int64_t split = first;
-  if (stream) {
-    const std::int64_t bytes_per_tile = tiles.rows_per_tile * g.channels * static_cast<std::int64_t>(sizeof(T));
-    split = std::max(first, end - caches.last_level / 8 / bytes_per_tile);
-  }
+  const std::int64_t bytes_per_tile = tiles.rows_per_tile * g.channels * static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t split = stream ? tail_start(first, end, bytes_per_tile, caches) : first;
   normalize_row_tiles(g, x, y, tiles, split, end, affine, stream);
   normalize_row_tiles(g, x, y, tiles, first, split, affine, stream);
 }
@@ -200,11 +205,8 @@ void normalize_rows(const Geometry& g, const T* x, T* y, const RowTiles& tiles, 
 template <typename T>
 void gradient_rows(const Geometry& g, const T* dy, const T* x, T* dx, std::int64_t first, std::int64_t end,
                    const GradientCoefficients<T>& k, bool stream, const CacheSizes& caches) {
-  std::int64_t split = first;
-  if (stream) {
-    const std::int64_t bytes_per_row = 2 * g.channels * static_cast<std::int64_t>(sizeof(T));
-    split = std::max(first, end - caches.last_level / 8 / bytes_per_row);
-  }
+  const std::int64_t bytes_per_row = 2 * g.channels * static_cast<std::int64_t>(sizeof(T));  // dy and x
+  const std::int64_t split = stream ? tail_start(first, end, bytes_per_row, caches) : first;
   gradient_elements(g, dy, x, dx, split * g.channels, end * g.channels, k, stream);
   gradient_elements(g, dy, x, dx, first * g.channels, split * g.channels, k, stream);
 }
