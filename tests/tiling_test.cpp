@@ -182,40 +182,6 @@ TEST(Tiling, VectorWidthFollowsTheTarget) {
 }
 
 // S2 <= 2 m2 is 2 S1^2 <= count S2: holds exactly on the line, fails just past it.
-// deviation(x, -s) stands for x - s in every sum of deviations: it must agree bit for bit,
-// signed zeros, subnormals, infinities and NaN included (x - s is x + (-s) in IEEE 754).
-TEST(Tiling, DeviationIsTheDifferenceBitForBit) {
-  const float inf = std::numeric_limits<float>::infinity(), tiny = std::numeric_limits<float>::denorm_min();
-  const std::vector<float> values = {0.0f,  -0.0f, 1.0f,  -1.0f, 1.5f,     3.0e38f,  -3.0e38f, 1.0e-40f,
-                                     tiny, -tiny, 1.0e-38f, 16777217.0f, 0.1f, inf, -inf, std::nanf("")};
-  std::mt19937 engine(7);
-  std::uniform_int_distribution<std::uint32_t> bits;
-  std::vector<float> cases = values;
-  for (int k = 0; k < 4096; ++k) {
-    const std::uint32_t word = bits(engine);
-    float value;
-    std::memcpy(&value, &word, sizeof value);
-    cases.push_back(value);
-  }
-  for (std::size_t i = 0; i + lanes <= cases.size(); i += lanes) {
-    for (const float shift : values) {
-      const std::vector<float> shifts(lanes, shift);  // not broadcast(), which turns -0 into +0
-      const Floats x = load_vector(cases.data() + i), s = load_vector(shifts.data());
-      const Floats got = deviation(x, -s), expected = x - s;
-      for (std::int64_t lane = 0; lane < lanes; ++lane) {
-        std::uint32_t got_bits, expected_bits;
-        std::memcpy(&got_bits, reinterpret_cast<const float*>(&got) + lane, sizeof got_bits);
-        std::memcpy(&expected_bits, reinterpret_cast<const float*>(&expected) + lane, sizeof expected_bits);
-        if (std::isnan(expected[lane])) {
-          EXPECT_TRUE(std::isnan(got[lane])) << cases[i + lane] << " - " << shift;
-        } else {
-          EXPECT_EQ(got_bits, expected_bits) << cases[i + lane] << " - " << shift;
-        }
-      }
-    }
-  }
-}
-
 TEST(ShortSumsHold, AtTheShiftWithinOneStandardDeviation) {
   const double count = 8, second = 4;
   const double first = 4;  // 2 * 16 = 8 * 4
@@ -257,6 +223,32 @@ float float_of_bits(std::uint32_t bits) {
   float value;
   std::memcpy(&value, &bits, sizeof value);
   return value;
+}
+
+// deviation(x, -s) stands for x - s in every sum of deviations: it must agree bit for bit,
+// signed zeros, subnormals, infinities and NaN included (x - s is x + (-s) in IEEE 754).
+TEST(Tiling, DeviationIsTheDifferenceBitForBit) {
+  const float inf = std::numeric_limits<float>::infinity(), tiny = std::numeric_limits<float>::denorm_min();
+  const std::vector<float> values = {0.0f,  -0.0f, 1.0f,  -1.0f, 1.5f,     3.0e38f,  -3.0e38f, 1.0e-40f,
+                                     tiny, -tiny, 1.0e-38f, 16777217.0f, 0.1f, inf, -inf, std::nanf("")};
+  std::mt19937 engine(7);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  std::vector<float> cases = values;
+  for (int k = 0; k < 4096; ++k) cases.push_back(float_of_bits(any_bits(engine)));
+  for (std::size_t i = 0; i + lanes <= cases.size(); i += lanes) {
+    for (const float shift : values) {
+      const std::vector<float> shifts(lanes, shift);  // not broadcast(), which turns -0 into +0
+      const Floats x = load_vector(cases.data() + i), s = load_vector(shifts.data());
+      const Floats got = deviation(x, -s), expected = x - s;
+      for (std::int64_t lane = 0; lane < lanes; ++lane) {
+        if (std::isnan(expected[lane])) {
+          EXPECT_TRUE(std::isnan(got[lane])) << cases[i + lane] << " - " << shift;
+        } else {
+          EXPECT_EQ(bits_of(got[lane]), bits_of(expected[lane])) << cases[i + lane] << " - " << shift;
+        }
+      }
+    }
+  }
 }
 
 // The f32 values the narrowing is tried on: for every 16-bit upper half, the values at, just

@@ -62,9 +62,9 @@ Vector<T> broadcast(T value) {
 }
 
 // x - shift as fma(x, 1, -shift): the same value, bit for bit (the exact difference, rounded
-// once), from the multiply-add units rather than the adders. Sums of deviations need the adders
-// for little else, and where the two are separate pipes (AMD's Zen) the subtractions would
-// otherwise queue there (docs/benchmarks.md, "Kernel measurements"). Takes -shift, negated once.
+// once), from the multiply-add units rather than the adders. The sums that follow keep the
+// adders busy; where the two are separate pipes (AMD's Zen) the subtractions would queue behind
+// them (docs/benchmarks.md, "Kernel measurements"). Takes -shift, negated once by the caller.
 inline Floats deviation(const Floats& x, const Floats& minus_shift) {
 #if defined(__AVX512F__)
   return reinterpret_cast<Floats>(_mm512_fmadd_ps(reinterpret_cast<__m512>(x), _mm512_set1_ps(1.0f),
