@@ -105,48 +105,75 @@ Moments exact_column_moments(const T* tile, std::int64_t rows, std::int64_t chan
   return shifted_moments(count, shift, first, second);
 }
 
+// The sums of d = x - shift and of d^2 down `strip` consecutive vectors of columns of the `rows`
+// rows of an f32, bf16 or f16 tile, from `in` (the tile's first row at the strip's first
+// column): the rows are taken four (f32) or eight (bf16, f16) at a time in short f32 partial
+// sums, (d0 + d1) + (d2 + d3) and so on, which go to double lanes. Meanwhile as many bytes as
+// are summed are requested from [ahead, ahead_end).
+template <std::int64_t strip, typename T>
+void short_strip_sums(const T* in, std::int64_t rows, std::int64_t channels, const float* shift, double* first,
+                      double* second, const char*& ahead, const char* ahead_end) {
+  constexpr std::int64_t strip_bytes = strip * lanes * static_cast<std::int64_t>(sizeof(T));
+  Floats minus_s[strip];
+  WidenedPair sums[strip];
+  for (std::int64_t v = 0; v < strip; ++v) minus_s[v] = -load_vector(shift + v * lanes);
+  std::int64_t row = 0;
+  if constexpr (short_sum_vectors<T> == 8) {
+    for (; row + 8 <= rows; row += 8, in += 8 * channels) {
+      for (std::int64_t v = 0; v < strip; ++v) {
+        Floats d[8];
+        for (std::int64_t r = 0; r < 8; ++r) d[r] = deviation(load_widened(in + r * channels + v * lanes), minus_s[v]);
+        add_short_sums_of_eight(d, sums[v]);
+      }
+      prefetch_ahead(ahead, ahead_end, 8 * strip_bytes);
+    }
+  }
+  for (; row + 4 <= rows; row += 4, in += 4 * channels) {
+    for (std::int64_t v = 0; v < strip; ++v) {
+      const T* at = in + v * lanes;
+      add_short_sums(deviation(load_widened(at), minus_s[v]), deviation(load_widened(at + channels), minus_s[v]),
+                     deviation(load_widened(at + 2 * channels), minus_s[v]),
+                     deviation(load_widened(at + 3 * channels), minus_s[v]), sums[v]);
+    }
+    prefetch_ahead(ahead, ahead_end, 4 * strip_bytes);
+  }
+  for (; row < rows; ++row, in += channels) {
+    for (std::int64_t v = 0; v < strip; ++v) {
+      Doubles low, high;
+      widen(deviation(load_widened(in + v * lanes), minus_s[v]), low, high);
+      sums[v].first_low += low;
+      sums[v].first_high += high;
+      sums[v].second_low += low * low;
+      sums[v].second_high += high * high;
+    }
+  }
+  for (std::int64_t v = 0; v < strip; ++v) {
+    store_vector(first + v * lanes, sums[v].first_low);
+    store_vector(first + v * lanes + double_lanes, sums[v].first_high);
+    store_vector(second + v * lanes, sums[v].second_low);
+    store_vector(second + v * lanes + double_lanes, sums[v].second_high);
+  }
+}
+
 // Sets first[k] and second[k] to the sums of d = x - shift[k] and of d^2 down column k of the
-// `rows` rows of an f32, bf16 or f16 tile. `lanes` columns at a time, the rows are taken four
-// (f32) or eight (bf16, f16) at a time in short f32 partial sums, (d0 + d1) + (d2 + d3) and
-// so on, which go to double lanes held in registers. The
-// tile is read down its columns (from cache); meanwhile the bytes [ahead, ahead_end) are
-// requested from memory, as many as are summed. Columns past the last whole vector are summed in
-// double.
+// `rows` rows of an f32, bf16 or f16 tile (short_strip_sums), read down its columns from cache
+// while the bytes [ahead, ahead_end) are requested from memory. The columns go a cache line's
+// worth of vectors at a time where vectors are narrower than a line (AVX2, and 16-bit data):
+// rows whose length is a multiple of 4 KiB all fall in the same set of the L1 cache, which holds
+// only a few of them, so a line must be used whole while it is there. Columns past the last
+// whole vector are summed in double.
 template <typename T>
 void short_column_sums(const T* tile, std::int64_t rows, std::int64_t channels, const float* shift,
                        double* first, double* second, const char*& ahead, const char* ahead_end) {
+  constexpr std::int64_t line = std::max<std::int64_t>(1, line_elements<T> / lanes) * lanes;
   std::int64_t column = 0;
+  for (; column + line <= channels; column += line) {
+    short_strip_sums<line / lanes>(tile + column, rows, channels, shift + column, first + column, second + column,
+                                   ahead, ahead_end);
+  }
   for (; column + lanes <= channels; column += lanes) {
-    const Floats minus_s = -load_vector(shift + column);
-    WidenedPair sums;
-    const T* in = tile + column;
-    std::int64_t row = 0;
-    if constexpr (short_sum_vectors<T> == 8) {
-      for (; row + 8 <= rows; row += 8, in += 8 * channels) {
-        Floats d[8];
-        for (std::int64_t r = 0; r < 8; ++r) d[r] = deviation(load_widened(in + r * channels), minus_s);
-        add_short_sums_of_eight(d, sums);
-        prefetch_ahead(ahead, ahead_end, 8 * lanes * static_cast<std::int64_t>(sizeof(T)));
-      }
-    }
-    for (; row + 4 <= rows; row += 4, in += 4 * channels) {
-      add_short_sums(deviation(load_widened(in), minus_s), deviation(load_widened(in + channels), minus_s),
-                     deviation(load_widened(in + 2 * channels), minus_s),
-                     deviation(load_widened(in + 3 * channels), minus_s), sums);
-      prefetch_ahead(ahead, ahead_end, 4 * lanes * static_cast<std::int64_t>(sizeof(T)));
-    }
-    for (; row < rows; ++row, in += channels) {
-      Doubles low, high;
-      widen(deviation(load_widened(in), minus_s), low, high);
-      sums.first_low += low;
-      sums.first_high += high;
-      sums.second_low += low * low;
-      sums.second_high += high * high;
-    }
-    store_vector(first + column, sums.first_low);
-    store_vector(first + column + double_lanes, sums.first_high);
-    store_vector(second + column, sums.second_low);
-    store_vector(second + column + double_lanes, sums.second_high);
+    short_strip_sums<1>(tile + column, rows, channels, shift + column, first + column, second + column, ahead,
+                        ahead_end);
   }
   for (; column < channels; ++column) {
     double f = 0, q = 0;
@@ -160,54 +187,66 @@ void short_column_sums(const T* tile, std::int64_t rows, std::int64_t channels, 
   }
 }
 
-// Per column k of the first `rows` rows of an f32, bf16 or f16 tile, the value nearest target[k]
-// (first of equals); with non-finite data possibly the first row's. distance is scratch.
+// Per column k of the `rows` rows of an f32, bf16 or f16 tile, the value nearest target[k] (first
+// of equals); with non-finite data possibly the first row's. `lanes` columns at a time in double,
+// the nearest values kept as such (exact: they are values of T), so that every choice is a
+// blend: the form with one array per column that compilers vectorize turns the choice into
+// masked stores, which are slow on some CPUs.
 template <typename T>
-void choose_column_shifts(const T* tile, std::int64_t rows, std::int64_t channels, const double* __restrict target,
-                          float* __restrict shift, double* __restrict distance) {
-  for (std::int64_t k = 0; k < channels; ++k) {
-    shift[k] = widened(tile[k]);
-    distance[k] = std::fabs(static_cast<double>(shift[k]) - target[k]);
-  }
-  for (std::int64_t row = 1; row < rows; ++row) {
-    const T* __restrict in = tile + row * channels;
-    for (std::int64_t k = 0; k < channels; ++k) {
-      const float value = widened(in[k]);
-      const double here = std::fabs(static_cast<double>(value) - target[k]);
-      const bool closer = here < distance[k];
-      distance[k] = closer ? here : distance[k];
-      shift[k] = closer ? value : shift[k];
+void choose_column_shifts(const T* tile, std::int64_t rows, std::int64_t channels, const double* target,
+                          float* shift) {
+  const auto distance = [](const Doubles& value, const Doubles& to) {
+    const Doubles difference = value - to;
+    return difference < 0 ? -difference : difference;
+  };
+  std::int64_t k = 0;
+  for (; k + lanes <= channels; k += lanes) {
+    Doubles target_low, target_high, best_low, best_high, low, high;
+    load_lanes(target + k, target_low, target_high);
+    widen(load_widened(tile + k), best_low, best_high);
+    Doubles nearest_low = distance(best_low, target_low), nearest_high = distance(best_high, target_high);
+    for (std::int64_t row = 1; row < rows; ++row) {
+      widen(load_widened(tile + row * channels + k), low, high);
+      const Doubles here_low = distance(low, target_low), here_high = distance(high, target_high);
+      const auto closer_low = here_low < nearest_low, closer_high = here_high < nearest_high;
+      nearest_low = closer_low ? here_low : nearest_low;
+      nearest_high = closer_high ? here_high : nearest_high;
+      best_low = closer_low ? low : best_low;
+      best_high = closer_high ? high : best_high;
+    }
+    for (std::int64_t l = 0; l < double_lanes; ++l) {
+      shift[k + l] = static_cast<float>(best_low[l]);
+      shift[k + double_lanes + l] = static_cast<float>(best_high[l]);
     }
   }
+  for (; k < channels; ++k) shift[k] = value_nearest(tile + k, rows, channels, target[k]);
 }
 
 // Merges into `into` the column moments of f32, bf16 or f16 row tiles [first, end) in one pass
 // through memory. Per tile, the short f32 partial sums of every column around its shift, and from them
 // the tile's moments; a column whose sums do not hold is taken again from the tile, in cache, in
-// double, and its shift chosen again. The shifts: for the first tile, of its first rows the
-// value nearest their mean; for the tiles after it, of the same rows the value nearest the first
-// tile's mean. While a tile is summed (down its columns, from cache), the next one is requested
-// from memory, so that the pass over it does not wait.
+// double, and its shift chosen again. The shifts: of the first tile's values, the one nearest
+// its mean, for every tile. (Chosen from fewer rows, around their own mean, a shift could sit
+// far enough out that one column in a hundred failed the check on uniform data, and the exact
+// path, a walk down a column, is slow.) While a tile is summed (down its columns, from cache),
+// the next one is requested from memory, so that the pass over it does not wait.
 template <typename T>
 void row_moments_one_pass(const T* x, std::int64_t channels, const RowTiles& tiles, std::int64_t first,
                           std::int64_t end, ColumnMoments& into) {
-  constexpr std::int64_t shift_rows = 8;  // rows the shifts are chosen from
   std::vector<float> shift(channels);
   std::vector<double> first_sum(channels), second_sum(channels), tile_mean(channels), tile_m2(channels);
-  std::vector<double> scratch(channels);
   std::vector<unsigned char> holds(channels);
   for (std::int64_t index = first; index < end; ++index) {
     const std::int64_t row_begin = tiles.first_row(index), rows = tiles.first_row(index + 1) - row_begin;
     const double count = static_cast<double>(rows);
     const T* tile = x + row_begin * channels;
     if (index == first) {
-      const std::int64_t sample = std::min(rows, shift_rows);
       std::fill(tile_mean.begin(), tile_mean.end(), 0.0);
-      for (std::int64_t row = 0; row < sample; ++row) {
+      for (std::int64_t row = 0; row < rows; ++row) {
         for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] += static_cast<double>(widened(tile[row * channels + k]));
       }
-      for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] /= static_cast<double>(sample);
-      choose_column_shifts(tile, sample, channels, tile_mean.data(), shift.data(), scratch.data());
+      for (std::int64_t k = 0; k < channels; ++k) tile_mean[k] /= count;
+      choose_column_shifts(tile, rows, channels, tile_mean.data(), shift.data());
     }
     const char* ahead = reinterpret_cast<const char*>(tile + rows * channels);
     const char* const ahead_end = reinterpret_cast<const char*>(x + tiles.first_row(std::min(index + 2, end)) * channels);
@@ -228,9 +267,6 @@ void row_moments_one_pass(const T* x, std::int64_t channels, const RowTiles& til
       tile_mean[k] = moments.mean;
       tile_m2[k] = moments.m2;
       shift[k] = value_nearest(tile + k, rows, channels, moments.mean);
-    }
-    if (index == first) {
-      choose_column_shifts(tile, std::min(rows, shift_rows), channels, tile_mean.data(), shift.data(), scratch.data());
     }
     into.merge(count, tile_mean.data(), tile_m2.data());
   }
