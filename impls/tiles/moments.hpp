@@ -11,9 +11,9 @@
 // (run view: ShortGradientLanes; row view: row_gradient_sums, which gives the reasons).
 //
 // f32 moments in one pass. Each channel (or row-view column) has a shift s: one of its own
-// values, near the mean of the first few. Then, per vector, d = x - s is formed in f32, and four
-// consecutive vectors (run view: four consecutive elements of each lane; row view: four
-// consecutive rows) are summed in f32, d and d^2 alike, as (d0 + d1) + (d2 + d3); each such
+// values, near the mean of the first few (row view: of the first tile's rows). Then, per vector,
+// d = x - s is formed in f32, and four consecutive vectors (run view: four consecutive elements
+// of each lane; row view: four consecutive rows) are summed in f32, d and d^2 alike, as (d0 + d1) + (d2 + d3); each such
 // partial sum goes to double lanes, where the rest of the sum is accumulated as in the two-pass
 // code. An element's d passes through at most four f32 roundings (the subtraction, the square,
 // two additions) before it reaches double, never a long f32 run. Both views sum eight vectors
