@@ -13,9 +13,9 @@
 // f32 moments in one pass. Each channel (or row-view column) has a shift s: one of its own
 // values, near the mean of the first few (row view: of the first tile's rows). Then, per vector,
 // d = x - s is formed in f32, and four consecutive vectors (run view: four consecutive elements
-// of each lane; row view: four consecutive rows) are summed in f32, d and d^2 alike, as (d0 + d1) + (d2 + d3); each such
-// partial sum goes to double lanes, where the rest of the sum is accumulated as in the two-pass
-// code. An element's d passes through at most four f32 roundings (the subtraction, the square,
+// of each lane; row view: four consecutive rows) are summed in f32, d and d^2 alike, as
+// (d0 + d1) + (d2 + d3); each such partial sum goes to double lanes, where the rest of the sum is
+// accumulated as in the two-pass code. An element's d passes through at most four f32 roundings (the subtraction, the square,
 // two additions) before it reaches double, never a long f32 run. Both views sum eight vectors
 // (rows) of bf16 and f16 data the same way, pairwise, ((d0 + d1) + (d2 + d3)) + (...): one
 // addition, hence one rounding, more (five), and the same bound below.
