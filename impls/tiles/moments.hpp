@@ -10,14 +10,14 @@
 // Gradient sums are accumulated in double; f32 ones from short f32 partial sums of four terms
 // (run view: ShortGradientLanes; row view: row_gradient_sums, which gives the reasons).
 //
-// f32 moments in one pass. Each channel (or row-view column) has a shift s: one of its own
-// values, near the mean of the first few (row view: of the first tile's rows). Then, per vector,
-// d = x - s is formed in f32, and four consecutive vectors (run view: four consecutive elements
-// of each lane; row view: four consecutive rows) are summed in f32, d and d^2 alike, as
-// (d0 + d1) + (d2 + d3); each such partial sum goes to double lanes, where the rest of the sum is
-// accumulated as in the two-pass code. An element's d passes through at most four f32 roundings (the subtraction, the square,
-// two additions) before it reaches double, never a long f32 run. Both views sum eight vectors
-// (rows) of bf16 and f16 data the same way, pairwise, ((d0 + d1) + (d2 + d3)) + (...): one
+// f32 moments in one pass. Each channel (or row-view column) has a shift s: one of its own values,
+// near the mean of the first few (row view: of the first tile's rows). Then, per vector, d = x - s
+// is formed in f32, and four consecutive vectors (run view: four consecutive elements of each lane;
+// row view: four consecutive rows) are summed in f32, d and d^2 alike, as (d0 + d1) + (d2 + d3);
+// each such partial sum goes to double lanes, where the rest of the sum is accumulated as in the
+// two-pass code. An element's d passes through at most four f32 roundings (the subtraction, the
+// square, two additions) before it reaches double, never a long f32 run. Both views sum eight
+// vectors (rows) of bf16 and f16 data the same way, pairwise, ((d0 + d1) + (d2 + d3)) + (...): one
 // addition, hence one rounding, more (five), and the same bound below.
 //
 // Why that stays within the bound of docs/tolerances.md: with S1 the sum of the d and S2 that of
