@@ -108,8 +108,7 @@ void expect_shifts_are_the_nearest_values() {
   choose_column_shifts(tile.data(), rows, channels, target.data(), shift.data());
   for (std::int64_t k = 0; k < channels; ++k) {
     const float expected = value_nearest(tile.data() + k, rows, channels, target[k]);
-    EXPECT_EQ(std::memcmp(&expected, &shift[k], sizeof expected), 0)
-        << "column " << k << ": " << expected << " against " << shift[k];
+    EXPECT_EQ(bits_of(expected), bits_of(shift[k])) << "column " << k << ": " << expected << " against " << shift[k];
   }
   EXPECT_EQ(shift[4], static_cast<float>(widened(tile[4])));
   EXPECT_EQ(shift[5], 1.0f);

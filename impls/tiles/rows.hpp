@@ -203,10 +203,10 @@ void choose_column_shifts(const T* tile, std::int64_t rows, std::int64_t channel
   for (; k + lanes <= channels; k += lanes) {
     Doubles target_low, target_high, best_low, best_high, low, high;
     load_lanes(target + k, target_low, target_high);
-    widen(load_widened(tile + k), best_low, best_high);
+    load_lanes(tile + k, best_low, best_high);
     Doubles nearest_low = distance(best_low, target_low), nearest_high = distance(best_high, target_high);
     for (std::int64_t row = 1; row < rows; ++row) {
-      widen(load_widened(tile + row * channels + k), low, high);
+      load_lanes(tile + row * channels + k, low, high);
       const Doubles here_low = distance(low, target_low), here_high = distance(high, target_high);
       const auto closer_low = here_low < nearest_low, closer_high = here_high < nearest_high;
       nearest_low = closer_low ? here_low : nearest_low;
